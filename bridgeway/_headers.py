@@ -1,0 +1,123 @@
+"""Header and status checks and conversions, both directions. Pure functions, no I/O.
+
+WSGI carries headers as native ``str`` holding latin-1 code points (PEP 3333 §Unicode
+Issues); ASGI carries them as raw ``bytes`` (ASGI-www §WSGI encoding differences). Every
+conversion here is therefore a latin-1 encode or decode, never ASCII or UTF-8, so byte
+values 0x80-0xFF survive both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from http import HTTPStatus
+
+from ._types import Headers
+
+# RFC 9110 §5.6.2 token characters.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# CR, LF and NUL allow response splitting; anything above U+00FF cannot be latin-1.
+_BAD_STR_VALUE = re.compile(r"[\x00\r\n\u0100-\U0010ffff]")
+_BAD_BYTES_VALUE = re.compile(rb"[\x00\r\n]")
+_STATUS = re.compile(r"([0-9]{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
+
+# Connection-specific ("hop-by-hop") headers belong to the server that frames the
+# message (PEP 3333 §Other HTTP Features, RFC 9110 §7.6.1); h2 even treats them as a
+# protocol error (RFC 9113 §8.2.2).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+
+
+def parse_wsgi_status(status: object) -> int:
+    """Check a PEP 3333 status line (``"200 OK"``) and return its code.
+
+    Raises ``TypeError``/``ValueError`` in the application (PEP 3333 §The start_response()
+    Callable). Only final statuses 200-599 can be sent through ``http.response.start``.
+    The reason phrase is dropped: ASGI has no field for it (ASGI-www §WSGI Compatibility).
+    """
+    if type(status) is not str:
+        raise TypeError(
+            f"start_response(): status must be a str like '200 OK', got {type(status).__name__}"
+            " (PEP 3333 §The start_response() Callable)"
+        )
+    match = _STATUS.fullmatch(status)
+    if match is None:
+        raise ValueError(
+            f"start_response(): malformed status {status!r}: expected three digits, a space"
+            " and a reason phrase without control characters (PEP 3333 §The start_response()"
+            " Callable)"
+        )
+    code = int(match.group(1))
+    if not 200 <= code <= 599:
+        raise ValueError(
+            f"start_response(): status {code} is not a final status (200-599); a WSGI app"
+            " cannot send informational responses"
+        )
+    return code
+
+
+def check_wsgi_header(name: object, value: object) -> tuple[str, str]:
+    """Validate one WSGI response header; return it unchanged."""
+    if type(name) is not str or type(value) is not str:
+        raise TypeError(
+            f"start_response(): header ({name!r}, {value!r}) must be a pair of str"
+            " (PEP 3333 §The start_response() Callable)"
+        )
+    if _TOKEN.fullmatch(name) is None:
+        raise ValueError(f"start_response(): header name {name!r} is not an RFC 9110 token")
+    if _BAD_STR_VALUE.search(value) is not None:
+        raise ValueError(
+            f"start_response(): header {name!r} has a value with CR, LF, NUL or a character"
+            " outside latin-1 (PEP 3333 §Unicode Issues)"
+        )
+    return name, value
+
+
+def wsgi_headers_to_asgi(headers: Iterable[tuple[str, str]]) -> Headers:
+    """Lower-case names (ASGI-www §Response Start) and latin-1 encode; keep order and
+    duplicates (two ``Set-Cookie`` lines stay two lines)."""
+    return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+
+
+def reason_phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def status_line(code: int) -> str:
+    """``"299 Unknown"``: always the ``NNN reason`` form wsgiref asserts."""
+    return f"{code} {_PHRASES.get(code) or reason_phrase(code)}"
+
+
+_PHRASES = {s.value: f"{s.value} {s.phrase}"[4:] for s in HTTPStatus}
+
+
+def check_asgi_header(name: object, value: object) -> None:
+    """Validate one ASGI response header (A2W-SEND-03); raise in the application."""
+    if type(name) is not bytes or type(value) is not bytes:
+        raise TypeError(
+            f"http.response.start: header ({name!r}, {value!r}) must be a pair of bytes"
+            " (ASGI-www §Response Start)"
+        )
+    if not name or name[:1] == b":" or _TOKEN.fullmatch(name.decode("latin-1")) is None:
+        raise ValueError(f"http.response.start: header name {name!r} is not an HTTP token")
+    if _BAD_BYTES_VALUE.search(value) is not None:
+        raise ValueError(f"http.response.start: header {name!r} value contains CR, LF or NUL")
+
+
+def is_hop_by_hop(lower_name: bytes) -> bool:
+    return lower_name in _HOP_BY_HOP_BYTES or lower_name.startswith(b"proxy-")
