@@ -1,0 +1,134 @@
+"""Probe apps served by real servers in the live tests (import as ``tests.live.apps:NAME``).
+
+``wsgi_probe`` routes:
+- ``/stream?n=N&size=S&delay=D``: N chunks of S bytes (endless without ``n``), each chunk
+  after an optional delay; counts started and closed streams.
+- ``/stats``: those counters as JSON (shows that ``close()`` ran after a disconnect).
+- ``/upload``: reads ``wsgi.input`` to the end; answers ``{"sha256", "length"}``.
+- anything else: the environ as JSON, values that JSON cannot hold shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import flask
+
+from bridgeway import WSGIToASGI
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+_lock = threading.Lock()
+_stats = {"streams_started": 0, "streams_closed": 0, "chunks_sent": 0}
+
+
+def _json(start_response: StartResponse, data: object, status: str = "200 OK") -> list[bytes]:
+    body = json.dumps(data, sort_keys=True).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def environ_as_json(environ: WSGIEnvironment) -> dict[str, Any]:
+    plain = (str, int, float, bool, type(None))
+    return {k: v if type(v) in plain else repr(v) for k, v in environ.items()}
+
+
+class Stream:
+    """The streaming body: an iterable with ``close()``, counted in ``_stats``."""
+
+    def __init__(self, n: int | None, size: int, delay: float) -> None:
+        self.n, self.size, self.delay = n, size, delay
+        with _lock:
+            _stats["streams_started"] += 1
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunk = b"x" * (self.size - 1) + b"\n"
+        i = 0
+        while self.n is None or i < self.n:
+            if self.delay:
+                time.sleep(self.delay)
+            with _lock:
+                _stats["chunks_sent"] += 1
+            yield chunk
+            i += 1
+
+    def close(self) -> None:
+        with _lock:
+            _stats["streams_closed"] += 1
+
+
+def _read_body(environ: WSGIEnvironment) -> Iterable[bytes]:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        remaining = int(length)
+        while remaining > 0:
+            data = stream.read(min(remaining, 65536))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+    elif environ.get("wsgi.input_terminated"):
+        while data := stream.read(65536):
+            yield data
+
+
+def wsgi_probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    path = environ.get("PATH_INFO", "")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if path == "/stream":
+        n = int(query["n"][0]) if "n" in query else None
+        size = int(query.get("size", ["1024"])[0])
+        delay = float(query.get("delay", ["0"])[0])
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return Stream(n, size, delay)
+    if path == "/stats":
+        with _lock:
+            return _json(start_response, dict(_stats))
+    if path == "/upload":
+        digest, length = hashlib.sha256(), 0
+        for data in _read_body(environ):
+            digest.update(data)
+            length += len(data)
+        return _json(start_response, {"sha256": digest.hexdigest(), "length": length})
+    return _json(start_response, environ_as_json(environ))
+
+
+w2a_probe = WSGIToASGI(wsgi_probe)
+w2a_probe_1 = WSGIToASGI(wsgi_probe, max_threads=1)
+
+
+flask_app = flask.Flask(__name__)
+
+
+@flask_app.get("/")
+def index() -> str:
+    return f'<a href="{flask.url_for("hello", name="world")}">hello</a>'
+
+
+@flask_app.get("/hello/<name>")
+def hello(name: str) -> dict[str, str]:
+    return {"hello": name, "script_root": flask.request.script_root}
+
+
+@flask_app.post("/echo")
+def echo() -> dict[str, Any]:
+    # get_data() first: werkzeug then parses the form from the cached bytes.
+    data = flask.request.get_data(cache=True)
+    return {
+        "form": flask.request.form.to_dict(),
+        "length": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+w2a_flask = WSGIToASGI(flask_app)
