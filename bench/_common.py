@@ -1,0 +1,305 @@
+"""Shared plumbing for the bench scripts: timing, reports, machine info, subprocess cases.
+
+Every script measures its adapters *interleaved* (round-robin, the order rotated each
+round so no adapter always runs first or last) and reports the median of the rounds
+together with the spread (min..max), which is the noise band of that figure.
+
+A script produces a ``Report``: rows (a figure for one adapter in one case) and ratios
+(bridgeway against a peer, with its target). ``Report.print()`` writes the human table;
+``--json PATH`` writes the same data for ``bench/run_all.py`` (and, later, for the plots
+and ``docs/benchmarks.md`` of issue 8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+CHUNK = 64 * 1024
+PACKAGES = (
+    "bridgeway",
+    "a2wsgi",
+    "asgiref",
+    "uvicorn",
+    "flask",
+    "fastapi",
+    "starlette",
+    "anyio",
+)
+
+
+# ------------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict[str, str]:
+    """What the numbers were measured on."""
+    info = {
+        "cpus": str(os.cpu_count()),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+    for name in PACKAGES:
+        try:
+            info[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            info[name] = "not installed"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    info["bridgeway commit"] = commit
+    return info
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (MIB if sys.platform == "darwin" else 1024)
+
+
+# ------------------------------------------------------------------------- timing
+
+
+def interleave(rounds: int, cases: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run each case once per round, round-robin, rotating the order every round.
+
+    Each case returns one measurement (for example µs per request over a batch)."""
+    names = list(cases)
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(cases[name]())
+    return results
+
+
+def timed(batch: Callable[[], int]) -> float:
+    """µs per item of one call of ``batch`` (which returns how many items it did)."""
+    start = time.perf_counter()
+    count = batch()
+    return (time.perf_counter() - start) * 1e6 / count
+
+
+# ------------------------------------------------------------------------- report
+
+
+@dataclass
+class Row:
+    section: str  # e.g. "hello, sequential"
+    adapter: str
+    median: float
+    low: float
+    high: float
+    unit: str  # "µs/req", "MiB/s", "MiB"
+    note: str = ""
+
+
+@dataclass
+class Ratio:
+    section: str
+    name: str  # e.g. "bridgeway/a2wsgi"
+    value: float
+    op: str  # "<=" or ">=" or "<"
+    target: float
+
+    @property
+    def passed(self) -> bool:
+        if self.op == "<=":
+            return self.value <= self.target
+        if self.op == "<":
+            return self.value < self.target
+        return self.value >= self.target
+
+
+@dataclass
+class Report:
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, section: str, adapter: str, samples: Sequence[float], unit: str) -> Row:
+        row = Row(section, adapter, statistics.median(samples), min(samples), max(samples), unit)
+        self.rows.append(row)
+        return row
+
+    def get(self, section: str, adapter: str) -> Row | None:
+        for row in self.rows:
+            if row.section == section and row.adapter == adapter:
+                return row
+        return None
+
+    def ratio(
+        self, section: str, num: str, den: str, op: str, target: float, *, label: str = ""
+    ) -> Ratio | None:
+        a, b = self.get(section, num), self.get(section, den)
+        if a is None or b is None or b.median == 0:
+            return None
+        ratio = Ratio(section, label or f"{num}/{den}", a.median / b.median, op, target)
+        self.ratios.append(ratio)
+        return ratio
+
+    def limit(self, section: str, adapter: str, op: str, target: float) -> Ratio | None:
+        """A check of an absolute figure (the worst round) against a target."""
+        row = self.get(section, adapter)
+        if row is None:
+            return None
+        worst = row.high if op in ("<", "<=") else row.low
+        check = Ratio(section, f"{adapter} worst", worst, op, target)
+        self.ratios.append(check)
+        return check
+
+    def print(self) -> None:
+        print(f"\n== {self.title}")
+        section = None
+        for row in self.rows:
+            if row.section != section:
+                section = row.section
+                print(f"-- {section}")
+            spread = f"[{row.low:.1f} .. {row.high:.1f}]"
+            note = f"  ({row.note})" if row.note else ""
+            print(f"   {row.adapter:<22} {row.median:>10.1f} {row.unit:<7} {spread}{note}")
+        for ratio in self.ratios:
+            print(ratio_line(ratio))
+        for note in self.notes:
+            print(f"note: {note}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "rows": [asdict(row) for row in self.rows],
+            "ratios": [dict(asdict(r), passed=r.passed) for r in self.ratios],
+            "notes": self.notes,
+            "settings": self.settings,
+            "machine": machine_info(),
+        }
+
+    def dump(self, path: str | None) -> None:
+        if path:
+            Path(path).write_text(json.dumps(self.to_json(), indent=2), encoding="utf-8")
+
+
+def ratio_line(ratio: Ratio) -> str:
+    verdict = "PASS" if ratio.passed else "FAIL"
+    kind = "ratio" if "/" in ratio.name else "check"
+    return (
+        f"{kind} {ratio.section}: {ratio.name} = {ratio.value:.3f}"
+        f"  (target {ratio.op} {ratio.target:g}: {verdict})"
+    )
+
+
+# ------------------------------------------------------------------------- arguments
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (median taken)")
+    parser.add_argument("--requests", type=int, help="requests per adapter per round")
+    parser.add_argument("--size-mib", type=int, help="body size of the streaming cases")
+    parser.add_argument("--only", choices=("requests", "streams"), help="run one part")
+    parser.add_argument("--child", nargs=3, metavar=("ADAPTER", "DIRECTION", "MIB"), help=None)
+    return parser
+
+
+# ------------------------------------------------------------------------- streams
+
+
+def run_child(module: str, adapter: str, direction: str, size_mib: int) -> dict[str, Any]:
+    """Run one streaming case in a fresh interpreter (``python -m module --child ...``)
+    so that its peak RSS is its own. The child prints one JSON line last; a failure
+    gives ``{"error": "<last line of stderr>"}``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--child", adapter, direction, str(size_mib)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        return {"error": tail}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def child_result(seconds: float, size: int, rss_before: float) -> str:
+    """What a child prints: throughput and peak RSS growth."""
+    return json.dumps(
+        {
+            "mib_s": size / MIB / seconds,
+            "rss_growth_mib": max(0.0, peak_rss_mib() - rss_before),
+        }
+    )
+
+
+def stream_rounds(
+    report: Report,
+    module: str,
+    adapters: Sequence[str],
+    directions: Sequence[str],
+    size_mib: int,
+    rounds: int,
+) -> None:
+    """Interleave child runs of every (direction, adapter); add MiB/s and RSS rows."""
+    for direction in directions:
+        speed: dict[str, list[float]] = {a: [] for a in adapters}
+        rss: dict[str, list[float]] = {a: [] for a in adapters}
+        failed: dict[str, str] = {}
+
+        def case(
+            adapter: str,
+            direction: str = direction,
+            speed: dict[str, list[float]] = speed,
+            rss: dict[str, list[float]] = rss,
+            failed: dict[str, str] = failed,
+        ) -> Callable[[], float]:
+            def run() -> float:
+                if adapter in failed:
+                    return 0.0
+                result = run_child(module, adapter, direction, size_mib)
+                if "error" in result:
+                    failed[adapter] = str(result["error"])
+                    return 0.0
+                speed[adapter].append(float(result["mib_s"]))
+                rss[adapter].append(float(result["rss_growth_mib"]))
+                return float(result["mib_s"])
+
+            return run
+
+        interleave(rounds, {a: case(a) for a in adapters})
+        section = f"{direction} {size_mib} MiB"
+        for adapter in adapters:
+            if speed[adapter]:
+                report.add(section, adapter, speed[adapter], "MiB/s")
+        for adapter in adapters:
+            if rss[adapter]:
+                row = report.add(f"{section}, peak RSS growth", adapter, rss[adapter], "MiB")
+                row.note = f"max {max(rss[adapter]):.1f}"
+        for adapter, error in failed.items():
+            report.notes.append(f"{section}: {adapter} failed: {error}")
