@@ -1,0 +1,153 @@
+"""The ASGI lifespan of one application on one event loop (ASGI-life).
+
+ASGIToWSGI runs one lifespan per pooled loop, on that loop, before the loop's first
+request: the spec ties a lifespan to an event loop ("lifespans for each thread"), and
+loop-bound resources made at startup (locks, connection pools) must only be used on
+their own loop. The lifespan coroutine stays suspended in ``receive()`` between
+requests and gets ``lifespan.shutdown`` when the loop retires.
+
+Outcomes of startup: ``ready`` (startup.complete), ``failed`` (startup.failed, or an
+exception / time-out in ``on`` mode), ``unsupported`` (in ``auto`` mode, the app
+raised or returned without answering: served without lifespan, A2W-LIFE-06).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from typing import Any, Literal
+
+from ._types import ASGIApp, Message
+
+logger = logging.getLogger("bridgeway")
+
+LifespanMode = Literal["auto", "on", "off"]
+
+
+class Lifespan:
+    def __init__(
+        self,
+        app: ASGIApp,
+        loop: asyncio.AbstractEventLoop,
+        mode: LifespanMode,
+        startup_timeout: float,
+        shutdown_timeout: float,
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.mode = mode
+        self.startup_timeout = startup_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.state: dict[str, Any] = {}
+        self.status = "off" if mode == "off" else "pending"
+        self.failure: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started: asyncio.Future[None] = loop.create_future()
+        self._stop_requested: asyncio.Future[None] = loop.create_future()
+        self._stopped: asyncio.Future[None] = loop.create_future()
+        self._received = 0
+
+    # ------------------------------------------------------------- the app's side
+
+    async def _receive(self) -> Message:
+        self._received += 1
+        if self._received == 1:
+            return {"type": "lifespan.startup"}
+        await self._stop_requested
+        return {"type": "lifespan.shutdown"}
+
+    async def _send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "lifespan.startup.complete" and not self._started.done():
+            self.status = "ready"
+            self._started.set_result(None)
+        elif kind == "lifespan.startup.failed" and not self._started.done():
+            self._fail(str(message.get("message", "")))
+        elif kind == "lifespan.shutdown.complete" and not self._stopped.done():
+            self._stopped.set_result(None)
+        elif kind == "lifespan.shutdown.failed" and not self._stopped.done():
+            logger.error("bridgeway: lifespan shutdown failed: %s", message.get("message", ""))
+            self._stopped.set_result(None)
+        else:
+            raise RuntimeError(f"unexpected lifespan message {kind!r} (ASGI-life)")
+
+    def _fail(self, why: str) -> None:
+        self.status = "failed"
+        self.failure = why
+        logger.error("bridgeway: lifespan startup failed on this event loop: %s", why)
+        if not self._started.done():
+            self._started.set_result(None)
+
+    async def _main(self) -> None:
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
+        try:
+            await self.app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if not self._started.done():
+                if self.mode == "on":
+                    logger.error("bridgeway: lifespan startup raised", exc_info=exc)
+                    self._fail(repr(exc))
+                else:
+                    self._unsupported(f"it raised {exc!r}")
+            elif self._stop_requested.done() and not self._stopped.done():
+                logger.error("bridgeway: lifespan shutdown raised", exc_info=exc)
+            else:
+                logger.error("bridgeway: the lifespan task raised", exc_info=exc)
+        else:
+            if not self._started.done():
+                if self.mode == "on":
+                    self._fail("the app returned without answering lifespan.startup")
+                else:
+                    self._unsupported("it returned without answering lifespan.startup")
+        finally:
+            for fut in (self._started, self._stopped):
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _unsupported(self, why: str) -> None:
+        self.status = "unsupported"
+        logger.info("bridgeway: the ASGI app does not support lifespan (%s); serving without", why)
+
+    # ------------------------------------------------------ driven from the loop
+
+    async def startup(self) -> None:
+        """Run startup to an outcome, bounded by ``startup_timeout`` (A2W-LIFE-12)."""
+        if self.status != "pending":
+            return
+        # An empty context: values set during startup do not leak into requests.
+        self._task = contextvars.Context().run(self.loop.create_task, self._main())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._started), self.startup_timeout)
+        except asyncio.TimeoutError:
+            self._fail(f"startup did not complete within {self.startup_timeout:g}s")
+            self._task.cancel()
+
+    async def shutdown(self) -> None:
+        """Send lifespan.shutdown and wait for the answer, bounded by the timeout."""
+        task = self._task
+        if task is None or task.done() or self.status != "ready":
+            return
+        self._stop_requested.set_result(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._stopped), self.shutdown_timeout)
+        except asyncio.TimeoutError:
+            logger.error(
+                "bridgeway: lifespan shutdown did not complete within %gs",
+                self.shutdown_timeout,
+            )
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+
+    def request_state(self) -> dict[str, Any] | None:
+        """A shallow copy of the state for one request scope (A2W-SCOPE-12)."""
+        if self.status == "ready":
+            return dict(self.state)
+        return None

@@ -1,0 +1,272 @@
+"""Event loops for ASGIToWSGI: a per-process pool, two ways of driving a loop, fork and
+exit handling.
+
+Theory of operation
+-------------------
+A WSGI worker thread that calls the adapter checks a loop out of the pool for the
+length of one request. In the default **inline** mode the loop is run *by that very
+thread*: ``PooledLoop.run(step)`` schedules nothing across threads; it calls ``step()``
+(which returns an asyncio future) and runs the loop until the future is done. There is
+no cross-thread hop on the hot path, and the app's ``send()`` naturally waits until the
+WSGI server pulls the next chunk. Under gunicorn gthread that is one loop per thread;
+under a thread-per-request server (werkzeug) loops are reused, so their number is bounded
+by peak concurrency, not by the number of requests.
+
+In **thread** mode each pooled loop runs forever in a thread of its own, so tasks the
+app leaves running between requests (tickers, keep-alives) keep running; every step
+then costs one hand-off to that thread.
+
+When a request's coroutine outlives its response (Starlette background tasks), the
+inline loop is handed to a short-lived driver thread until the coroutine returns
+(bounded by a timeout), and only then goes back to the pool; the worker thread is free
+at once. Nothing is created at import or construction; a pool inherited through
+``fork()`` is dropped in the child (its loops share epoll state with the parent and
+must not even be closed there); ``atexit`` shuts every live loop down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from ._lifespan import Lifespan, LifespanMode
+from ._types import ASGIApp
+
+logger = logging.getLogger("bridgeway")
+
+LoopMode = Literal["inline", "thread"]
+Step = Callable[[], "asyncio.Future[Any]"]
+
+_pools: weakref.WeakSet[LoopPool] = weakref.WeakSet()
+_exit_hook_registered = False
+_exit_lock = threading.Lock()
+
+
+def _forget_inherited_pools() -> None:
+    for pool in list(_pools):
+        pool._forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_pools)
+
+
+def _shutdown_all_pools() -> None:
+    for pool in list(_pools):
+        pool.shutdown()
+
+
+class PooledLoop:
+    """One event loop, its lifespan, and how it is driven."""
+
+    def __init__(self, pool: LoopPool, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool = pool
+        self.loop = loop
+        self.lifespan: Lifespan | None = None
+        self.thread: threading.Thread | None = None
+        self.driver: threading.Thread | None = None  # inline mode: background hand-off
+
+    def run(self, step: Step) -> None:
+        """Run ``step()`` on the loop and wait until the future it returns is done."""
+        if self.thread is None:
+            fut = step()
+            if not fut.done():
+                self.loop.run_until_complete(fut)
+            return
+        done = threading.Event()
+
+        def on_loop() -> None:
+            fut = step()
+            fut.add_done_callback(lambda _: done.set())
+
+        self.loop.call_soon_threadsafe(on_loop)
+        done.wait()
+
+    def call(self, fn: Callable[[], object]) -> None:
+        """Run a plain callback on the loop (at once inline; scheduled in thread mode)."""
+        if self.thread is None:
+            fn()
+        else:
+            self.loop.call_soon_threadsafe(fn)
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        # Each request runs in a fresh, empty context (A2W-LIFE-09).
+        import contextvars
+
+        return contextvars.Context().run(self.loop.create_task, coro)  # type: ignore[arg-type]
+
+    def finish_in_background(self, task: asyncio.Task[Any], timeout: float) -> None:
+        """Let ``task`` run to completion without the calling thread, then check the
+        loop back in. Tasks still running after ``timeout`` are cancelled."""
+
+        async def wait() -> None:
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                logger.warning(
+                    "bridgeway: work after the response did not finish within %gs; cancelled",
+                    timeout,
+                )
+                task.cancel()
+                await asyncio.wait({task}, timeout=5.0)
+
+        if self.thread is not None:
+            self.loop.call_soon_threadsafe(
+                lambda: self.spawn(wait()).add_done_callback(lambda _: self.pool.checkin(self))
+            )
+            return
+
+        def drive() -> None:
+            try:
+                self.loop.run_until_complete(wait())
+            except BaseException:
+                logger.exception("bridgeway: internal error while finishing background work")
+            finally:
+                self.driver = None
+                self.pool.checkin(self)
+
+        self.driver = threading.Thread(target=drive, name="bridgeway-asgi-after", daemon=True)
+        self.driver.start()
+
+    def close(self, timeout: float) -> None:
+        """Shut this loop down: lifespan shutdown, pending work, async generators,
+        the default executor, then the loop itself (A2W-LIFE-07)."""
+        if self.driver is not None:
+            self.driver.join(timeout)
+
+        async def retire() -> None:
+            if self.lifespan is not None:
+                await self.lifespan.shutdown()
+            me = asyncio.current_task()
+            lifespan_task = self.lifespan._task if self.lifespan is not None else None
+            pending = {t for t in asyncio.all_tasks() if t is not me and t is not lifespan_task}
+            if pending:
+                _, still = await asyncio.wait(pending, timeout=timeout)
+                for t in still:
+                    t.cancel()
+                if still:
+                    await asyncio.wait(still, timeout=1.0)
+            await self.loop.shutdown_asyncgens()
+
+        try:
+            if self.thread is None:
+                self.loop.run_until_complete(retire())
+                self.loop.run_until_complete(self.loop.shutdown_default_executor())
+                self.loop.close()
+            else:
+                fut = asyncio.run_coroutine_threadsafe(retire(), self.loop)
+                fut.result(timeout + 10)
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self.thread.join(timeout)
+        except BaseException:
+            logger.exception("bridgeway: error while shutting an event loop down")
+
+
+class LoopPool:
+    """The loops of one ASGIToWSGI adapter in this process."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        mode: LoopMode,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
+        lifespan: LifespanMode,
+        startup_timeout: float,
+        shutdown_timeout: float,
+    ) -> None:
+        self.app = app
+        self.mode = mode
+        self.loop_factory = loop_factory or asyncio.new_event_loop
+        self.lifespan_mode = lifespan
+        self.startup_timeout = startup_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self._lock = threading.Lock()
+        self._idle: list[PooledLoop] = []
+        self._all: list[PooledLoop] = []
+        self._pid = os.getpid()
+        self.loops_created = 0
+        self.closed = False
+        _pools.add(self)
+
+    def _forget(self) -> None:
+        # After fork: these loops belong to the parent. Closing them would unregister
+        # the parent's fds from a shared epoll instance, so they are only dropped.
+        self._lock = threading.Lock()
+        self._idle = []
+        self._all = []
+        self._pid = os.getpid()
+
+    def checkout(self) -> PooledLoop:
+        if self._pid != os.getpid():  # forked without the at-fork hook (or an odd runtime)
+            self._forget()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            if self.closed:
+                raise RuntimeError("ASGIToWSGI has been shut down")
+        return self._new_loop()
+
+    def checkin(self, ploop: PooledLoop) -> None:
+        with self._lock:
+            if ploop in self._all and not self.closed:
+                self._idle.append(ploop)
+                return
+        if self.closed and ploop in self._all:
+            ploop.close(self.shutdown_timeout)
+
+    def _new_loop(self) -> PooledLoop:
+        global _exit_hook_registered
+        with _exit_lock:
+            if not _exit_hook_registered:
+                atexit.register(_shutdown_all_pools)
+                _exit_hook_registered = True
+        loop = self.loop_factory()
+        ploop = PooledLoop(self, loop)
+        if self.mode == "thread":
+            ready = threading.Event()
+
+            def run_forever() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            ploop.thread = threading.Thread(
+                target=run_forever, name="bridgeway-asgi-loop", daemon=True
+            )
+            ploop.thread.start()
+            ready.wait()
+        lifespan = Lifespan(
+            self.app, loop, self.lifespan_mode, self.startup_timeout, self.shutdown_timeout
+        )
+        ploop.lifespan = lifespan
+        if lifespan.status == "pending":
+            ploop.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=loop))
+        with self._lock:
+            self._all.append(ploop)
+            self.loops_created += 1
+        return ploop
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Shut down every idle loop (lifespan shutdown first); loops still serving a
+        request are shut down when they come back."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            self.closed = True
+            idle, self._idle = self._idle, []
+            busy = [p for p in self._all if p not in idle]
+        for ploop in idle:
+            ploop.close(self.shutdown_timeout if timeout is None else timeout)
+            with self._lock:
+                self._all.remove(ploop)
+        for ploop in busy:
+            if ploop.driver is not None:  # background work: wait for it, then close
+                ploop.driver.join(self.shutdown_timeout if timeout is None else timeout)
+        if busy:
+            logger.debug("bridgeway: %d event loop(s) still busy at shutdown", len(busy))

@@ -1,0 +1,110 @@
+"""Building an ASGI HTTP scope from a PEP 3333 environ. Pure translation, no I/O.
+
+ASGI-www §HTTP Connection Scope and §WSGI encoding differences: ``path`` and
+``root_path`` are unicode (the environ's latin-1 strings re-read as UTF-8), ``path``
+*includes* ``root_path`` (A2W-SCOPE-05), ``raw_path`` and ``query_string`` are the raw
+bytes, header names are lower-cased bytes and values latin-1 bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+from .errors import BadRequest
+
+logger = logging.getLogger("bridgeway")
+
+# The HTTP spec version whose behaviour ASGIToWSGI really implements: 2.4 because
+# send() raises OSError (ClientDisconnected) once the WSGI server closed the response.
+SPEC_VERSION = "2.4"
+_ASGI = {"version": "3.0", "spec_version": SPEC_VERSION}
+_HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2"}
+
+
+def _undance(text: str) -> str:
+    """An environ path back to unicode: its latin-1 characters are UTF-8 bytes."""
+    if text.isascii():
+        return text
+    return text.encode("latin-1").decode("utf-8", "replace")
+
+
+def _raw_path(environ: dict[str, Any], path: str) -> bytes:
+    """The undecoded target path when the server kept it (gunicorn ``RAW_URI``, uWSGI
+    and werkzeug ``REQUEST_URI``) and it agrees with ``path``; else ``path``
+    re-encoded, which cannot tell ``%2F`` from ``/`` (documented, A2W-SCOPE-06)."""
+    uri: str | None = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if uri:
+        target = uri.split("?", 1)[0]
+        if "://" in target:  # absolute-form: only its path counts
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        raw: bytes = target.encode("latin-1", "replace")
+        decoded = unquote_to_bytes(raw) if b"%" in raw else raw
+        if decoded.decode("utf-8", "replace") == path:
+            return raw
+    quoted: str = quote(path, safe="/:@!$&'()*+,;=~-._")
+    return quoted.encode("ascii")
+
+
+def content_length(environ: dict[str, Any]) -> int | None:
+    """``CONTENT_LENGTH`` as an int, None when absent or empty; 400 when invalid."""
+    value = environ.get("CONTENT_LENGTH")
+    if not value:
+        return None
+    value = value.strip()
+    if not value.isdigit():
+        raise BadRequest(f"invalid Content-Length {value!r}")
+    return int(value)
+
+
+def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP scope for one request (without ``state`` and ``extensions``)."""
+    root_path = _undance(environ.get("SCRIPT_NAME", ""))
+    path = root_path + _undance(environ.get("PATH_INFO", ""))
+    headers: list[list[bytes]] = []
+    append = headers.append
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                continue  # CONTENT_TYPE/CONTENT_LENGTH are the ones that count
+            append([key[5:].lower().replace("_", "-").encode("latin-1"), value.encode("latin-1")])
+    ctype = environ.get("CONTENT_TYPE")
+    if ctype:
+        append([b"content-type", ctype.encode("latin-1")])
+    clen = environ.get("CONTENT_LENGTH")
+    if clen:
+        append([b"content-length", clen.encode("latin-1")])
+
+    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    http_version = _HTTP_VERSIONS.get(protocol)
+    if http_version is None:
+        logger.warning("bridgeway: unknown SERVER_PROTOCOL %r; using HTTP/1.1", protocol)
+        http_version = "1.1"
+
+    client = None
+    remote_addr = environ.get("REMOTE_ADDR")
+    if remote_addr:
+        port = environ.get("REMOTE_PORT", "")
+        client = [remote_addr, int(port) if str(port).isdigit() else 0]
+    server = None
+    server_name = environ.get("SERVER_NAME")
+    if server_name:
+        port = environ.get("SERVER_PORT", "")
+        server = [server_name, int(port) if str(port).isdigit() else None]
+
+    query = environ.get("QUERY_STRING", "")
+    return {
+        "type": "http",
+        "asgi": dict(_ASGI),
+        "http_version": http_version,
+        "method": environ["REQUEST_METHOD"],
+        "scheme": environ.get("wsgi.url_scheme") or "http",
+        "path": path,
+        "raw_path": _raw_path(environ, path),
+        "query_string": query.encode("latin-1") if query else b"",
+        "root_path": root_path,
+        "headers": headers,
+        "client": client,
+        "server": server,
+    }

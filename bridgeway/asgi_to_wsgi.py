@@ -1,0 +1,105 @@
+"""``ASGIToWSGI``: serve an ASGI app (ASGI 3, or an ASGI 2 double callable) from any
+PEP 3333 server. The adapter holds settings and the per-process loop pool; each request
+gets its own ``Request`` (see ``_a2w_request`` and ``_loops`` for the theory of
+operation)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.compatibility import guarantee_single_callable
+
+from ._a2w_request import Request
+from ._lifespan import LifespanMode
+from ._loops import LoopMode, LoopPool
+from ._types import ASGIApp, Environ, StartResponse
+
+
+class ASGIToWSGI:
+    """Wrap an ASGI application as a WSGI application.
+
+    :param app: the ASGI app (FastAPI, Starlette, Django's ``ASGIHandler``, Quart, ...).
+    :param lifespan: ``"auto"`` (default: run it, serve without it if the app does not
+        support it), ``"on"`` (an app error at startup is a failure), ``"off"``.
+    :param loop_mode: ``"inline"`` (default): the WSGI worker thread runs the loop
+        itself, no thread hop; tasks left running between requests only advance while
+        some request runs that loop. ``"thread"``: each pooled loop runs in a thread of
+        its own, so such tasks keep running, at the cost of a hand-off per step.
+    :param loop_factory: makes new event loops (for example ``uvloop.new_event_loop``).
+    :param chunk_size: the most bytes read from ``wsgi.input`` per ``http.request``.
+    :param disconnect_grace: after the server closed the response early, how long the
+        app may run on (after ``http.disconnect``) before it is cancelled.
+    :param background_timeout: how long work after the final body may run.
+    :param startup_timeout: / :param shutdown_timeout: bounds for lifespan.
+    :param disconnect_poll_interval: how often waitress's disconnect probe is polled.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        lifespan: LifespanMode = "auto",
+        loop_mode: LoopMode = "inline",
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+        chunk_size: int = 65536,
+        disconnect_grace: float = 5.0,
+        background_timeout: float = 300.0,
+        startup_timeout: float = 60.0,
+        shutdown_timeout: float = 30.0,
+        disconnect_poll_interval: float = 0.5,
+    ) -> None:
+        if lifespan not in ("auto", "on", "off"):
+            raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
+        if loop_mode not in ("inline", "thread"):
+            raise ValueError(f"loop_mode must be 'inline' or 'thread', not {loop_mode!r}")
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.app: ASGIApp = guarantee_single_callable(app)  # type: ignore[no-untyped-call]
+        self.lifespan = lifespan
+        self.loop_mode = loop_mode
+        self.loop_factory = loop_factory
+        self.chunk_size = chunk_size
+        self.disconnect_grace = disconnect_grace
+        self.background_timeout = background_timeout
+        self.startup_timeout = startup_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.disconnect_poll_interval = disconnect_poll_interval
+        # No loop and no thread here: the pool is made on first use, per process.
+        self._pool: LoopPool | None = None
+        self._pool_lock = threading.Lock()
+
+    def pool(self) -> LoopPool:
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = LoopPool(
+                        self.app,
+                        mode=self.loop_mode,
+                        loop_factory=self.loop_factory,
+                        lifespan=self.lifespan,
+                        startup_timeout=self.startup_timeout,
+                        shutdown_timeout=self.shutdown_timeout,
+                    )
+        return pool
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
+        return Request(self, environ, start_response).respond()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Run lifespan shutdown on every live loop of this process and close them.
+        Called automatically at interpreter exit; call it yourself on servers that
+        recycle workers without exiting the interpreter."""
+        pool = self._pool
+        if pool is not None:
+            pool.shutdown(timeout)
+            self._pool = None
+
+    @property
+    def loops_created(self) -> int:
+        """How many event loops this process has created (for tests and monitoring)."""
+        return 0 if self._pool is None else self._pool.loops_created
