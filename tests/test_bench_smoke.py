@@ -1,0 +1,51 @@
+"""Smoke test of the benchmark scripts: each runs with --quick and prints its ratios.
+
+Wall-clock figures are never asserted (they depend on the machine); only that each script
+completes and reports every comparison.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_quick(module: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def ratio_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ratio ")]
+
+
+def test_w2a_bench_runs() -> None:
+    lines = ratio_lines(run_quick("bench.w2a_inprocess"))
+    for section in ("hello, sequential", "hello, 64 concurrent", "flask, sequential"):
+        assert any(f"{section}: bridgeway/a2wsgi = " in line for line in lines), lines
+        assert any(f"{section}: bridgeway/uvicorn-wsgi = " in line for line in lines), lines
+    for direction in ("upload", "download"):
+        assert any(line.startswith(f"ratio {direction} ") for line in lines), lines
+
+
+def test_a2w_bench_runs() -> None:
+    pytest.importorskip("bridgeway.asgi_to_wsgi")
+    lines = ratio_lines(run_quick("bench.a2w_inprocess"))
+    for section in ("hello, 1 thread", "hello, 8 threads", "fastapi, 1 thread"):
+        assert any(f"{section}: bridgeway/a2wsgi = " in line for line in lines), lines
+    assert any("bridgeway/cross-thread round trip = " in line for line in lines), lines
+    for direction in ("upload", "download"):
+        assert any(line.startswith(f"ratio {direction} ") for line in lines), lines
