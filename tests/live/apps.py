@@ -1,8 +1,9 @@
 """Probe apps served by real servers in the live tests (import as ``tests.live.apps:NAME``).
 
 ``wsgi_probe`` routes:
-- ``/stream?n=N&size=S&delay=D``: N chunks of S bytes (endless without ``n``), each chunk
-  after an optional delay; counts started and closed streams.
+- ``/stream?n=N&size=S&delay=D&drain=1``: N chunks of S bytes (endless without ``n``),
+  each after an optional delay; ``drain=1`` reads the request body to its end first.
+  Counts started and closed streams.
 - ``/stats``: those counters as JSON (shows that ``close()`` ran after a disconnect).
 - ``/upload``: reads ``wsgi.input`` to the end; answers ``{"sha256", "length"}``.
 - anything else: the environ as JSON, values that JSON cannot hold shown by ``repr``.
@@ -89,6 +90,9 @@ def wsgi_probe(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
         n = int(query["n"][0]) if "n" in query else None
         size = int(query.get("size", ["1024"])[0])
         delay = float(query.get("delay", ["0"])[0])
+        if "drain" in query:
+            for _ in _read_body(environ):
+                pass
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Stream(n, size, delay)
     if path == "/stats":

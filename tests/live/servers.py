@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -241,8 +241,14 @@ def running_servers(
     env: Mapping[str, str] | None = None,
     ready_path: str = "/",
     startup_timeout: float | None = None,
+    stop_timeout: float | None = None,
 ) -> Iterator[list[ServerProcess]]:
-    """Start several servers at once (launch all, then wait for each), stop them all."""
+    """Start several servers at once (launch all, then wait for each), stop them all.
+
+    ``stop_timeout`` overrides how long a SIGTERM'd server may take before SIGKILL.
+    """
+    if stop_timeout is not None:
+        launches = [(replace(spec, stop_timeout=stop_timeout), app) for spec, app in launches]
     servers = [ServerProcess(spec, app, env=env) for spec, app in launches]
     failed = True
     try:
@@ -270,11 +276,16 @@ def running_server(
     env: Mapping[str, str] | None = None,
     ready_path: str = "/",
     startup_timeout: float | None = None,
+    stop_timeout: float | None = None,
 ) -> Iterator[ServerProcess]:
     """Serve ``app`` ("module:attr") with ``spec`` (or a name from ``SERVERS``)."""
     if isinstance(spec, str):
         spec = SERVERS[spec]
     with running_servers(
-        [(spec, app)], env=env, ready_path=ready_path, startup_timeout=startup_timeout
+        [(spec, app)],
+        env=env,
+        ready_path=ready_path,
+        startup_timeout=startup_timeout,
+        stop_timeout=stop_timeout,
     ) as (server,):
         yield server

@@ -1,0 +1,173 @@
+"""WSGIToASGI under real ASGI servers, over real sockets (issue 2, points 5 and 9).
+
+Each server is a subprocess on a free loopback port (``tests/live/servers.py``); the
+apps are in ``tests/live/apps.py``. Requests go through the raw-socket client so the
+tests control exactly what is sent and when the connection goes away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from live.rawclient import RawConnection, exchange, request_bytes
+from live.servers import ASGI_SERVERS, ServerProcess, running_server, running_servers
+
+pytestmark = pytest.mark.servers
+
+PROBE = "tests.live.apps:w2a_probe"
+PROBE_ONE_THREAD = "tests.live.apps:w2a_probe_1"
+FLASK = "tests.live.apps:w2a_flask"
+
+
+def get_json(server: ServerProcess, target: str, timeout: float = 5.0) -> Any:
+    response = exchange(server.port, request_bytes("GET", target), timeout=timeout)
+    assert response.status == 200, response
+    return json.loads(response.body)
+
+
+def wait_for_stats(server: ServerProcess, timeout: float = 5.0) -> dict[str, int]:
+    """Poll /stats until every stream that started was closed (or the deadline passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats: dict[str, int] = get_json(server, "/stats")
+        if stats["streams_closed"] == stats["streams_started"] or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.05)  # polling interval, bounded by the deadline
+
+
+# --- point 5: a client leaving mid-stream frees the only worker thread ---------------
+
+FAST = "/stream?size=16384"  # held back by backpressure when the client leaves
+SLOW = "/stream?size=512&delay=0.02"  # never fills the socket: only http.disconnect tells
+MIB = 1 << 20
+
+# (server, target, bytes to read before leaving, close with RST instead of FIN)
+DISCONNECTS = [
+    pytest.param("uvicorn-h11", FAST, MIB, False, id="h11-backpressured"),
+    pytest.param("uvicorn-httptools", FAST, MIB, True, id="httptools-rst"),
+    pytest.param("uvicorn-h11", SLOW, 4096, False, id="h11-slow"),
+    pytest.param("uvicorn-httptools", SLOW, 4096, False, id="httptools-slow"),
+    # The app reads its (empty) request body first: the disconnect watcher starts then.
+    pytest.param("uvicorn-h11", FAST + "&drain=1", MIB, False, id="h11-drained"),
+    pytest.param("uvicorn-h11", SLOW + "&drain=1", 4096, True, id="h11-slow-drained"),
+]
+
+
+@pytest.mark.parametrize(("server_name", "target", "read_bytes", "reset"), DISCONNECTS)
+def test_disconnect_mid_stream_frees_the_single_worker(
+    server_name: str, target: str, read_bytes: int, reset: bool
+) -> None:
+    # A short stop timeout: if the endless stream never stops, uvicorn waits for it.
+    with running_server(server_name, PROBE_ONE_THREAD, stop_timeout=3.0) as server:
+        conn = RawConnection(server.port, timeout=5.0)
+        try:
+            conn.send(request_bytes("GET", target))
+            head, parser = conn.read_head()
+            assert head.status == 200
+            conn.read_body(head, parser, limit=read_bytes)
+            assert len(head.body) >= read_bytes
+            assert not head.complete  # endless: the client leaves in the middle
+        finally:
+            conn.close(reset=reset)
+
+        # max_threads=1: this request can only run once the endless one let go of it.
+        started = time.monotonic()
+        try:
+            echo = get_json(server, "/after?x=1", timeout=5.0)
+        except TimeoutError:
+            pytest.fail("the single worker thread was still busy 5 s after the client left")
+        assert echo["PATH_INFO"] == "/after"
+        assert time.monotonic() - started < 3.0
+
+        stats = wait_for_stats(server)
+        assert stats["streams_started"] == 1
+        assert stats["streams_closed"] == 1, f"close() was not called: {stats}"
+
+
+# --- point 9: Flask through WSGIToASGI under hypercorn's trio worker ------------------
+
+
+def test_flask_under_hypercorn_trio() -> None:
+    with running_server("hypercorn-trio", FLASK) as server:
+        with urllib.request.urlopen(server.url("/"), timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert response.read() == b'<a href="/hello/world">hello</a>'
+
+        with urllib.request.urlopen(server.url("/hello/trio"), timeout=5) as response:
+            assert json.loads(response.read()) == {"hello": "trio", "script_root": ""}
+
+        form = urllib.parse.urlencode({"name": "Zoë", "n": "3"}).encode()
+        with urllib.request.urlopen(server.url("/echo"), data=form, timeout=5) as response:
+            assert response.status == 200
+            echoed = json.loads(response.read())
+        assert echoed["form"] == {"name": "Zoë", "n": "3"}
+        assert echoed["length"] == len(form)
+
+        body = bytes(range(256)) * 4096  # 1 MiB of binary, several ASGI messages
+        request = urllib.request.Request(
+            server.url("/echo"),
+            data=body,
+            headers={"Content-Type": "application/octet-stream"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            echoed = json.loads(response.read())
+        assert echoed == {
+            "form": {},
+            "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+
+
+# --- smoke: the echo probe on every ASGI server in the table --------------------------
+
+
+@pytest.fixture(scope="module")
+def asgi_fleet() -> Iterator[dict[str, ServerProcess]]:
+    """Every ASGI server hosting WSGIToASGI(wsgi_probe), started in parallel."""
+    launches = [(spec, PROBE) for spec in ASGI_SERVERS.values()]
+    with running_servers(launches) as servers:
+        yield {server.spec.name: server for server in servers}
+
+
+@pytest.mark.parametrize("server_name", list(ASGI_SERVERS))
+def test_echo_probe_paths_and_query(asgi_fleet: dict[str, ServerProcess], server_name: str) -> None:
+    environ = get_json(asgi_fleet[server_name], "/a%20b?x=1")
+    assert environ["REQUEST_METHOD"] == "GET"
+    assert environ["SCRIPT_NAME"] == ""
+    assert environ["PATH_INFO"] == "/a b"
+    assert environ["QUERY_STRING"] == "x=1"
+    assert environ["wsgi.url_scheme"] == "http"
+    assert environ["SERVER_PORT"] == str(asgi_fleet[server_name].port)
+
+
+@pytest.mark.parametrize("server_name", list(ASGI_SERVERS))
+def test_chunked_upload_arrives_whole(
+    asgi_fleet: dict[str, ServerProcess], server_name: str
+) -> None:
+    chunks = [b"a" * 1000, bytes(range(256)) * 300, b"\r\n0\r\n", b"z"]
+    body = b"".join(chunks)
+    request = request_bytes("POST", "/upload", [("Content-Type", "text/plain")], chunks)
+    response = exchange(asgi_fleet[server_name].port, request, timeout=5.0)
+    assert response.status == 200
+    assert json.loads(response.body) == {
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "length": len(body),
+    }
+
+    echo = exchange(
+        asgi_fleet[server_name].port,
+        request_bytes("POST", "/echo", body=iter([b"x"])),
+        timeout=5.0,
+    )
+    environ = json.loads(echo.body)
+    assert "CONTENT_LENGTH" not in environ  # W2A-ENV-09: chunked means no length at all
+    assert environ["wsgi.input_terminated"] is True
