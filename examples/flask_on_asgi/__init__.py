@@ -1,0 +1,1 @@
+"""A plain Flask app served by an ASGI server through ``bridgeway.WSGIToASGI``."""

@@ -1,0 +1,31 @@
+"""The README demo runs: it serves the examples on real servers and its requests succeed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.servers
+def test_demo_requests_succeed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "examples.demo", "--port", "0", "--exit-after-requests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    output = result.stdout
+    assert result.returncode == 0, f"{output}\n--- stderr ---\n{result.stderr}"
+    assert "FAILED" not in output
+    assert "Flask (WSGI) served by uvicorn (ASGI) through bridgeway.WSGIToASGI" in output
+    assert "GET /hello/World -> 200 'Hello, World!'" in output
+    assert "POST /greet      -> 200 'Nice to meet you, Ada!'" in output
+    assert "1001 lines, streamed (chunked)" in output
+    assert "All demo requests succeeded" in output
