@@ -163,6 +163,11 @@ class PooledLoop:
                 fut.result(timeout + 10)
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self.thread.join(timeout)
+                if not self.thread.is_alive():
+                    # The loop's thread has left run_forever(): close the loop here, as
+                    # inline mode does, or its selector and self-pipe leak (ResourceWarning).
+                    self.loop.run_until_complete(self.loop.shutdown_default_executor())
+                    self.loop.close()
         except BaseException:
             logger.exception("bridgeway: error while shutting an event loop down")
 

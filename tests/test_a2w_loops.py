@@ -1,0 +1,299 @@
+"""A2W-LIFE (loops): the app runs on an asyncio loop in the WSGI server's own thread,
+loops are pooled per process, nothing is made at construction, an inherited pool is
+dropped after fork, and the "thread" loop mode keeps tasks running between requests
+(issue 3, acceptance 2 and 9)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import os
+import select
+import threading
+import time
+from typing import Any
+
+import pytest
+from a2w_driver import TIMEOUT, call, respond, serving
+
+from bridgeway import ASGIToWSGI
+from bridgeway._types import Receive, Scope, Send
+
+
+class MarkedLoop(asyncio.SelectorEventLoop):
+    """A loop type the app can recognise (stands in for uvloop's ``Loop``)."""
+
+
+class Where:
+    """An ASGI app recording, for each request, the thread and loop it ran on."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self.loops: list[asyncio.AbstractEventLoop] = []
+        self.startups: list[tuple[int, asyncio.AbstractEventLoop]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        if scope["type"] == "lifespan":
+            await receive()
+            self.startups.append((os.getpid(), loop))
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        self.threads.append(threading.get_ident())
+        self.loops.append(loop)
+        await respond(send, type(loop).__name__.encode())
+
+
+def test_app_runs_in_the_calling_thread() -> None:
+    """The app's coroutine runs on a loop in the very thread that called the adapter:
+    no hand-off per request or per message (DESIGN: an event loop per worker thread)."""
+    app = Where()
+    seen: list[int] = []
+
+    def worker() -> None:
+        seen.append(threading.get_ident())
+        with serving(app) as adapter:
+            assert call(adapter).body == b"_UnixSelectorEventLoop"
+            assert call(adapter).code == 200
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    assert app.threads == [seen[0], seen[0]]
+    assert app.loops[0] is app.loops[1]
+
+
+def test_construction_makes_no_thread_and_no_loop() -> None:
+    """A2W-LIFE-08: building the adapter starts no thread and creates no loop."""
+    made: list[asyncio.AbstractEventLoop] = []
+
+    def factory() -> asyncio.AbstractEventLoop:
+        loop = MarkedLoop()
+        made.append(loop)
+        return loop
+
+    before = threading.active_count()
+    adapter = ASGIToWSGI(Where(), loop_factory=factory)
+    try:
+        assert threading.active_count() == before
+        assert made == []
+        assert adapter.loops_created == 0
+        assert call(adapter).code == 200
+        assert len(made) == 1
+        assert adapter.loops_created == 1
+        # Serving a plain request inline started no thread either.
+        assert threading.active_count() == before
+    finally:
+        adapter.shutdown(timeout=5.0)
+
+
+def test_short_lived_threads_reuse_pooled_loops() -> None:
+    """A2W-LIFE-02: 1,000 sequential requests, each from a new thread (werkzeug
+    threaded=True), create a handful of loops and run a handful of startups."""
+    app = Where()
+    with serving(app) as adapter:
+        codes: list[int] = []
+        for _ in range(1000):
+            thread = threading.Thread(target=lambda: codes.append(call(adapter).code))
+            thread.start()
+            thread.join(TIMEOUT)
+            assert not thread.is_alive()
+        assert codes == [200] * 1000
+        assert adapter.loops_created <= 2
+        assert len(app.startups) == adapter.loops_created
+        assert len(set(app.threads)) > 1  # really many threads (idents may be reused)
+        assert len({id(loop) for loop in app.loops}) <= 2
+
+
+def test_concurrent_threads_get_their_own_loops() -> None:
+    """Two requests in flight at once run on two loops, each in its caller's thread."""
+    barrier = threading.Barrier(2, timeout=TIMEOUT)
+    records: list[tuple[int, asyncio.AbstractEventLoop]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise AssertionError("no lifespan")
+        records.append((threading.get_ident(), asyncio.get_running_loop()))
+        # Both requests are inside the app at once: each holds its own loop. A blocking
+        # wait is fine here because each loop belongs to one thread.
+        barrier.wait()
+        await respond(send)
+
+    with serving(app) as adapter:
+        threads = [threading.Thread(target=call, args=(adapter,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        assert adapter.loops_created == 2
+    assert {t.ident for t in threads} == {ident for ident, _ in records}
+    assert records[0][1] is not records[1][1]
+
+
+def test_loop_factory_type_is_the_running_loop() -> None:
+    """A2W-LIFE-11: ``loop_factory`` makes the loops; the app sees that loop type."""
+    app = Where()
+    with serving(app, loop_factory=MarkedLoop) as adapter:
+        assert call(adapter).body == b"MarkedLoop"
+    assert isinstance(app.startups[0][1], MarkedLoop)
+
+
+def test_fork_discards_inherited_pool() -> None:
+    """A2W-LIFE-08: an adapter that served a request before ``fork()`` does not reuse
+    the inherited loop in the child; the child makes its own (with the factory), runs
+    its own lifespan startup, and serves. The parent's loop keeps working."""
+    made: list[int] = []
+
+    def factory() -> asyncio.AbstractEventLoop:
+        made.append(os.getpid())
+        return MarkedLoop()
+
+    app = Where()
+    with serving(app, loop_factory=factory) as adapter:
+        assert call(adapter).body == b"MarkedLoop"
+        parent_loop = app.loops[0]
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running pytest's teardown
+            status = 1
+            try:
+                result = call(adapter)
+                child_loop = app.loops[-1]
+                child_report = {
+                    "code": result.code,
+                    "body": result.body.decode(),
+                    "reused": child_loop is parent_loop,
+                    "running_in_child_made_loop": made[-1] == os.getpid(),
+                    "startups_in_child": sum(1 for p, _ in app.startups if p == os.getpid()),
+                    "parent_loop_closed": parent_loop.is_closed(),
+                }
+                os.write(write_fd, json.dumps(child_report).encode())
+                ok = (
+                    child_report["code"] == 200
+                    and not child_report["reused"]
+                    and child_report["running_in_child_made_loop"]
+                    and child_report["startups_in_child"] == 1
+                )
+                status = 0 if ok else 3
+            except BaseException:
+                status = 2
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            waited, exit_status = os.waitpid(pid, os.WNOHANG)
+            if waited:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child did not finish")
+            time.sleep(0.01)
+        ready, _, _ = select.select([read_fd], [], [], 1.0)
+        raw = os.read(read_fd, 65536) if ready else b""
+        os.close(read_fd)
+        report: dict[str, Any] = json.loads(raw) if raw else {}
+        assert os.waitstatus_to_exitcode(exit_status) == 0, report
+        assert report == {
+            "code": 200,
+            "body": "MarkedLoop",
+            "reused": False,
+            "running_in_child_made_loop": True,
+            "startups_in_child": 1,
+            "parent_loop_closed": False,
+        }
+        # The parent goes on with its own loop, untouched by the child.
+        assert call(adapter).code == 200
+        assert app.loops[-1] is parent_loop
+        assert adapter.loops_created == 1
+
+
+def test_requests_do_not_share_context_variables() -> None:
+    """A2W-LIFE-09: each request runs in a fresh context; a ContextVar set in one request
+    (or during lifespan startup) is not visible in the next on the same loop."""
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="default")
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            var.set("from-startup")
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen.append(var.get())
+        var.set("from-request")
+        await respond(send)
+
+    with serving(app) as adapter:
+        call(adapter)
+        call(adapter)
+        assert adapter.loops_created == 1
+    assert seen == ["default", "default"]
+
+
+def _ticker_app(ticks: list[float]) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+
+            async def tick() -> None:
+                while True:
+                    await asyncio.sleep(0.1)
+                    ticks.append(time.monotonic())
+
+            task = asyncio.get_running_loop().create_task(tick())
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await respond(send, str(len(ticks)).encode())
+
+    return app
+
+
+def _ticks_between_requests(loop_mode: str) -> int:
+    ticks: list[float] = []
+    with serving(_ticker_app(ticks), loop_mode=loop_mode) as adapter:
+        first = int(call(adapter).body)
+        time.sleep(2.0)
+        second = int(call(adapter).body)
+    return second - first
+
+
+def test_thread_mode_keeps_tasks_running_between_requests() -> None:
+    """A2W-LIFE-04 (b): in ``loop_mode="thread"`` a 100 ms ticker started at lifespan
+    advances while no request runs: about 20 ticks in 2 s."""
+    assert _ticks_between_requests("thread") >= 15
+
+
+def test_inline_mode_parks_tasks_between_requests() -> None:
+    """A2W-LIFE-04, the documented trade-off of the default ``inline`` mode: the loop
+    only runs while a request (or background work) runs it, so the same ticker does not
+    advance between two requests 2 s apart; its overdue tick runs on the next request."""
+    assert _ticks_between_requests("inline") <= 1
+
+
+def test_thread_mode_runs_app_on_the_loop_thread() -> None:
+    """In thread mode each pooled loop has a thread of its own (one hand-off per step):
+    the app runs there, not in the caller's thread, and shutdown() stops that thread."""
+    app = Where()
+    before = threading.active_count()
+    with serving(app, loop_mode="thread") as adapter:
+        assert call(adapter).code == 200
+        assert call(adapter).code == 200
+        assert app.threads[0] != threading.get_ident()
+        assert app.threads[0] == app.threads[1]
+        assert threading.active_count() == before + 1
+    deadline = time.monotonic() + TIMEOUT
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
