@@ -48,27 +48,31 @@ FAST = "/stream?size=16384"  # held back by backpressure when the client leaves
 SLOW = "/stream?size=512&delay=0.02"  # never fills the socket: only http.disconnect tells
 MIB = 1 << 20
 
-# (server, target, bytes to read before leaving, close with RST instead of FIN)
+# (server, target, bytes to read before leaving, close with RST instead of FIN, method)
 DISCONNECTS = [
-    pytest.param("uvicorn-h11", FAST, MIB, False, id="h11-backpressured"),
-    pytest.param("uvicorn-httptools", FAST, MIB, True, id="httptools-rst"),
-    pytest.param("uvicorn-h11", SLOW, 4096, False, id="h11-slow"),
-    pytest.param("uvicorn-httptools", SLOW, 4096, False, id="httptools-slow"),
+    pytest.param("uvicorn-h11", FAST, MIB, False, "GET", id="h11-backpressured"),
+    pytest.param("uvicorn-httptools", FAST, MIB, True, "GET", id="httptools-rst"),
+    pytest.param("uvicorn-h11", SLOW, 4096, False, "GET", id="h11-slow"),
+    pytest.param("uvicorn-httptools", SLOW, 4096, False, "GET", id="httptools-slow"),
     # The app reads its (empty) request body first: the disconnect watcher starts then.
-    pytest.param("uvicorn-h11", FAST + "&drain=1", MIB, False, id="h11-drained"),
-    pytest.param("uvicorn-h11", SLOW + "&drain=1", 4096, True, id="h11-slow-drained"),
+    pytest.param("uvicorn-h11", FAST + "&drain=1", MIB, False, "GET", id="h11-drained"),
+    pytest.param("uvicorn-h11", SLOW + "&drain=1", 4096, True, "GET", id="h11-slow-drained"),
+    # A request body the app never reads: the adapter must still notice the client leave.
+    pytest.param("uvicorn-h11", FAST, MIB, False, "POST", id="h11-unread-body"),
+    pytest.param("uvicorn-httptools", SLOW, 4096, False, "POST", id="httptools-slow-unread-body"),
 ]
 
 
-@pytest.mark.parametrize(("server_name", "target", "read_bytes", "reset"), DISCONNECTS)
+@pytest.mark.parametrize(("server_name", "target", "read_bytes", "reset", "method"), DISCONNECTS)
 def test_disconnect_mid_stream_frees_the_single_worker(
-    server_name: str, target: str, read_bytes: int, reset: bool
+    server_name: str, target: str, read_bytes: int, reset: bool, method: str
 ) -> None:
     # A short stop timeout: if the endless stream never stops, uvicorn waits for it.
     with running_server(server_name, PROBE_ONE_THREAD, stop_timeout=3.0) as server:
         conn = RawConnection(server.port, timeout=5.0)
         try:
-            conn.send(request_bytes("GET", target))
+            body = b"unread=1" if method == "POST" else None
+            conn.send(request_bytes(method, target, body=body))
             head, parser = conn.read_head()
             assert head.status == 200
             conn.read_body(head, parser, limit=read_bytes)
