@@ -137,11 +137,13 @@ async def download_app(scope: Scope, receive: Receive, send: Send) -> None:
 def floor(app: ASGIApp) -> WSGIApp:
     """The reference: the ASGI app run to completion on a loop of the calling thread."""
     local = threading.local()
+    loops: list[asyncio.AbstractEventLoop] = []
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         loop = getattr(local, "loop", None)
         if loop is None:
             loop = local.loop = asyncio.new_event_loop()
+            loops.append(loop)  # kept, and closed by close(), so no loop is left to GC
         scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -170,6 +172,11 @@ def floor(app: ASGIApp) -> WSGIApp:
         start_response(f"{status[0]} OK", [("Content-Type", "text/plain")])
         return body
 
+    def close() -> None:
+        while loops:
+            loops.pop().close()
+
+    wsgi.shutdown = close  # type: ignore[attr-defined]
     return wsgi
 
 
