@@ -10,8 +10,15 @@ SIGKILLs the process group it created (gunicorn and uWSGI have worker children).
 A log is deleted when the server is stopped after a clean run and kept (its path is
 printed) when the body of ``running_server()`` raised.
 
-    with running_server(ASGI_SERVERS["uvicorn-h11"], "tests.live.apps:w2a_probe") as srv:
+    from live.servers import running_server   # in a test module
+
+    with running_server("uvicorn-h11", "tests.live.apps:w2a_probe") as srv:
         urllib.request.urlopen(srv.url("/a?b=1"), timeout=5)
+
+Test modules import the harness as ``live.servers`` / ``live.rawclient``, like the other
+helpers in ``tests/`` (which is not a package): importing it as ``tests.live.servers``
+makes mypy see each file under two module names and stop. The *servers* import apps as
+``tests.live.apps:NAME``, from the repository root on their ``PYTHONPATH``.
 """
 
 from __future__ import annotations
