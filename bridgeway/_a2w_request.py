@@ -65,6 +65,7 @@ class Request:
         self.head = environ.get("REQUEST_METHOD") == "HEAD"
         self.status = 0
         self.headers: list[tuple[str, str]] = []
+        self.trailers = False  # set by a valid http.response.start
         self.length: int | None = None  # the app's content-length
         self.left: int | None = None  # bytes still owed under it
         self.chunk: bytes | None = None  # the body bytes ready for the server
@@ -310,7 +311,6 @@ class Request:
             self._wake()
             await pulled
         elif kind == "http.response.start":
-            self.cycle.advance(START)
             self._start(message)
         elif kind == "http.response.trailers":
             if not self.trailers:
@@ -324,13 +324,16 @@ class Request:
             raise ValueError(f"unknown ASGI message type {kind!r} for an http scope")
 
     def _start(self, message: Message) -> None:
+        # Validate the whole message into locals first and only then advance the cycle
+        # and keep the result: a rejected start (A2W-SEND-03) must leave neither a
+        # STARTED state (the app's corrected start would be "a second start") nor
+        # half its headers behind.
         status = message["status"]
         if type(status) is not int or not 200 <= status <= 599:
             raise ValueError(
                 f"http.response.start: status must be an int in 200-599, got {status!r}"
             )
-        self.trailers = bool(message.get("trailers", False))
-        headers = self.headers
+        headers: list[tuple[str, str]] = []
         length = None
         for header in message.get("headers", ()):
             name, value = header
@@ -344,12 +347,16 @@ class Request:
                 length = value.strip()
                 if not length.isdigit():
                     raise ValueError(f"http.response.start: invalid content-length {value!r}")
+                continue  # added once, below (it used to be sent twice)
             elif is_hop_by_hop(lower):
                 continue  # the WSGI server frames the message (A2W-SEND-02)
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.cycle.advance(START)
         if length is not None:
             headers.append(("Content-Length", length.decode()))
             self.length = self.left = int(length)
+        self.headers = headers
+        self.trailers = bool(message.get("trailers", False))
         self.status = status
 
     async def receive(self) -> Message:
