@@ -54,6 +54,14 @@ def make_scope(
     return scope
 
 
+# An HTTP/1.1 request has a body only with one of these (RFC 9112 §6.3).
+CHUNKED = [(b"transfer-encoding", b"chunked")]
+
+
+def content_length(n: int) -> list[tuple[bytes, bytes]]:
+    return [(b"content-length", str(n).encode())]
+
+
 class Peer:
     """The server side of one request: feeds ``body`` and records what is sent.
 
@@ -101,6 +109,7 @@ class Peer:
         self.body_size = 0
         self.body_messages = 0
         self.receive_calls = 0
+        self.disconnect_seen = False  # receive() returned http.disconnect
         self.receive_threads: set[int] = set()
         self._disconnected = threading.Event()
         self._wake: anyio.Event | None = None
@@ -120,6 +129,7 @@ class Peer:
             while not self._disconnected.is_set():
                 self._wake = anyio.Event()
                 await self._wake.wait()
+        self.disconnect_seen = True
         return {"type": "http.disconnect"}
 
     def disconnect(self) -> None:

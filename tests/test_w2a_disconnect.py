@@ -1,0 +1,145 @@
+"""Client disconnect (issue 2, acceptance 5, in-process part; W2A-RESP-14)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import anyio
+import pytest
+from w2a_driver import CHUNKED, Peer, call, content_length, make_scope, wait_for, wait_thread_event
+
+from bridgeway import WSGIToASGI
+from bridgeway._types import Environ, StartResponse
+
+pytestmark = pytest.mark.anyio
+
+
+class Endless:
+    """An endless streaming app; counts next() calls and records when it was closed."""
+
+    def __init__(self, read_body: bool = False) -> None:
+        self.read_body = read_body
+        self.produced = 0
+        self.produced_at_disconnect: int | None = None
+        self.closed = 0
+        self.streaming = threading.Event()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        if self.read_body:
+            environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        try:
+            while True:
+                self.produced += 1
+                self.streaming.set()
+                yield b"data: %d\n\n" % self.produced
+        finally:
+            self.closed += 1
+
+
+def on_disconnect(app: Endless, peer: Peer) -> None:
+    """Record how far the generator had got when the client left."""
+    original = peer.disconnect
+
+    def disconnect() -> None:
+        if app.produced_at_disconnect is None:
+            app.produced_at_disconnect = app.produced
+        original()
+
+    peer.disconnect = disconnect  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "read_body", "body"),
+    [
+        pytest.param("GET", [], False, [], id="W2A-RESP-14-get"),
+        pytest.param("GET", [], True, [], id="W2A-RESP-14-get-input-read"),
+        pytest.param("POST", CHUNKED, True, [b"form", b"=1"], id="W2A-RESP-14-body-read"),
+        pytest.param(
+            "POST", content_length(6), False, [b"form=1"], id="W2A-RESP-14-post-body-unread"
+        ),
+        pytest.param("POST", CHUNKED, False, [b"a", b"b"], id="W2A-RESP-14-chunked-unread"),
+    ],
+)
+async def test_endless_generator_stops_within_one_chunk(
+    method: str, headers: list[tuple[bytes, bytes]], read_body: bool, body: list[bytes]
+) -> None:
+    app = Endless(read_body)
+    adapter = WSGIToASGI(app, max_threads=1)
+    peer = Peer(body, disconnect_after=5)
+    on_disconnect(app, peer)
+    await call(adapter, make_scope(method, headers=headers), peer)
+    assert app.closed == 1
+    assert app.produced_at_disconnect is not None
+    # One chunk may already be computed ahead (backpressure allows one in flight) and one
+    # more next() may be running when the disconnect is seen: never more.
+    assert app.produced - app.produced_at_disconnect <= 2
+    assert peer.body_messages <= 6
+    assert peer.final_messages == 0
+    # the thread is free again: the pool is idle and a second request is served
+    assert adapter.pool().busy == 0
+    second = Peer(disconnect_after=1)
+    with anyio.fail_after(5):
+        await call(adapter, make_scope(), second)
+    assert app.closed == 2
+
+
+async def test_slow_generator_noticed_between_chunks() -> None:
+    """A generator that yields rarely: the watcher sees http.disconnect while the app is
+    busy, and the next chunk is the last one pulled."""
+    release = threading.Event()
+    produced: list[int] = []
+    closed: list[int] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        try:
+            for i in range(100):
+                produced.append(i)
+                yield b"event %d\n" % i
+                if i == 0:
+                    release.wait(10)
+        finally:
+            closed.append(1)
+
+    adapter = WSGIToASGI(app, max_threads=1)
+    peer = Peer()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, adapter, make_scope(), peer)
+        assert peer.first_body is not None
+        with anyio.fail_after(5):
+            await peer.first_body.wait()
+        peer.disconnect()
+        # the adapter's watcher takes the disconnect before the app yields again
+        await wait_for(lambda: peer.disconnect_seen)
+        await anyio.sleep(0.02)
+        release.set()
+    assert closed == [1]
+    assert len(produced) <= 2
+    assert adapter.pool().busy == 0
+
+
+async def test_send_oserror_stops_generator() -> None:
+    app = Endless()
+    adapter = WSGIToASGI(app, max_threads=1)
+    peer = Peer(raise_after=3)
+    await call(adapter, make_scope(), peer)
+    assert app.closed == 1
+    assert app.produced <= 5
+    assert adapter.pool().busy == 0
+
+
+async def test_disconnect_watch_can_be_turned_off() -> None:
+    """With watch_disconnect=False the receive() side is not watched: only send()
+    failures stop the app (shows that the watcher is what the first test relies on)."""
+    app = Endless()
+    adapter = WSGIToASGI(app, max_threads=1, watch_disconnect=False)
+    peer = Peer(disconnect_after=3)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, adapter, make_scope(), peer)
+        await wait_thread_event(app.streaming)
+        await wait_for(lambda: app.produced >= 50)
+        assert app.closed == 0
+        tg.cancel_scope.cancel()
+    assert app.closed == 1
