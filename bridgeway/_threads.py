@@ -17,7 +17,6 @@ import logging
 import os
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -146,13 +145,14 @@ class Mailbox:
 
 
 class WorkerPool:
-    """At most ``size`` daemon threads running jobs; async, FIFO admission.
+    """At most ``size`` daemon threads taking jobs from one FIFO queue.
 
-    ``acquire()`` waits (on any event loop, from any thread) for one of ``size`` slots;
-    ``submit()`` runs a job on an idle thread (or a new one); the job's return value, a
-    callable or None, runs after the thread is back in the idle list, so a request that
-    ends there never makes the next one start a new thread. Idle threads exit after
-    ``idle_timeout`` seconds.
+    The queue is the limiter: a request over the limit waits there (it is never
+    refused), and a thread that finishes a job takes the next one without going to
+    sleep, so under load a request costs no thread wake-up at all. The job's return
+    value, a callable or None, runs after the thread counts itself idle again, so a
+    request that ends there never makes the next one start a new thread. Idle threads
+    exit after ``idle_timeout`` seconds.
     """
 
     def __init__(self, size: int, idle_timeout: float = 10.0) -> None:
@@ -162,87 +162,53 @@ class WorkerPool:
         self.idle_timeout = idle_timeout
         self.pid = os.getpid()
         self._lock = threading.Lock()
-        self._all_free = threading.Condition(self._lock)
-        self._free = size
-        self._queue: deque[tuple[LoopHandle, Waiter]] = deque()
-        self._idle: list[queue.SimpleQueue[Job | None]] = []
+        self._all_done = threading.Condition(self._lock)
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._idle = 0  # threads waiting on the queue
+        self._active = 0  # jobs submitted and not finished
         self._threads: set[threading.Thread] = set()
         self._closed = False
 
     @property
     def busy(self) -> int:
-        return self.size - self._free
+        """Jobs running or waiting for a thread."""
+        return self._active
 
     @property
     def thread_count(self) -> int:
         return len(self._threads)
 
-    async def acquire(self, handle: LoopHandle) -> None:
-        with self._lock:
-            if self._free and not self._queue:
-                self._free -= 1
-                return
-            waiter = handle.new_waiter()
-            entry = (handle, waiter)
-            self._queue.append(entry)
-        try:
-            await waiter.wait()
-        except BaseException:
-            with self._lock:
-                try:
-                    self._queue.remove(entry)
-                except ValueError:  # the slot was handed to us just now: pass it on
-                    self._release_locked()
-            raise
-
-    def release(self) -> None:
-        with self._lock:
-            self._release_locked()
-
-    def _release_locked(self) -> None:
-        if self._queue:
-            handle, waiter = self._queue.popleft()  # the slot goes straight to it
-            handle.call_soon_threadsafe(waiter.set)
-        else:
-            self._free += 1
-            if self._free == self.size:
-                self._all_free.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until no request holds a slot (or ``timeout``); True if idle."""
-        with self._all_free:
-            return self._all_free.wait_for(lambda: self._free == self.size, timeout)
-
     def submit(self, job: Job) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the WSGI worker pool has been shut down")
-            if self._idle:
-                self._idle.pop().put(job)
-                return
-            jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-            thread = threading.Thread(
-                target=self._work,
-                args=(jobs,),
-                name=f"bridgeway-wsgi-{len(self._threads) + 1}",
-                daemon=True,
-            )
-            self._threads.add(thread)
-        jobs.put(job)
-        thread.start()
+            self._active += 1
+            spawn = self._idle == 0 and len(self._threads) < self.size
+            if spawn:
+                thread = threading.Thread(
+                    target=self._work, name=f"bridgeway-wsgi-{len(self._threads) + 1}", daemon=True
+                )
+                self._threads.add(thread)
+            else:
+                self._idle -= self._idle > 0  # that thread is spoken for
+        self._jobs.put(job)
+        if spawn:
+            thread.start()
 
-    def _work(self, jobs: queue.SimpleQueue[Job | None]) -> None:
+    def _work(self) -> None:
         me = threading.current_thread()
+        jobs = self._jobs
         try:
             while True:
                 try:
                     job = jobs.get(timeout=self.idle_timeout)
                 except queue.Empty:
                     with self._lock:
-                        if jobs in self._idle:
-                            self._idle.remove(jobs)
+                        if self._idle > 0 and len(self._threads) > 0:
+                            self._idle -= 1
+                            self._threads.discard(me)
                             return
-                    continue  # a job was handed to us while we timed out
+                    continue
                 if job is None:
                     return
                 after = None
@@ -251,25 +217,28 @@ class WorkerPool:
                 except BaseException:  # jobs handle their own errors; never lose a thread
                     logger.exception("bridgeway: internal error in a WSGI worker thread")
                 with self._lock:
-                    closing = self._closed
-                    if not closing:
-                        self._idle.append(jobs)
+                    self._active -= 1
+                    self._idle += 1
+                    if self._active == 0:
+                        self._all_done.notify_all()
                 if after is not None:
                     after()
-                if closing:
-                    return
         finally:
             with self._lock:
                 self._threads.discard(me)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no job is running or queued (or ``timeout``); True if idle."""
+        with self._all_done:
+            return self._all_done.wait_for(lambda: self._active == 0, timeout)
+
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop idle threads; wait up to ``timeout`` for all threads to exit."""
+        """Stop the threads once the queued jobs are done; wait up to ``timeout``."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
             threads = list(self._threads)
-        for jobs in idle:
-            jobs.put(None)
+        for _ in threads:
+            self._jobs.put(None)
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)

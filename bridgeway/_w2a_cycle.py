@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import queue
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ logger = logging.getLogger("bridgeway")
 
 _SEND, _RECV, _DONE = 1, 2, 3
 _DISCONNECT = object()
+_HOLD = 65536  # request body bytes the disconnect watcher may hold for the app
 _ERROR_BODY = b"Internal Server Error"
 
 
@@ -77,6 +79,9 @@ class HTTPCycle:
         "_body_done",
         "_cl",
         "_complete",
+        "_early",
+        "_early_bytes",
+        "_early_taken",
         "_environ",
         "_headers",
         "_headers_sent",
@@ -85,6 +90,7 @@ class HTTPCycle:
         "_no_body",
         "_receive",
         "_recv_pending",
+        "_recv_waiting",
         "_remaining",
         "_replies",
         "_scope",
@@ -92,6 +98,7 @@ class HTTPCycle:
         "_status",
         "_unacked",
         "_watch",
+        "_watching",
         "disconnected",
         "halt",
     )
@@ -112,6 +119,11 @@ class HTTPCycle:
         self._body_done = False
         self._recv_pending = False
         self._watch = False
+        self._watching = False
+        self._early: deque[Message] = deque()
+        self._early_bytes = 0
+        self._early_taken: anyio.Event | None = None
+        self._recv_waiting = False
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.halt = False
@@ -139,19 +151,15 @@ class HTTPCycle:
         self._environ = environ
         handle = LoopHandle()
         self._mailbox = Mailbox(handle)
-        pool = adapter.pool()
-        await pool.acquire(handle)
-        try:
-            # Context variables of the request task are visible in the app (W2A design).
-            pool.submit(self._job())
-            error = await self._pump()
-            if error is None and self._watch:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_disconnect)
-                    error = await self._pump()
-                    tg.cancel_scope.cancel()
-        finally:
-            pool.release()
+        # Requests over the thread limit wait in the pool's FIFO queue, never refused.
+        adapter.pool().submit(self._job())
+        error = await self._pump()
+        if error is None and self._watch:
+            self._watching = True  # from here on only the watcher calls receive()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_disconnect)
+                error = await self._pump()
+                tg.cancel_scope.cancel()
         if error is not None:
             raise error
 
@@ -193,7 +201,6 @@ class HTTPCycle:
             else:
                 if (
                     messages[-1].get("more_body")
-                    and self._body_done
                     and not self._watch
                     and self._adapter.watch_disconnect
                 ):
@@ -204,10 +211,23 @@ class HTTPCycle:
     async def _do_recv(self) -> None:
         if self.disconnected:
             self._input_replies.put(_DISCONNECT)
-            return
-        self._recv_pending = True
-        message = await self._receive()
-        self._recv_pending = False
+        elif self._watching:  # the watcher owns receive(); it holds or will bring one
+            if not self._early:
+                self._recv_waiting = True
+            else:
+                early = self._early.popleft()
+                self._early_bytes -= len(early.get("body", b""))
+                self._deliver(early)
+                if self._early_taken is not None:
+                    self._early_taken.set()
+        else:
+            self._recv_pending = True
+            message = await self._receive()
+            self._recv_pending = False
+            self._deliver(message)
+
+    def _deliver(self, message: Message) -> None:
+        """Hand one ASGI request message to wsgi.input."""
         if message["type"] == "http.request":
             more = message.get("more_body", False)
             if not more:
@@ -218,11 +238,31 @@ class HTTPCycle:
             self._input_replies.put(_DISCONNECT)
 
     async def _watch_disconnect(self) -> None:
+        """While the response streams, listen for http.disconnect (W2A-RESP-14). This
+        task is then the only caller of receive(): a body message it gets before the
+        app asked for it is held (up to _HOLD bytes) until wsgi.input takes it; past
+        that the watcher waits, and a disconnect is seen once the app reads again."""
         while True:
+            while self._early_bytes > _HOLD:
+                self._early_taken = anyio.Event()
+                await self._early_taken.wait()
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 self._on_disconnect()
+                if self._recv_waiting:
+                    self._recv_waiting = False
+                    self._input_replies.put(_DISCONNECT)
                 return
+            if message["type"] != "http.request" or self._body_done:
+                continue
+            if not message.get("more_body", False):
+                self._body_done = True  # nothing more can come but the disconnect
+            if self._recv_waiting:
+                self._recv_waiting = False
+                self._deliver(message)
+            else:
+                self._early.append(message)
+                self._early_bytes += len(message.get("body", b""))
 
     def _on_disconnect(self) -> None:
         self.disconnected = True
@@ -234,7 +274,7 @@ class HTTPCycle:
         cancellation go on."""
         self.halt = True
         self._replies.put(False)
-        if self._recv_pending:
+        if self._recv_pending or self._recv_waiting:
             self._input_replies.put(_DISCONNECT)
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._adapter.cancel_timeout):
@@ -248,6 +288,9 @@ class HTTPCycle:
                             self._mailbox.close()
                             return
             self._mailbox.close()
+            # Whatever the abandoned thread waits for next, it must not wait for ever.
+            self._replies.put(False)
+            self._input_replies.put(_DISCONNECT)
             logger.warning(
                 "bridgeway: the WSGI app did not return within %.1fs of the request being"
                 " cancelled; its thread is left to finish on its own",
@@ -258,6 +301,13 @@ class HTTPCycle:
 
     def _post(self, item: tuple[Any, ...]) -> None:
         if not self._mailbox.post(item):
+            self.halt = True
+
+    def _post_send(self, messages: list[Message]) -> None:
+        """Post messages for send(); the loop acknowledges each post once sent."""
+        if self._mailbox.post((_SEND, messages, True)):
+            self._unacked += 1
+        else:
             self.halt = True
 
     def _wait_acks(self) -> None:
@@ -282,6 +332,8 @@ class HTTPCycle:
         the pool runs once this thread is idle again."""
         error: BaseException | None = None
         iterable: Iterable[bytes] | None = None
+        if self.halt:  # cancelled while it waited for a thread: never start the app
+            return lambda: self._post((_DONE, None))
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
             self._iterate(iterable)
@@ -290,6 +342,9 @@ class HTTPCycle:
         finally:
             close = getattr(iterable, "close", None)
             if close is not None:
+                # close() runs after the last send() returned (W2A-RESP-13); a body
+                # without close() (a plain list) needs no such wait.
+                self._wait_acks()
                 try:
                     close()
                 except BaseException:
@@ -379,6 +434,7 @@ class HTTPCycle:
                         raise ValueError("start_response(): conflicting Content-Length headers")
                     continue  # an identical duplicate is dropped (HTTP-10)
                 length = value
+                continue  # appended once, below, after the other headers
             elif is_hop_by_hop(lower.encode("latin-1")):
                 if self._adapter.strict_headers:
                     raise ValueError(
@@ -433,7 +489,7 @@ class HTTPCycle:
             # HEAD: the headers are out; the body is never sent (HTTP-03).
             messages.append({"type": "http.response.body", "body": b"", "more_body": False})
             self._complete = True
-            self._post((_SEND, messages, False))
+            self._post_send(messages)
             return
         remaining = self._remaining
         if remaining is not None and len(chunk) >= remaining:
@@ -448,14 +504,13 @@ class HTTPCycle:
             self._complete = True
             messages.append({"type": "http.response.body", "body": chunk, "more_body": False})
             self._wait_acks()
-            self._post((_SEND, messages, False))
+            self._post_send(messages)
             return
         if remaining is not None:
             self._remaining = remaining - len(chunk)
         messages.append({"type": "http.response.body", "body": chunk, "more_body": True})
         self._wait_acks()  # backpressure: the previous chunk must have left first
-        self._unacked += 1
-        self._post((_SEND, messages, True))
+        self._post_send(messages)
 
     def _finish(self) -> None:
         if self.halt or self._complete:
@@ -472,9 +527,9 @@ class HTTPCycle:
             )
         self._complete = True
         if not self._headers_sent:
-            self._post((_SEND, [self._start_message(), {"type": "http.response.body"}], False))
+            self._post_send([self._start_message(), {"type": "http.response.body"}])
         elif not self._mailbox.amend_last(_fold_end):
-            self._post((_SEND, [{"type": "http.response.body"}], False))
+            self._post_send([{"type": "http.response.body"}])
 
     def _fail(self, exc: BaseException) -> BaseException | None:
         """An exception escaped the app, its iterable or a protocol check."""
@@ -488,7 +543,7 @@ class HTTPCycle:
                 exc_info=exc,
             )
             self._complete = True
-            self._post((_SEND, plain_response(500, _ERROR_BODY), False))
+            self._post_send(plain_response(500, _ERROR_BODY))
             return None
         if isinstance(exc, Exception):
             logger.error(
