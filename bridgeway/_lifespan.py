@@ -98,6 +98,10 @@ class Lifespan:
                     self._unsupported(f"it raised {exc!r}")
             elif self._stop_requested.done() and not self._stopped.done():
                 logger.error("bridgeway: lifespan shutdown raised", exc_info=exc)
+            elif self.status == "failed":
+                # Starlette re-raises after sending startup.failed, whose message (the
+                # traceback) was already logged: log the failure once (A2W-LIFE-05).
+                logger.debug("bridgeway: the lifespan task raised after startup failed")
             else:
                 logger.error("bridgeway: the lifespan task raised", exc_info=exc)
         else:
