@@ -289,6 +289,7 @@ def test_lifespan_startup_failure_gives_500_and_skips_the_handler(markers: Path)
     assert "db down" in log
     failures = log.count("lifespan startup failed on this event loop")
     assert 1 <= failures <= 4, log  # once per loop, not once per request
+    assert log.count("RuntimeError: db down") == failures, log  # and only once per loop
 
 
 def test_shutdown_runs_for_every_loop_on_sigterm(markers: Path) -> None:
