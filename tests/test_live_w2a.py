@@ -63,36 +63,62 @@ DISCONNECTS = [
 ]
 
 
+def leave_mid_stream_then_ask_again(
+    server: ServerProcess, target: str, read_bytes: int, *, reset: bool, method: str = "GET"
+) -> None:
+    """Read part of an endless stream, leave, and check the (only) worker is free again."""
+    conn = RawConnection(server.port, timeout=5.0)
+    try:
+        body = b"unread=1" if method == "POST" else None
+        conn.send(request_bytes(method, target, body=body))
+        head, parser = conn.read_head()
+        assert head.status == 200
+        conn.read_body(head, parser, limit=read_bytes)
+        assert len(head.body) >= read_bytes
+        assert not head.complete  # endless: the client leaves in the middle
+    finally:
+        conn.close(reset=reset)
+
+    # max_threads=1: this request can only run once the endless one let go of it.
+    started = time.monotonic()
+    try:
+        echo = get_json(server, "/after?x=1", timeout=5.0)
+    except TimeoutError:
+        pytest.fail("the single worker thread was still busy 5 s after the client left")
+    assert echo["PATH_INFO"] == "/after"
+    assert time.monotonic() - started < 3.0
+
+    stats = wait_for_stats(server)
+    assert stats["streams_started"] == 1
+    assert stats["streams_closed"] == 1, f"close() was not called: {stats}"
+
+
 @pytest.mark.parametrize(("server_name", "target", "read_bytes", "reset", "method"), DISCONNECTS)
 def test_disconnect_mid_stream_frees_the_single_worker(
     server_name: str, target: str, read_bytes: int, reset: bool, method: str
 ) -> None:
     # A short stop timeout: if the endless stream never stops, uvicorn waits for it.
     with running_server(server_name, PROBE_ONE_THREAD, stop_timeout=3.0) as server:
-        conn = RawConnection(server.port, timeout=5.0)
-        try:
-            body = b"unread=1" if method == "POST" else None
-            conn.send(request_bytes(method, target, body=body))
-            head, parser = conn.read_head()
-            assert head.status == 200
-            conn.read_body(head, parser, limit=read_bytes)
-            assert len(head.body) >= read_bytes
-            assert not head.complete  # endless: the client leaves in the middle
-        finally:
-            conn.close(reset=reset)
+        leave_mid_stream_then_ask_again(server, target, read_bytes, reset=reset, method=method)
 
-        # max_threads=1: this request can only run once the endless one let go of it.
-        started = time.monotonic()
-        try:
-            echo = get_json(server, "/after?x=1", timeout=5.0)
-        except TimeoutError:
-            pytest.fail("the single worker thread was still busy 5 s after the client left")
-        assert echo["PATH_INFO"] == "/after"
-        assert time.monotonic() - started < 3.0
 
-        stats = wait_for_stats(server)
-        assert stats["streams_started"] == 1
-        assert stats["streams_closed"] == 1, f"close() was not called: {stats}"
+OTHER_ASGI = [name for name in ASGI_SERVERS if not name.startswith("uvicorn-")]
+
+
+@pytest.fixture(scope="module")
+def single_thread_fleet() -> Iterator[dict[str, ServerProcess]]:
+    """The other ASGI servers hosting WSGIToASGI(wsgi_probe, max_threads=1), in parallel;
+    each is used by one test only, so a stuck worker cannot leak into another test."""
+    launches = [(ASGI_SERVERS[name], PROBE_ONE_THREAD) for name in OTHER_ASGI]
+    with running_servers(launches, stop_timeout=3.0) as servers:
+        yield {server.spec.name: server for server in servers}
+
+
+@pytest.mark.parametrize("server_name", OTHER_ASGI)
+def test_disconnect_frees_the_single_worker_on_other_servers(
+    single_thread_fleet: dict[str, ServerProcess], server_name: str
+) -> None:
+    leave_mid_stream_then_ask_again(single_thread_fleet[server_name], FAST, MIB, reset=False)
 
 
 # --- point 9: Flask through WSGIToASGI under hypercorn's trio worker ------------------
