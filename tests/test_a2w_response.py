@@ -640,3 +640,76 @@ def test_trailers_without_announcement_raise_protocol_error() -> None:
     with serving(app, lifespan="off") as adapter:
         assert call(adapter).code == 200
     assert [type(e) for e in raised] == [ProtocolError]
+
+
+# ------------------------------------------------- the same paths in loop_mode="thread"
+
+
+def test_thread_mode_streaming_disconnect_background_and_errors() -> None:
+    """Acceptance 9: the "thread" loop mode serves the same contract: a streamed response,
+    an early close (send raises OSError), work after the final body that does not hold
+    the caller, and a 500 with exc_info for an exception before start."""
+    finished = threading.Event()
+    background = threading.Event()
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if path == "/stream":
+            await send(START)
+            for i in range(3):
+                await send(body(b"%d" % i, more=True))
+            await send(body(b"end"))
+        elif path == "/sse":
+            await receive()
+            await send(START)
+            try:
+                while True:
+                    await send(body(b"tick", more=True))
+            except OSError as exc:
+                seen.append(type(exc))
+                seen.append(await asyncio.wait_for(receive(), 1.0))
+            finally:
+                finished.set()
+        elif path == "/after":
+            await respond(send)
+            await asyncio.sleep(0.3)
+            background.set()
+        else:
+            raise LookupError("boom")
+
+    with serving(app, lifespan="off", loop_mode="thread") as adapter:
+        assert call(adapter, make_environ(path="/stream")).chunks == [b"0", b"1", b"2", b"end"]
+        assert call(adapter, make_environ(path="/sse"), take=2).chunks == [b"tick", b"tick"]
+        assert finished.wait(TIMEOUT)
+        began = time.monotonic()
+        assert call(adapter, make_environ(path="/after")).code == 200
+        assert time.monotonic() - began < 0.25
+        assert not background.is_set()
+        assert background.wait(TIMEOUT)
+        error = call(adapter, make_environ(path="/error"))
+    assert seen == [ClientDisconnected, {"type": "http.disconnect"}]
+    assert error.code == 500
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], LookupError)
+
+
+def test_waitress_disconnect_probe_ends_a_silent_wait() -> None:
+    """A2W-RECV-07/11: under waitress the adapter polls ``waitress.client_disconnected``
+    while the app waits in receive() after the body: a silent long-poll learns that the
+    client left (here after ~0.2 s) instead of waiting for ever."""
+    gone_at = time.monotonic() + 0.2
+    heard: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        began = time.monotonic()
+        heard.append(await asyncio.wait_for(receive(), 5.0))
+        heard.append(round(time.monotonic() - began, 1))
+        await respond(send)
+
+    environ = make_environ(**{"waitress.client_disconnected": lambda: time.monotonic() > gone_at})
+    with serving(app, lifespan="off", disconnect_poll_interval=0.05) as adapter:
+        call(adapter, environ)
+    assert heard[0] == {"type": "http.disconnect"}
+    assert heard[1] <= 0.5
