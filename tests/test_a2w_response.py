@@ -708,7 +708,8 @@ def test_waitress_disconnect_probe_ends_a_silent_wait() -> None:
         heard.append(round(time.monotonic() - began, 1))
         await respond(send)
 
-    environ = make_environ(**{"waitress.client_disconnected": lambda: time.monotonic() > gone_at})
+    environ = make_environ()
+    environ["waitress.client_disconnected"] = lambda: time.monotonic() > gone_at
     with serving(app, lifespan="off", disconnect_poll_interval=0.05) as adapter:
         call(adapter, environ)
     assert heard[0] == {"type": "http.disconnect"}
