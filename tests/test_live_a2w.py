@@ -21,8 +21,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.live.rawclient import RawConnection, exchange, request_bytes
-from tests.live.servers import (
+from live.rawclient import RawConnection, exchange, request_bytes
+from live.servers import (
     BIN,
     HOST,
     WSGI_SERVERS,
