@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
@@ -18,14 +18,10 @@ OptExcInfo: TypeAlias = ExcInfo | tuple[None, None, None]
 Headers: TypeAlias = list[tuple[bytes, bytes]]
 
 
-class StartResponse(Protocol):
-    def __call__(
-        self,
-        status: str,
-        headers: list[tuple[str, str]],
-        exc_info: OptExcInfo | None = ...,
-        /,
-    ) -> Callable[[bytes], object]: ...
-
+if TYPE_CHECKING:
+    # The WSGI protocol types everyone's code is checked against (typeshed's).
+    from _typeshed.wsgi import StartResponse as StartResponse
+else:
+    StartResponse = Callable[..., Callable[[bytes], object]]
 
 WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
