@@ -308,3 +308,50 @@ def test_two_adapters_have_separate_lifespans_and_state() -> None:
         first.shutdown()
         assert call(second).code == 200  # the other adapter is unaffected
     assert seen == {"a": [{"a"}], "b": [{"b"}, {"b"}]}
+
+
+def test_loop_bound_state_in_four_threads() -> None:
+    """A2W-LIFE-03: an asyncio.Lock and an httpx.AsyncClient made at startup are only
+    used on their own loop: 4 threads x 200 requests, no cross-loop error."""
+    import httpx
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)
+        return httpx.Response(200, text="pong")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            state = scope["state"]
+            state["loop"] = asyncio.get_running_loop()
+            state["lock"] = asyncio.Lock()
+            state["client"] = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await state["client"].aclose()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        state = scope["state"]
+        if state["loop"] is not asyncio.get_running_loop():
+            raise AssertionError("state from another loop")
+        async with state["lock"]:
+            reply = await state["client"].get("http://upstream/ping")
+        await respond(send, reply.content)
+
+    failures: list[str] = []
+
+    def worker(adapter: Any) -> None:
+        for _ in range(200):
+            result = call(adapter)
+            if result.body != b"pong":
+                failures.append(result.status)
+
+    with serving(app) as adapter:
+        threads = [threading.Thread(target=worker, args=(adapter,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert 1 <= adapter.loops_created <= 4
+    assert failures == []

@@ -714,3 +714,26 @@ def test_waitress_disconnect_probe_ends_a_silent_wait() -> None:
         call(adapter, environ)
     assert heard[0] == {"type": "http.disconnect"}
     assert heard[1] <= 0.5
+
+
+def test_disconnect_error_escaping_the_app_is_not_logged_as_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A2W-SEND-08: the OSError that send() raises after an early close, when the app
+    lets it bubble out, is not logged as an application error."""
+    finished = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(START)
+            while True:
+                await send(body(b"data", more=True))
+        finally:
+            finished.set()
+
+    with serving(app, lifespan="off") as adapter:
+        call(adapter, take=1)
+        assert finished.wait(TIMEOUT)
+        # The task has ended; give the loop's driver a moment to log anything it would.
+        time.sleep(0.1)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
