@@ -372,7 +372,7 @@ async def test_resp_11_non_bytes_item(item: Any) -> None:
         start_response("200 OK", [])
         return [item]
 
-    assert_generic_500(await call(WSGIToASGI(first)))  # type: ignore[arg-type]
+    assert_generic_500(await call(WSGIToASGI(first)))
 
     def later(environ: Environ, start_response: StartResponse) -> Iterable[Any]:
         start_response("200 OK", [])
@@ -380,7 +380,7 @@ async def test_resp_11_non_bytes_item(item: Any) -> None:
 
     peer = Peer()
     with pytest.raises(TypeError, match="must be bytes"):
-        await call(WSGIToASGI(later), make_scope(), peer)  # type: ignore[arg-type]
+        await call(WSGIToASGI(later), make_scope(), peer)
     assert peer.body == b"good"
     assert peer.final_messages == 0
 
