@@ -46,6 +46,18 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 _NO_BODY_STATUS = (204, 304)
 
 
+def _caused_by_disconnect(exc: BaseException) -> bool:
+    """``exc`` is, or was raised while handling, an ``OSError`` (a few links deep)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _plain(
     start_response: StartResponse, status: str, body: bytes, exc_info: Any = None
 ) -> list[bytes]:
@@ -249,8 +261,11 @@ class Request:
         except asyncio.CancelledError:
             logger.debug("bridgeway: the ASGI app was cancelled after the client left")
         except BaseException as exc:
-            if self.closed and isinstance(exc, OSError):
-                pass  # our own ClientDisconnected, raised after the client left
+            if self.closed and _caused_by_disconnect(exc):
+                # Our own ClientDisconnected, raised after the client left, or the app's
+                # translation of it (Starlette raises ClientDisconnect from it): not an
+                # application error (A2W-SEND-08).
+                logger.debug("bridgeway: the ASGI app ended after the client left: %r", exc)
             elif self.final or self.closed:
                 logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
             else:
