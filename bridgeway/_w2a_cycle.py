@@ -95,6 +95,7 @@ class HTTPCycle:
         "_replies",
         "_scope",
         "_send",
+        "_started",
         "_status",
         "_unacked",
         "_watch",
@@ -126,6 +127,7 @@ class HTTPCycle:
         self._recv_waiting = False
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._started = False
         self.halt = False
         self.disconnected = False
 
@@ -273,6 +275,14 @@ class HTTPCycle:
         wait (shielded, bounded) for it to close the iterable, then let the
         cancellation go on."""
         self.halt = True
+        if not self._started:
+            # Still queued for a thread: nothing to wait for. The thread that picks the
+            # job up sees ``halt`` and never starts the app (``_thread_main`` sets
+            # ``_started`` before it reads ``halt``, so one of the two sees the other).
+            # Waiting here would hold the cancellation up until some other request
+            # freed a thread, up to ``cancel_timeout``.
+            self._mailbox.close()
+            return
         self._replies.put(False)
         if self._recv_pending or self._recv_waiting:
             self._input_replies.put(_DISCONNECT)
@@ -332,6 +342,7 @@ class HTTPCycle:
         the pool runs once this thread is idle again."""
         error: BaseException | None = None
         iterable: Iterable[bytes] | None = None
+        self._started = True
         if self.halt:  # cancelled while it waited for a thread: never start the app
             return lambda: self._post((_DONE, None))
         try:
