@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -102,6 +103,11 @@ CASES = [
         id="W2A-ENV-05-script-name-dance",
     ),
     pytest.param(
+        {"path": "/café", "raw_path": b"/caf\xc3\xa9"},
+        {"PATH_INFO": "/caf\xc3\xa9", "RAW_URI": "/caf\xc3\xa9"},
+        id="W2A-ENV-05-raw-utf8-bytes",
+    ),
+    pytest.param(
         {"path": "/\ufffd", "raw_path": b"/%FF"},
         {"PATH_INFO": "/\xff", "RAW_URI": "/%FF"},
         id="W2A-ENV-06-raw-path-agrees",
@@ -154,6 +160,16 @@ CASES = [
         {"headers": [(b"x-foo-bar", b"  caf\xe9 "), (b"x-empty", b"")]},
         {"HTTP_X_FOO_BAR": "caf\xe9", "HTTP_X_EMPTY": ""},
         id="W2A-ENV-10-http-vars",
+    ),
+    pytest.param(
+        {"headers": [(b"x-bin", b"\xff\xfe\x80")]},
+        {"HTTP_X_BIN": "\xff\xfe\x80"},
+        id="W2A-ENV-10-invalid-utf8-never-raises",
+    ),
+    pytest.param(
+        {"headers": [(b"X-Upper", b"v")]},
+        {"HTTP_X_UPPER": "v"},
+        id="W2A-ENV-10-mixed-case-name",
     ),
     pytest.param(
         {"headers": [(b"accept", b"a"), (b"accept", b"b"), (b"accept", b"c")]},
@@ -210,6 +226,19 @@ CASES = [
         {"server": ("127.0.0.1", "8001")},
         {"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8001"},
         id="W2A-ENV-14-granian-str-port",
+    ),
+    pytest.param(
+        {
+            "server": (ipaddress.ip_address("::1"), "8443"),
+            "client": (ipaddress.ip_address("10.1.2.3"), 4),
+        },
+        {
+            "SERVER_NAME": "::1",
+            "SERVER_PORT": "8443",
+            "REMOTE_ADDR": "10.1.2.3",
+            "REMOTE_PORT": "4",
+        },
+        id="W2A-ENV-14-granian-ipaddress-objects",
     ),
     pytest.param({"http_version": "1"}, {"SERVER_PROTOCOL": "HTTP/1.0"}, id="W2A-ENV-15-granian"),
     pytest.param({"http_version": "1.1"}, {"SERVER_PROTOCOL": "HTTP/1.1"}, id="W2A-ENV-15-1.1"),
@@ -395,3 +424,95 @@ async def test_env_conflicting_content_length_is_400() -> None:
     peer = await call(WSGIToASGI(app), make_scope("POST", headers=headers), Peer([b"abc"]))
     assert peer.status == 400
     assert app.environs == []
+
+
+async def test_wsgiref_validator_and_werkzeug_lint_accept_the_environ() -> None:
+    """Every probe runs wrapped in wsgiref.validate and werkzeug's LintMiddleware
+    (warnings are errors in this suite)."""
+    from wsgiref.validate import validator
+
+    from werkzeug.middleware.lint import LintMiddleware
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        # PEP 3333 strictly: read() takes a size (wsgiref.validate insists)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.errors"].write("validated\n")
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body) + 2))]
+        )
+        return [b"<", body, b">"]
+
+    for wrapped in (validator(app), LintMiddleware(app)):
+        adapter = WSGIToASGI(wrapped)
+        scope = make_scope(
+            "POST",
+            path="/app/x",
+            root_path="/app",
+            query_string=b"a=1",
+            headers=[(b"host", b"h"), (b"content-length", b"4"), (b"content-type", b"x/y")],
+        )
+        peer = await call(adapter, scope, Peer([b"da", b"ta"]))
+        assert peer.status == 200
+        assert peer.body == b"<data>"
+        peer = await call(adapter, make_scope(headers=[(b"host", b"h")]))
+        assert peer.body == b"<>"
+
+
+async def test_scope_08_flask_under_starlette_mount() -> None:
+    """W2A-SCOPE-08: the adapter reads the scope it is given (Starlette's Mount rewrites
+    root_path), so Flask sees SCRIPT_NAME=/flask and builds URLs under it."""
+    from flask import Flask, request, url_for
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    flask_app = Flask(__name__)
+
+    @flask_app.route("/x")
+    def x() -> str:
+        return f"{request.script_root}|{request.path}|{url_for('x')}"
+
+    outer = Starlette(routes=[Mount("/flask", app=WSGIToASGI(flask_app.wsgi_app))])
+    scope = make_scope(path="/flask/x", headers=[(b"host", b"testserver")])
+    peer = await call(outer, scope)
+    assert peer.status == 200
+    assert peer.body == b"/flask|/x|/flask/x"
+
+
+def _shaped(shape: str) -> Callable[[Environ, StartResponse], Iterable[bytes]]:
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if shape == "204":
+            start_response("204 No Content", [])
+            return []
+        if shape == "head":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "6")])
+            return [b"abcdef"]
+
+        def gen() -> Iterator[bytes]:
+            yield b"ab"
+            yield b""
+            yield b"cd"
+
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return gen()
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("shape", "method", "body"),
+    [
+        pytest.param("stream", "GET", b"abcd", id="validator-streamed-generator"),
+        pytest.param("204", "GET", b"", id="validator-204"),
+        pytest.param("head", "HEAD", b"", id="validator-head"),
+    ],
+)
+async def test_validators_accept_response_shapes(shape: str, method: str, body: bytes) -> None:
+    """The validators also check that close() was called on what they wrapped."""
+    from wsgiref.validate import validator
+
+    from werkzeug.middleware.lint import LintMiddleware
+
+    for wrapped in (validator(_shaped(shape)), LintMiddleware(_shaped(shape))):
+        peer = await call(WSGIToASGI(wrapped), make_scope(method, headers=[(b"host", b"h")]))
+        assert peer.body == body
+        assert peer.complete

@@ -188,6 +188,7 @@ async def test_input_06_streams_one_message_at_a_time() -> None:
     read pulls at most one message beyond what it needs."""
     pulled: list[int] = []
     log: list[tuple[int, int]] = []
+    received_at_start: list[int] = []
 
     def chunks() -> Iterator[bytes]:
         for i in range(20):
@@ -196,6 +197,7 @@ async def test_input_06_streams_one_message_at_a_time() -> None:
 
     def reader(stream: Any) -> None:
         log.append((-1, len(pulled)))
+        received_at_start.append(peer.receive_calls)
         for i in range(20):
             stream.read(10)
             log.append((i, len(pulled)))
@@ -207,6 +209,7 @@ async def test_input_06_streams_one_message_at_a_time() -> None:
     # The Peer pre-fetches one chunk from the generator to know more_body, so the
     # number pulled is at most the messages received + 1.
     assert log[0] == (-1, 1)
+    assert received_at_start == [0]  # the app ran before any body message was received
     assert peer.receive_calls == 20
     for i, seen in log[1:]:
         assert seen <= i + 2, (i, seen)
@@ -349,3 +352,32 @@ async def test_input_12_close_is_harmless() -> None:
     app, peer = await run_reader(reader, [b"still readable"])
     assert app.result == (False, b"still readable")
     assert peer.complete
+
+
+async def test_http_01_expect_continue_app_that_never_reads() -> None:
+    """The first receive() happens at the app's first read: an app answering 413 at once
+    makes the server skip the upload (uvicorn sends 100 Continue on the first receive)."""
+    calls: list[int] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        calls.append(1)
+        start_response("413 Content Too Large", [("Content-Type", "text/plain")])
+        return [b"too large"]
+
+    headers = [(b"expect", b"100-continue"), (b"content-length", str(2**30).encode())]
+    peer = Peer(b"x" * 65536 for _ in range(16384))
+    await call(WSGIToASGI(app), make_scope("POST", headers=headers), peer)
+    assert calls == [1]
+    assert peer.status == 413
+    assert peer.body == b"too large"
+    assert peer.receive_calls == 0
+
+
+async def test_http_06_transfer_encoding_overrides_content_length() -> None:
+    app = ReaderApp(lambda s: s.read())
+    headers = [(b"content-length", b"3"), (b"transfer-encoding", b"chunked")]
+    await call(WSGIToASGI(app), make_scope("POST", headers=headers), Peer([b"12345", b"678"]))
+    assert app.environ is not None
+    assert "CONTENT_LENGTH" not in app.environ
+    assert app.environ["HTTP_TRANSFER_ENCODING"] == "chunked"
+    assert app.result == b"12345678"  # never trimmed to the content-length header
