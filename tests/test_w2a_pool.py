@@ -64,7 +64,8 @@ async def test_limit_is_respected_and_excess_requests_wait(limit: int) -> None:
         for peer in peers:
             tg.start_soon(call, adapter, make_scope(), peer)
         await wait_for(lambda: app.started == limit)
-        # the others are queued, not refused and not running
+        # the others are queued, not refused and not running (a short window in which
+        # a pool without a limit would have started them)
         await anyio.sleep(0.05)
         assert app.started == limit
         assert all(peer.messages == [] for peer in peers)
@@ -162,7 +163,7 @@ async def test_cancelled_while_queued_never_runs_the_app() -> None:
         with anyio.fail_after(2):
             async with anyio.create_task_group() as inner:
                 inner.start_soon(call, adapter, make_scope(), second)
-                await anyio.sleep(0.02)
+                await wait_for(lambda: adapter.pool().busy == 2)  # queued behind the first
                 inner.cancel_scope.cancel()
         app.release.set()
     assert first.status == 200
