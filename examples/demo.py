@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import signal
 import socket
@@ -65,30 +66,34 @@ def h1(body: bytes) -> str:
 
 
 def flask_tour(base: str) -> Iterator[str]:
-    status, headers, body = fetch(base + "/")
+    status, headers, body = fetch(base + "/legacy/")
     links = re.findall(r'href="([^"]+)"', body.decode())
-    check(status == 200 and len(links) == 2, f"GET / gave {status} {body[:200]!r}")
-    yield f"GET /            -> {status} {headers['Content-Type']}, links made by url_for: {links}"
+    check(status == 200 and len(links) == 4, f"GET /legacy/ gave {status} {body[:200]!r}")
+    yield f"GET /legacy/     -> {status} {headers['Content-Type']}, links made by url_for: {links}"
 
-    status, _, body = fetch(base + links[0])
-    check(status == 200 and h1(body) == "Hello, World!", f"GET {links[0]} gave {body[:200]!r}")
-    yield f"GET {links[0]:<12} -> {status} {h1(body)!r}"
+    status, _, body = fetch(base + links[1])
+    check(status == 200 and h1(body) == "Hello, World!", f"GET {links[1]} gave {body[:200]!r}")
+    yield f"GET {links[1]} -> {status} {h1(body)!r}"
 
-    status, _, body = fetch(base + "/greet", {"name": "Ada"})
-    check(status == 200 and "Ada" in h1(body), f"POST /greet gave {status} {body[:200]!r}")
-    yield f"POST /greet      -> {status} {h1(body)!r} (form field read from wsgi.input)"
+    status, _, body = fetch(base + "/legacy/greet", {"name": "Ada"})
+    check(status == 200 and "Ada" in h1(body), f"POST /legacy/greet gave {status} {body[:200]!r}")
+    yield f"POST /legacy/greet -> {status} {h1(body)!r} (form field read from wsgi.input)"
 
-    status, headers, body = fetch(base + links[1])
+    status, headers, body = fetch(base + links[2])
     lines = body.decode().splitlines()
     check(
         status == 200 and len(lines) == 1001 and lines[-1] == "999,998001,997002999",
-        f"GET {links[1]} gave {status}, {len(lines)} lines ending {lines[-1:]}",
+        f"GET {links[2]} gave {status}, {len(lines)} lines ending {lines[-1:]}",
     )
     framing = headers.get("Transfer-Encoding") or f"Content-Length {headers['Content-Length']}"
     yield (
-        f"GET {links[1]} -> {status} {headers['Content-Type']}, {len(body)} bytes,"
+        f"GET {links[2]} -> {status} {headers['Content-Type']}, {len(body)} bytes,"
         f" {len(lines)} lines, streamed ({framing})"
     )
+
+    status, _, body = fetch(base + "/api/square/12")
+    check(status == 200 and json.loads(body) == {"n": 12, "square": 144}, f"{status} {body!r}")
+    yield f"GET /api/square/12 -> {status} {body.decode()} (a FastAPI route beside the Flask app)"
 
 
 def uvicorn(app: str) -> Callable[[str, int], list[str]]:

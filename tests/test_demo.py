@@ -25,7 +25,8 @@ def test_demo_requests_succeed() -> None:
     assert result.returncode == 0, f"{output}\n--- stderr ---\n{result.stderr}"
     assert "FAILED" not in output
     assert "Flask (WSGI) served by uvicorn (ASGI) through bridgeway.WSGIToASGI" in output
-    assert "GET /hello/World -> 200 'Hello, World!'" in output
-    assert "POST /greet      -> 200 'Nice to meet you, Ada!'" in output
+    assert "GET /legacy/hello/World -> 200 'Hello, World!'" in output
+    assert "POST /legacy/greet -> 200 'Nice to meet you, Ada!'" in output
+    assert 'GET /api/square/12 -> 200 {"n":12,"square":144}' in output
     assert "1001 lines, streamed (chunked)" in output
     assert "All demo requests succeeded" in output
