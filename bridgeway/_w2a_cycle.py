@@ -156,7 +156,7 @@ class HTTPCycle:
         # Requests over the thread limit wait in the pool's FIFO queue, never refused.
         adapter.pool().submit(self._job())
         error = await self._pump()
-        if error is None and self._watch:
+        if error is None and self._watch and not self._mailbox.closed:
             self._watching = True  # from here on only the watcher calls receive()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_disconnect)
@@ -320,8 +320,9 @@ class HTTPCycle:
         else:
             self.halt = True
 
-    def _wait_acks(self) -> None:
-        while self._unacked:
+    def _wait_acks(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` posted sends are still unacknowledged."""
+        while self._unacked > keep:
             self._unacked -= 1
             if not self._replies.get():
                 self.halt = True
@@ -520,7 +521,10 @@ class HTTPCycle:
         if remaining is not None:
             self._remaining = remaining - len(chunk)
         messages.append({"type": "http.response.body", "body": chunk, "more_body": True})
-        self._wait_acks()  # backpressure: the previous chunk must have left first
+        # Backpressure with a window of two: this chunk may be posted while the one
+        # before is still being sent, never further ahead (W2A-RESP-10). The window
+        # lets the loop take two chunks per wake-up when the app is fast.
+        self._wait_acks(1)
         self._post_send(messages)
 
     def _finish(self) -> None:
