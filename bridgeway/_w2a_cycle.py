@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import queue
-from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +54,7 @@ logger = logging.getLogger("bridgeway")
 
 _SEND, _RECV, _DONE = 1, 2, 3
 _DISCONNECT = object()
-_HOLD = 65536  # request body bytes the disconnect watcher may hold for the app
+_PREFETCH = 4  # request body messages the receiver may hand over ahead of reads
 _ERROR_BODY = b"Internal Server Error"
 
 
@@ -79,9 +78,8 @@ class HTTPCycle:
         "_body_done",
         "_cl",
         "_complete",
-        "_early",
-        "_early_bytes",
-        "_early_taken",
+        "_consumed",
+        "_delivered",
         "_environ",
         "_headers",
         "_headers_sent",
@@ -89,19 +87,21 @@ class HTTPCycle:
         "_mailbox",
         "_no_body",
         "_receive",
-        "_recv_pending",
-        "_recv_waiting",
+        "_receiving",
         "_remaining",
         "_replies",
         "_scope",
         "_send",
+        "_space",
         "_started",
+        "_stream_started",
+        "_streaming",
         "_status",
         "_unacked",
-        "_watch",
-        "_watching",
+        "_want_receiver",
         "disconnected",
         "halt",
+        "paused",
     )
 
     def __init__(self, adapter: WSGIToASGI, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,13 +118,14 @@ class HTTPCycle:
         self._no_body = False
         self._unacked = 0
         self._body_done = False
-        self._recv_pending = False
-        self._watch = False
-        self._watching = False
-        self._early: deque[Message] = deque()
-        self._early_bytes = 0
-        self._early_taken: anyio.Event | None = None
-        self._recv_waiting = False
+        self._want_receiver = False
+        self._receiving = False
+        self._delivered = 0  # body messages handed to wsgi.input (written by the loop)
+        self._consumed = 0  # body messages taken by wsgi.input (written by the thread)
+        self._space: anyio.Event | None = None
+        self._streaming = False
+        self._stream_started: anyio.Event | None = None
+        self.paused = False
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._started = False
@@ -156,10 +157,10 @@ class HTTPCycle:
         # Requests over the thread limit wait in the pool's FIFO queue, never refused.
         adapter.pool().submit(self._job())
         error = await self._pump()
-        if error is None and self._watch and not self._mailbox.closed:
-            self._watching = True  # from here on only the watcher calls receive()
+        if error is None and self._want_receiver and not self._mailbox.closed:
+            self._receiving = True  # from here on only the receiver task calls receive()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_disconnect)
+                tg.start_soon(self._receiver)
                 error = await self._pump()
                 tg.cancel_scope.cancel()
         if error is not None:
@@ -171,19 +172,19 @@ class HTTPCycle:
 
     async def _pump(self) -> BaseException | None:
         """Serve the thread until it is done (returns its error to raise, or None),
-        or until a disconnect watcher is wanted (returns None with ``_watch`` set)."""
+        or until the receiver task is wanted (returns None, ``_want_receiver`` set)."""
         mailbox = self._mailbox
-        watching = self._watch
+        receiving = self._receiving
         try:
             while True:
-                if self._watch and not watching:
+                if self._want_receiver and not receiving:
                     return None
                 for item in await mailbox.take():
                     kind = item[0]
                     if kind == _SEND:
                         await self._do_send(item[1], item[2])
                     elif kind == _RECV:
-                        await self._do_recv()
+                        self._do_recv()
                     else:
                         mailbox.close()
                         error: BaseException | None = item[1]
@@ -201,70 +202,61 @@ class HTTPCycle:
                 # ASGI-www 2.4: send() may raise OSError once the client has gone.
                 self._on_disconnect()
             else:
-                if (
-                    messages[-1].get("more_body")
-                    and not self._watch
-                    and self._adapter.watch_disconnect
-                ):
-                    self._watch = True
+                if messages[-1].get("more_body") and self._adapter.watch_disconnect:
+                    # A streaming response: listen for the client leaving (W2A-RESP-14).
+                    self._want_receiver = True
+                    if not self._streaming:
+                        self._streaming = True
+                        if self._stream_started is not None:
+                            self._stream_started.set()
         if ack:
             self._replies.put(not self.disconnected)
 
-    async def _do_recv(self) -> None:
+    def _do_recv(self) -> None:
+        """wsgi.input needs bytes: start the receiver task, or wake it if it paused."""
         if self.disconnected:
             self._input_replies.put(_DISCONNECT)
-        elif self._watching:  # the watcher owns receive(); it holds or will bring one
-            if not self._early:
-                self._recv_waiting = True
-            else:
-                early = self._early.popleft()
-                self._early_bytes -= len(early.get("body", b""))
-                self._deliver(early)
-                if self._early_taken is not None:
-                    self._early_taken.set()
-        else:
-            self._recv_pending = True
-            message = await self._receive()
-            self._recv_pending = False
-            self._deliver(message)
+        elif not self._receiving:
+            self._want_receiver = True
+        elif self._space is not None:
+            self._space.set()
 
-    def _deliver(self, message: Message) -> None:
-        """Hand one ASGI request message to wsgi.input."""
-        if message["type"] == "http.request":
-            more = message.get("more_body", False)
-            if not more:
-                self._body_done = True
-            self._input_replies.put((message.get("body", b""), more))
-        else:  # http.disconnect
-            self._on_disconnect()
-            self._input_replies.put(_DISCONNECT)
-
-    async def _watch_disconnect(self) -> None:
-        """While the response streams, listen for http.disconnect (W2A-RESP-14). This
-        task is then the only caller of receive(): a body message it gets before the
-        app asked for it is held (up to _HOLD bytes) until wsgi.input takes it; past
-        that the watcher waits, and a disconnect is seen once the app reads again."""
+    async def _receiver(self) -> None:
+        """The only caller of receive() once started (at the app's first body read, or
+        when the response starts streaming). It hands body messages to wsgi.input
+        ahead of its reads, at most _PREFETCH of them (W2A-INPUT-06), so a fast upload
+        costs no round trip per chunk; once the body is done it keeps listening for
+        http.disconnect (W2A-RESP-14)."""
+        replies = self._input_replies
         while True:
-            while self._early_bytes > _HOLD:
-                self._early_taken = anyio.Event()
-                await self._early_taken.wait()
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self._on_disconnect()
-                if self._recv_waiting:
-                    self._recv_waiting = False
-                    self._input_replies.put(_DISCONNECT)
-                return
-            if message["type"] != "http.request" or self._body_done:
+            if self._body_done and not self._streaming:
+                # Nothing to read; listen for a disconnect only once the response
+                # streams (a one-shot response needs no watcher).
+                self._stream_started = anyio.Event()
+                if not self._streaming:
+                    await self._stream_started.wait()
                 continue
-            if not message.get("more_body", False):
-                self._body_done = True  # nothing more can come but the disconnect
-            if self._recv_waiting:
-                self._recv_waiting = False
-                self._deliver(message)
-            else:
-                self._early.append(message)
-                self._early_bytes += len(message.get("body", b""))
+            if not self._body_done and self._delivered - self._consumed >= _PREFETCH:
+                self._space = anyio.Event()
+                self.paused = True
+                if self._delivered - self._consumed >= _PREFETCH:  # re-check: no lost wake
+                    await self._space.wait()
+                self.paused = False
+                self._space = None
+                continue
+            message = await self._receive()
+            if message["type"] == "http.request":
+                if self._body_done:
+                    continue
+                more = message.get("more_body", False)
+                if not more:
+                    self._body_done = True
+                self._delivered += 1
+                replies.put((message.get("body", b""), more))
+            elif message["type"] == "http.disconnect":
+                self._on_disconnect()
+                replies.put(_DISCONNECT)
+                return
 
     def _on_disconnect(self) -> None:
         self.disconnected = True
@@ -284,8 +276,7 @@ class HTTPCycle:
             self._mailbox.close()
             return
         self._replies.put(False)
-        if self._recv_pending or self._recv_waiting:
-            self._input_replies.put(_DISCONNECT)
+        self._input_replies.put(_DISCONNECT)
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._adapter.cancel_timeout):
                 while True:
@@ -331,11 +322,15 @@ class HTTPCycle:
         """wsgi.input asks for the next body chunk (worker thread, or any thread)."""
         if self.halt:
             raise ClientDisconnected("the client disconnected before the request body ended")
-        if not self._mailbox.post((_RECV,)):
+        replies = self._input_replies
+        if replies.empty() and not self._mailbox.post((_RECV,)):
             raise ClientDisconnected("the request is over; its body can no longer be read")
-        reply = self._input_replies.get()
+        reply = replies.get()
         if reply is _DISCONNECT:
             raise ClientDisconnected("the client disconnected before the request body ended")
+        self._consumed += 1
+        if self.paused and self._delivered - self._consumed <= _PREFETCH // 2:
+            self._mailbox.post((_RECV,))  # room again: wake the receiver
         return reply  # type: ignore[no-any-return]
 
     def _thread_main(self) -> Callable[[], None]:

@@ -184,8 +184,8 @@ async def test_input_05_eof_is_sticky_and_never_reads_beyond() -> None:
 
 
 async def test_input_06_streams_one_message_at_a_time() -> None:
-    """The app starts before any body message was received (HTTP-01 too), and each
-    read pulls at most one message beyond what it needs."""
+    """The app starts before any body message was received (HTTP-01 too), and reads
+    are served at most a few messages ahead of what they need."""
     pulled: list[int] = []
     log: list[tuple[int, int]] = []
     received_at_start: list[int] = []
@@ -211,8 +211,10 @@ async def test_input_06_streams_one_message_at_a_time() -> None:
     assert log[0] == (-1, 1)
     assert received_at_start == [0]  # the app ran before any body message was received
     assert peer.receive_calls == 20
+    # wsgi.input may be handed up to _PREFETCH (4) messages ahead of its reads, never
+    # more (W2A-INPUT-06: "a few server chunks").
     for i, seen in log[1:]:
-        assert seen <= i + 2, (i, seen)
+        assert seen <= i + 6, (i, seen)
 
 
 @pytest.mark.parametrize(
