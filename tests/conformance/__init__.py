@@ -1,0 +1,1 @@
+"""Conformance suite: bridgeway against real servers, differential against native serving."""
