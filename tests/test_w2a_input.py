@@ -217,6 +217,31 @@ async def test_input_06_streams_one_message_at_a_time() -> None:
         assert seen <= i + 6, (i, seen)
 
 
+async def test_input_06_read_ahead_is_bounded_while_the_app_waits() -> None:
+    """An app that stops reading makes the adapter stop calling receive() after a few
+    messages, so flow control pushes back on the client (W2A-INPUT-06 b)."""
+    parked = threading.Event()
+    release = threading.Event()
+
+    def reader(stream: Any) -> int:
+        first = stream.read(10)
+        parked.set()
+        release.wait(10)
+        return len(first) + len(stream.read())
+
+    app = ReaderApp(reader)
+    peer = Peer(bytes([i]) * 10 for i in range(100))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, WSGIToASGI(app), make_scope("POST", headers=CHUNKED), peer)
+        await wait_for(parked.is_set)
+        # a window in which an unbounded reader would have taken all 100 messages
+        await anyio.sleep(0.05)
+        assert peer.receive_calls <= 1 + 5  # the one read, plus "a few server chunks"
+        release.set()
+    assert app.result == 1000
+    assert peer.receive_calls == 100
+
+
 @pytest.mark.parametrize(
     "chunks",
     [
