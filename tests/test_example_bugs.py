@@ -13,9 +13,23 @@ before the join.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import anyio
+from w2a_driver import Peer, make_scope
+
+from bridgeway import WSGIToASGI
+from bridgeway._types import Message
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment as Environ
 
 SCRIPT = textwrap.dedent(
     """
@@ -64,3 +78,63 @@ def test_exit_runs_lifespan_shutdown_before_joining_non_daemon_threads() -> None
         ) from None
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["served ok", "lifespan shutdown ran"]
+
+
+# W2A-OWS: Django's WSGIHandler sends each cookie as ``("Set-Cookie", morsel.output(
+# header=""))``, whose value starts with a space (" csrftoken=...; Path=/"). WSGI servers
+# write it as is (leading whitespace is optional whitespace on the wire), but
+# ``WSGIToASGI`` passes it into ``http.response.start`` unchanged, and h11-based ASGI
+# servers (uvicorn --http h11, hypercorn) refuse the value and drop the connection: the
+# Django admin's login page, and every page setting the CSRF cookie, never arrives (seen
+# in examples/django_migration under uvicorn-h11). Django's own ASGI handler strips it;
+# RFC 9110 §5.5: a field value has no leading or trailing whitespace.
+
+
+def cookie_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Set-Cookie", " csrftoken=abc; Path=/ ")],
+    )
+    return [b"ok"]
+
+
+async def test_header_values_lose_surrounding_whitespace() -> None:
+    peer = Peer()
+    await WSGIToASGI(cookie_app)(make_scope(), peer.receive, peer.send)
+    assert peer.header(b"set-cookie") == b"csrftoken=abc; Path=/"
+
+
+# W2A-CLOSE-START: when the server's ``send()`` raises on ``http.response.start`` (h11
+# rejecting a header value, as above), the WSGI iterable is never closed, so Django's
+# ``request_finished`` never fires for that request and its database connection stays
+# open in the worker thread. (Closing after an OSError from a body send is covered by
+# tests/test_w2a_close.py; this is the start message, and not an OSError.)
+
+
+class ClosingBody:
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"ok"
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+async def test_close_called_when_send_of_response_start_raises() -> None:
+    body = ClosingBody()
+
+    def app(environ: Environ, start_response: StartResponse) -> ClosingBody:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    async def refuse_start(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            raise RuntimeError("Illegal header value (as h11's LocalProtocolError says)")
+
+    peer = Peer(on_send=refuse_start)
+    with contextlib.suppress(Exception):
+        await WSGIToASGI(app)(make_scope(), peer.receive, peer.send)
+    # (The app's worker thread is left waiting too: one pool slot lost per such request.)
+    assert await anyio.to_thread.run_sync(body.closed.wait, 5.0), "close() was never called"
