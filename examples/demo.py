@@ -3,10 +3,11 @@
     python -m examples.demo [--port 8000] [--exit-after-requests]
 
 Each entry of ``DEMOS`` is one server process hosting one bridged app, plus a "tour": a
-function making a few requests to it and describing what came back. Today there is one
-(a Flask app on uvicorn through ``WSGIToASGI``); an ASGI app on a WSGI server through
-``ASGIToWSGI`` is added by appending a second ``DemoServer``. The first server gets
-``--port`` (a free port if that one is busy, or if it is 0); the others get free ports.
+function making a few requests to it and describing what came back. There is one per
+example: a Flask app mounted in FastAPI on uvicorn (``WSGIToASGI``), a FastAPI app on
+waitress (``ASGIToWSGI``), and a Django project with FastAPI taking over ``/api`` on
+uvicorn. The first server gets ``--port`` (a free port if that one is busy, or if it is
+0); the others get free ports.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPMessage
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -96,6 +98,118 @@ def flask_tour(base: str) -> Iterator[str]:
     yield f"GET /api/square/12 -> {status} {body.decode()} (a FastAPI route beside the Flask app)"
 
 
+def call(url: str, json_body: object = None) -> tuple[int, HTTPMessage, bytes]:
+    """GET, or POST ``json_body`` as JSON; a 4xx/5xx answer is returned, not raised."""
+    data = json.dumps(json_body).encode() if json_body is not None else None
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, cast("HTTPMessage", error.headers), error.read()
+
+
+def fastapi_tour(base: str) -> Iterator[str]:
+    status, _, body = call(base + "/")
+    info = json.loads(body)
+    check(status == 200 and info["app"] == "FastAPI", f"GET / gave {status} {body[:200]!r}")
+    yield (
+        f"GET /            -> {status}, served on event loop {info['loop']} in thread"
+        f" {info['thread']!r} (lifespan ran on {info['lifespans_started']} loop(s))"
+    )
+
+    started = time.monotonic()
+    status, _, body = call(base + "/notes", {"title": "Hello from the demo"})
+    answered = time.monotonic() - started
+    note = json.loads(body)
+    check(status == 201 and note["title"] == "Hello from the demo", f"{status} {body!r}")
+    yield f"POST /notes      -> {status} {body.decode()} in {answered * 1000:.0f} ms (aiosqlite)"
+
+    status, _, body = call(base + "/notes", {"title": ""})
+    detail = json.loads(body)["detail"][0]
+    check(status == 422, f"POST /notes with an empty title gave {status}")
+    yield f"POST /notes      -> {status} {detail['loc']}: {detail['msg']} (validation error)"
+
+    status, _, body = call(base + "/sync/sha256?text=bridgeway&rounds=1000")
+    digest = json.loads(body)
+    check(status == 200 and len(digest["sha256"]) == 64, f"{status} {body!r}")
+    thread = digest["thread"]
+    yield f"GET /sync/sha256 -> {status} {digest['sha256'][:16]}... (a def endpoint, {thread!r})"
+
+    status, headers, body = call(base + "/stream?lines=5&delay=0.1")
+    lines = body.decode().splitlines()
+    stamps = [float(line.split(" at ")[1]) for line in lines]
+    check(status == 200 and len(lines) == 5, f"GET /stream gave {status} {body!r}")
+    framing = headers.get("Transfer-Encoding") or f"Content-Length {headers['Content-Length']}"
+    yield (
+        f"GET /stream      -> {status} {len(lines)} lines produced over"
+        f" {stamps[-1] - stamps[0]:.1f} s, streamed ({framing})"
+    )
+
+    deadline = time.monotonic() + 10.0
+    audit: list[dict[str, object]] = []
+    while not audit and time.monotonic() < deadline:
+        audit = json.loads(call(base + f"/notes/{note['id']}/audit")[2])["audit"]
+        if not audit:
+            time.sleep(0.05)  # polling interval, bounded by the deadline
+    check(audit, "the background task did not write its audit row")
+    yield (
+        f"GET /notes/{note['id']}/audit -> the BackgroundTask wrote its row after the response"
+        f" had gone out (thread {audit[0]['thread']!r})"
+    )
+
+
+def django_tour(base: str) -> Iterator[str]:
+    status, _, body = call(base + "/")
+    notes = re.findall(r'<li><a href="(/notes/\d+/)">', body.decode())
+    check(status == 200 and h1(body) == "Notes, served by Django", f"GET / gave {status}")
+    yield f"GET /            -> {status} {h1(body)!r}, {len(notes)} notes listed by a Django view"
+
+    status, _, body = call(base + "/api/notes", {"title": "Added through FastAPI"})
+    check(status == 201, f"POST /api/notes gave {status} {body!r}")
+    yield f"POST /api/notes  -> {status} {body.decode()} (FastAPI, Django's ORM)"
+
+    status, _, body = call(base + "/api/notes")
+    listed = json.loads(body)
+    check(status == 200 and len(listed) == len(notes) + 1, f"GET /api/notes gave {body!r}")
+    yield f"GET /api/notes   -> {status} {len(listed)} notes as JSON (FastAPI took over /api/)"
+
+    status, headers, body = call(base + "/export.csv")
+    rows = body.decode().splitlines()
+    check(status == 200 and len(rows) == len(listed) + 1, f"GET /export.csv gave {body!r}")
+    framing = headers.get("Transfer-Encoding") or f"Content-Length {headers['Content-Length']}"
+    yield f"GET /export.csv  -> {status} {len(rows)} CSV lines, a StreamingHttpResponse ({framing})"
+
+    status, _, body = call(base + "/admin/login/")
+    title = re.search(r"<title>(.*?)</title>", body.decode())
+    check(status == 200 and title is not None, f"GET /admin/login/ gave {status}")
+    assert title is not None
+    yield f"GET /admin/login/ -> {status} {title.group(1)!r}"
+
+    status, _, body = call(base + "/debug/connections/")
+    report = json.loads(body)
+    check(status == 200 and report["open_database_files"] == 0, f"{status} {body!r}")
+    yield (
+        f"GET /debug/connections/ -> {report['open_database_files']} database files open after"
+        f" {report['finished']} Django requests (each closed its connection)"
+    )
+
+
+def waitress(app: str) -> Callable[[str, int], list[str]]:
+    return lambda host, port: [
+        str(BIN / "waitress-serve"), f"--listen={host}:{port}", "--threads=4", app,
+    ]  # fmt: skip
+
+
+def django_server(host: str, port: int) -> list[str]:
+    return [
+        str(BIN / "python"), "-m", "examples.django_migration.serve",
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+
+
 def uvicorn(app: str) -> Callable[[str, int], list[str]]:
     return lambda host, port: [
         str(BIN / "python"), "-m", "uvicorn", app, "--host", host, "--port", str(port),
@@ -109,7 +223,16 @@ DEMOS: tuple[DemoServer, ...] = (
         uvicorn("examples.flask_on_asgi.app:app"),
         flask_tour,
     ),
-    # Next: DemoServer("FastAPI (ASGI) served by gunicorn (WSGI) through ASGIToWSGI", ...)
+    DemoServer(
+        "FastAPI (ASGI) served by waitress (WSGI) through bridgeway.ASGIToWSGI",
+        waitress("examples.fastapi_on_wsgi.app:application"),
+        fastapi_tour,
+    ),
+    DemoServer(
+        "Django (WSGI) + new FastAPI endpoints under /api, served by uvicorn (ASGI)",
+        django_server,
+        django_tour,
+    ),
 )
 
 

@@ -29,4 +29,16 @@ def test_demo_requests_succeed() -> None:
     assert "POST /legacy/greet -> 200 'Nice to meet you, Ada!'" in output
     assert 'GET /api/square/12 -> 200 {"n":12,"square":144}' in output
     assert "1001 lines, streamed (chunked)" in output
-    assert "All demo requests succeeded" in output
+    # FastAPI on waitress through ASGIToWSGI
+    assert "FastAPI (ASGI) served by waitress (WSGI) through bridgeway.ASGIToWSGI" in output
+    assert "POST /notes      -> 201" in output
+    assert "POST /notes      -> 422 ['body', 'title']" in output
+    assert "5 lines produced over" in output
+    assert "the BackgroundTask wrote its row after the response had gone out" in output
+    # Django with FastAPI taking over /api, on uvicorn
+    assert "Django (WSGI) + new FastAPI endpoints under /api" in output
+    assert "GET /            -> 200 'Notes, served by Django', 3 notes" in output
+    assert "GET /api/notes   -> 200 4 notes as JSON" in output
+    assert "GET /admin/login/ -> 200 'Log in | Django site admin'" in output
+    assert "GET /debug/connections/ -> 0 database files open" in output
+    assert "All demo requests succeeded on 3 server(s)." in output
