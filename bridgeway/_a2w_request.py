@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._a2w_body import GONE, BodyReader
 from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
 from ._headers import check_asgi_header, is_hop_by_hop, status_line
 from ._scope import build_scope, content_length
@@ -93,6 +94,7 @@ class Request:
         self.body_left: int | None = 0
         self.body_done = False
         self.read_lock: asyncio.Lock | None = None
+        self.reader: BodyReader | None = None
         self.ploop: PooledLoop
 
     # ---------------------------------------------------------- WSGI thread side
@@ -198,6 +200,8 @@ class Request:
 
     def _release(self) -> None:
         """Hand the loop back; if the task still runs, finish it off this thread."""
+        if self.reader is not None:
+            self.reader.stop(self.adapter.disconnect_grace)
         if self.task_done:
             self.adapter.pool().checkin(self.ploop)
             return
@@ -391,13 +395,22 @@ class Request:
         if left == 0:
             self.body_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
-        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
         stream = self.environ["wsgi.input"]
+        if not isinstance(stream, (io.BytesIO, io.BufferedRandom)):
+            # May block on the socket: a helper thread reads ahead (see _a2w_body).
+            if self.reader is None:
+                self.reader = BodyReader(self.loop, stream, left, self.adapter.chunk_size)
+            item = await self.reader.next()
+            if item is GONE:
+                self.body_done = True
+                return _DISCONNECT
+            data, more = item
+            self.body_done = not more
+            return {"type": "http.request", "body": data, "more_body": more}
+        # In memory (waitress, tests) or a temp file (waitress): never blocks.
+        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
         try:
-            if isinstance(stream, (io.BytesIO, io.BufferedRandom)):
-                data = stream.read(size)  # in memory or a temp file: never blocks
-            else:
-                data = await self.loop.run_in_executor(None, stream.read, size)
+            data = stream.read(size)
         except (OSError, ValueError) as exc:
             logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
             data = None

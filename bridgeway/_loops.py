@@ -57,6 +57,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_inherited_pools)
 
 
+def _register_exit_hook() -> None:
+    """Shut the loops down at interpreter exit, *before* non-daemon threads are joined:
+    a lifespan resource that owns such a thread (aiosqlite's connection thread, an
+    executor) is only released by the lifespan shutdown, so running it from a plain
+    ``atexit`` hook (which runs after that join) would hang the exit for ever.
+    ``concurrent.futures`` uses the same hook for the same reason."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(_shutdown_all_pools)
+            return
+        except RuntimeError:  # the interpreter is already shutting down
+            pass
+    atexit.register(_shutdown_all_pools)
+
+
 def _shutdown_all_pools() -> None:
     for pool in list(_pools):
         pool.shutdown()
@@ -229,7 +245,7 @@ class LoopPool:
         global _exit_hook_registered
         with _exit_lock:
             if not _exit_hook_registered:
-                atexit.register(_shutdown_all_pools)
+                _register_exit_hook()
                 _exit_hook_registered = True
         loop = self.loop_factory()
         ploop = PooledLoop(self, loop)

@@ -92,11 +92,12 @@ class HTTPCycle:
         "_replies",
         "_scope",
         "_send",
+        "_send_error",
         "_space",
         "_started",
+        "_status",
         "_stream_started",
         "_streaming",
-        "_status",
         "_unacked",
         "_want_receiver",
         "disconnected",
@@ -124,6 +125,7 @@ class HTTPCycle:
         self._consumed = 0  # body messages taken by wsgi.input (written by the thread)
         self._space: anyio.Event | None = None
         self._streaming = False
+        self._send_error: Exception | None = None
         self._stream_started: anyio.Event | None = None
         self.paused = False
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
@@ -165,6 +167,8 @@ class HTTPCycle:
                 tg.cancel_scope.cancel()
         if error is not None:
             raise error
+        if self._send_error is not None:
+            raise self._send_error
 
     def _job(self) -> Callable[[], Callable[[], None] | None]:
         ctx = contextvars.copy_context()
@@ -200,6 +204,11 @@ class HTTPCycle:
                     await self._send(message)
             except OSError:
                 # ASGI-www 2.4: send() may raise OSError once the client has gone.
+                self._on_disconnect()
+            except Exception as exc:
+                # The server refused the message. Stop the app as for a disconnect, so
+                # its iterable is still closed in its thread, then re-raise (run()).
+                self._send_error = exc
                 self._on_disconnect()
             else:
                 if messages[-1].get("more_body") and self._adapter.watch_disconnect:
@@ -450,7 +459,9 @@ class HTTPCycle:
                     )
                 logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
                 continue
-            kept.append((name, value))
+            # A field value has no leading or trailing whitespace (RFC 9110 §5.5);
+            # Django's Set-Cookie values start with a space, which h11 refuses.
+            kept.append((name, value.strip(" \t")))
         self._status = code
         self._headers = wsgi_headers_to_asgi(kept)
         self._no_body = code in (204, 304) or self._environ["REQUEST_METHOD"] == "HEAD"

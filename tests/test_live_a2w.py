@@ -20,7 +20,6 @@ from typing import Any
 
 import psutil
 import pytest
-
 from live.rawclient import RawConnection, exchange, request_bytes
 from live.servers import (
     BIN,

@@ -1,0 +1,135 @@
+"""Reading a WSGI request body for ASGIToWSGI without blocking the event loop.
+
+A ``wsgi.input`` that may block on the socket (gunicorn, werkzeug, wsgiref, uWSGI,
+cheroot) is read by a helper thread, never past ``CONTENT_LENGTH`` (A2W-RECV-02), and
+only once the app first asked for the body (A2W-RECV-10). The first two chunks are read
+strictly on demand, so an app that reads a little and answers leaves the rest of the
+body untouched; once the app has shown that it streams the body, the reader runs up to
+``ahead`` chunks ahead. The loop is woken only when the app waits for a chunk that is
+not there yet, and the reader only when it paused on a full buffer and half of it was
+taken: a fast upload costs no thread hop per chunk, while timers and the app's other
+tasks keep running during a slow one (A2W-RECV-08).
+
+At the end of the request the reader is stopped and its read in flight is waited for
+(bounded): the server must never read the connection while the helper still does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+logger = logging.getLogger("bridgeway")
+
+GONE = object()  # the client went away before the end of the body
+
+
+class BodyReader:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        stream: Any,
+        length: int | None,
+        chunk_size: int,
+        ahead: int = 4,
+    ) -> None:
+        self._loop = loop
+        self._stream = stream
+        self._left = length
+        self._chunk_size = chunk_size
+        self._ahead = ahead
+        self._cond = threading.Condition()
+        self._items: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self._stopped = False
+        self._taken = 0
+        self._finished = threading.Event()
+        loop.run_in_executor(None, self._run)
+
+    # ------------------------------------------------------------- helper thread
+
+    def _run(self) -> None:
+        try:
+            left = self._left
+            while True:
+                with self._cond:
+                    while not self._may_read() and not self._stopped:
+                        self._paused = True
+                        self._cond.wait()
+                    self._paused = False
+                    if self._stopped:
+                        return
+                size = self._chunk_size if left is None else min(self._chunk_size, left)
+                try:
+                    data = self._stream.read(size)
+                except (OSError, ValueError) as exc:  # the server's stream broke: client gone
+                    logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+                    self._push(GONE)
+                    return
+                if left is None:
+                    self._push((data, bool(data)))
+                    if not data:
+                        return
+                    continue
+                if not data:  # b"" before the declared length: the client went away
+                    self._push(GONE)
+                    return
+                left -= len(data)
+                self._push((data, left > 0))
+                if left <= 0:
+                    return
+        finally:
+            self._finished.set()
+
+    def _may_read(self) -> bool:
+        if self._taken < 2:  # on demand only: the app is waiting and nothing is ready
+            return not self._items and self._waiter is not None
+        return len(self._items) < self._ahead
+
+    def _push(self, item: Any) -> None:
+        with self._cond:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_wake, waiter)
+
+    # ---------------------------------------------------------------- the loop
+
+    async def next(self) -> Any:
+        """The next ``(body, more_body)``, or ``GONE``."""
+        while True:
+            with self._cond:
+                if self._items:
+                    item = self._items.popleft()
+                    self._taken += 1
+                    if self._paused and len(self._items) <= self._ahead // 2:
+                        self._cond.notify()
+                    return item
+                if self._stopped:
+                    return GONE
+                waiter = self._waiter = self._loop.create_future()
+                if self._paused:
+                    self._cond.notify()  # a demand: the reader may read now
+            await waiter
+
+    # ------------------------------------------------------------- end of request
+
+    def stop(self, timeout: float) -> None:
+        """Stop reading; wait up to ``timeout`` for a read in flight to return."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if not self._finished.wait(timeout):
+            logger.warning(
+                "bridgeway: a wsgi.input read was still blocked %gs after the response ended",
+                timeout,
+            )
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
