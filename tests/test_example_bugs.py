@@ -6,9 +6,10 @@ it runs ``atexit`` hooks. A lifespan resource owning a non-daemon thread (aiosql
 connection thread does; so do thread-pool executors and several DB drivers) then keeps
 the process alive for ever: the shutdown that would close it never runs. Seen as the
 fastapi_on_wsgi example's gunicorn worker never exiting after SIGTERM (the master
-SIGKILLs it after graceful_timeout, and the lifespan shutdown is lost). Running the hook
-through ``threading._register_atexit`` (what ``concurrent.futures`` does) would run it
-before the join.
+SIGKILLs it after graceful_timeout, and the lifespan shutdown is lost); the example now
+calls ``application.shutdown()`` from gunicorn's ``worker_exit`` hook, which avoids it.
+Running the exit hook through ``threading._register_atexit`` (what
+``concurrent.futures`` does) would run it before the join.
 """
 
 from __future__ import annotations

@@ -14,16 +14,34 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live.servers import ServerProcess, running_server
+from live.servers import BIN, HOST, ServerProcess, ServerSpec, running_server
 
 from bridgeway import ASGIToWSGI
 from examples.fastapi_on_wsgi import app as example
 
 EXAMPLE = Path(example.__file__).parent
 
-SERVED = {
-    "gunicorn-gthread": "examples.fastapi_on_wsgi.app:application",
-    "waitress": "examples.fastapi_on_wsgi.passenger_wsgi:application",
+# gunicorn with the example's config file (gthread, and a worker_exit hook that runs the
+# lifespan shutdown); the port, one worker and the app come from the command line.
+GUNICORN = ServerSpec(
+    "gunicorn-gthread",
+    "wsgi",
+    lambda app, port: [
+        str(BIN / "gunicorn"),
+        "-c",
+        str(EXAMPLE / "gunicorn.conf.py"),
+        "-w",
+        "1",
+        "--threads",
+        "4",
+        "-b",
+        f"{HOST}:{port}",
+        app,
+    ],
+)
+SERVED: dict[str, tuple[ServerSpec | str, str]] = {
+    "gunicorn-gthread": (GUNICORN, "examples.fastapi_on_wsgi.app:application"),
+    "waitress": ("waitress", "examples.fastapi_on_wsgi.passenger_wsgi:application"),
 }
 
 
@@ -33,10 +51,8 @@ def server(
 ) -> Iterator[ServerProcess]:
     name: str = request.param
     database = tmp_path_factory.mktemp(name) / "notes.sqlite3"
-    env = {"FASTAPI_EXAMPLE_DB": str(database)}
-    # stop_timeout: a gunicorn worker does not exit on SIGTERM while bridgeway's exit hook
-    # runs after the join of aiosqlite's non-daemon thread (tests/test_example_bugs.py).
-    with running_server(name, SERVED[name], env=env, stop_timeout=3.0) as srv:
+    spec, app = SERVED[name]
+    with running_server(spec, app, env={"FASTAPI_EXAMPLE_DB": str(database)}) as srv:
         yield srv
 
 
@@ -129,3 +145,15 @@ def test_entry_files_define_application(entry: str) -> None:
     application = namespace["application"]
     assert isinstance(application, ASGIToWSGI)
     assert application.app is example.app
+
+
+@pytest.mark.servers
+def test_gunicorn_worker_exits_cleanly(tmp_path: Path) -> None:
+    """SIGTERM: the worker_exit hook closes every loop's database; gunicorn exits with 0."""
+    env = {"FASTAPI_EXAMPLE_DB": str(tmp_path / "notes.sqlite3")}
+    with running_server(GUNICORN, SERVED["gunicorn-gthread"][1], env=env) as srv:
+        assert httpx.post(srv.url("/notes"), json={"title": "x"}, timeout=10).status_code == 201
+        started = time.monotonic()
+        assert srv.stop() == 0
+        assert time.monotonic() - started < 8.0  # (the harness would SIGKILL at 10 s)
+        assert "Worker exiting" in srv.log()
