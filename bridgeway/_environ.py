@@ -66,6 +66,20 @@ def split_path(scope: Scope) -> tuple[str, str]:
     return root, full
 
 
+_ENV_KEYS: dict[bytes, str] = {}
+
+
+def _env_key(raw_name: bytes) -> str:
+    """The environ key of a header name; prefixed with "_" when the name has one."""
+    name = raw_name.decode("latin-1").lower()
+    if name == "content-type":
+        return "CONTENT_TYPE"
+    if name == "content-length":
+        return "CONTENT_LENGTH"
+    key = "HTTP_" + name.upper().replace("-", "_")
+    return "_" + key if "_" in name else key
+
+
 def _server_from_host(host: str | None, scheme: str) -> tuple[str, str]:
     default_port = "443" if scheme in ("https", "wss") else "80"
     if not host:
@@ -116,12 +130,17 @@ def build_environ(
     # Headers, in one linear pass (W2A-ENV-22): a dict of lists only for repeats.
     repeats: dict[str, list[str]] | None = None
     chunked = False
+    keys = _ENV_KEYS
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
+        key = keys.get(raw_name)
+        if key is None:
+            key = _env_key(raw_name)
+            if len(keys) < 512:  # a bounded cache: header names repeat
+                keys[raw_name] = key
         value = raw_value.decode("latin-1").strip(" \t")
-        if name == "content-type":
-            key = "CONTENT_TYPE"
-        elif name == "content-length":
+        if key == "CONTENT_TYPE":
+            pass
+        elif key == "CONTENT_LENGTH":
             old = environ.get("CONTENT_LENGTH")
             if old is not None and old != value:
                 raise BadRequest("conflicting Content-Length headers")
@@ -129,14 +148,14 @@ def build_environ(
                 raise BadRequest(f"invalid Content-Length {value!r}")
             environ["CONTENT_LENGTH"] = value
             continue
-        else:
-            if "_" in name and not keep_underscore_headers:
-                # nginx, Apache and gunicorn drop these too: "X_Forwarded_For" must not
-                # spoof or merge into X-Forwarded-For (W2A-ENV-12).
+        elif key[0] == "_":
+            # A name with "_": nginx, Apache and gunicorn drop these too, so that
+            # "X_Forwarded_For" cannot spoof or merge into X-Forwarded-For (W2A-ENV-12).
+            if not keep_underscore_headers:
                 continue
-            if name == "transfer-encoding":
-                chunked = True
-            key = "HTTP_" + name.upper().replace("-", "_")
+            key = key[1:]
+        elif key == "HTTP_TRANSFER_ENCODING":
+            chunked = True
         if key in environ:
             if repeats is None:
                 repeats = {}
@@ -145,7 +164,7 @@ def build_environ(
                 values = repeats[key] = [environ[key]]
             values.append(value)
             if max_header_repeats is not None and len(values) > max_header_repeats:
-                raise BadRequest(f"more than {max_header_repeats} {name!r} header lines")
+                raise BadRequest(f"more than {max_header_repeats} {key!r} header lines")
         else:
             environ[key] = value
     if repeats:

@@ -9,6 +9,7 @@ bytes, header names are lower-cased bytes and values latin-1 bytes.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -20,6 +21,9 @@ logger = logging.getLogger("bridgeway")
 # send() raises OSError (ClientDisconnected) once the WSGI server closed the response.
 SPEC_VERSION = "2.4"
 _ASGI = {"version": "3.0", "spec_version": SPEC_VERSION}
+_PATH_SAFE = "/:@!$&'()*+,;=~-._"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=~\-._]*")
+_HEADER_NAMES: dict[str, bytes] = {}
 _HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2"}
 
 
@@ -43,7 +47,9 @@ def _raw_path(environ: dict[str, Any], path: str) -> bytes:
         decoded = unquote_to_bytes(raw) if b"%" in raw else raw
         if decoded.decode("utf-8", "replace") == path:
             return raw
-    quoted: str = quote(path, safe="/:@!$&'()*+,;=~-._")
+    if _PLAIN_PATH.fullmatch(path):
+        return path.encode("ascii")  # nothing to quote: the common case
+    quoted: str = quote(path, safe=_PATH_SAFE)
     return quoted.encode("ascii")
 
 
@@ -64,11 +70,17 @@ def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
     path = root_path + _undance(environ.get("PATH_INFO", ""))
     headers: list[list[bytes]] = []
     append = headers.append
+    names = _HEADER_NAMES
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                continue  # CONTENT_TYPE/CONTENT_LENGTH are the ones that count
-            append([key[5:].lower().replace("_", "-").encode("latin-1"), value.encode("latin-1")])
+        if key[:5] == "HTTP_":
+            name = names.get(key)
+            if name is None:
+                if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                    continue  # CONTENT_TYPE/CONTENT_LENGTH are the ones that count
+                name = key[5:].lower().replace("_", "-").encode("latin-1")
+                if len(names) < 512:  # a bounded cache: header names repeat
+                    names[key] = name
+            append([name, value.encode("latin-1")])
     ctype = environ.get("CONTENT_TYPE")
     if ctype:
         append([b"content-type", ctype.encode("latin-1")])

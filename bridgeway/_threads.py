@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,23 @@ class LoopHandle:
         else:
             self.call_soon_threadsafe = loop.call_soon_threadsafe
             self.new_waiter = lambda: _AsyncioWaiter(loop)
+
+
+_handles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopHandle] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def current_handle() -> LoopHandle:
+    """The handle of the running loop (made once per asyncio loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return LoopHandle()  # trio: cheap enough to make per request
+    handle = _handles.get(loop)
+    if handle is None:
+        handle = _handles[loop] = LoopHandle()
+    return handle
 
 
 class Waiter:

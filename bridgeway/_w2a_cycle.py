@@ -40,7 +40,7 @@ import anyio
 
 from ._environ import build_environ
 from ._headers import check_wsgi_header, is_hop_by_hop, parse_wsgi_status, wsgi_headers_to_asgi
-from ._threads import LoopHandle, Mailbox
+from ._threads import Mailbox, current_handle
 from ._types import Message, OptExcInfo, Receive, Scope, Send
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected, ProtocolError
@@ -154,8 +154,7 @@ class HTTPCycle:
         environ["wsgi.errors"] = adapter.errors
         environ["wsgi.file_wrapper"] = adapter.file_wrapper
         self._environ = environ
-        handle = LoopHandle()
-        self._mailbox = Mailbox(handle)
+        self._mailbox = Mailbox(current_handle())
         # Requests over the thread limit wait in the pool's FIFO queue, never refused.
         adapter.pool().submit(self._job())
         error = await self._pump()
