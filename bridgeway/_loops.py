@@ -130,6 +130,10 @@ class PooledLoop:
                 )
                 task.cancel()
                 await asyncio.wait({task}, timeout=5.0)
+            # Let what the task's end scheduled run now, not at the loop's next request:
+            # the aclose() of an async generator it dropped (a streaming body) is one.
+            for _ in range(3):
+                await asyncio.sleep(0)
 
         if self.thread is not None:
             self.loop.call_soon_threadsafe(
