@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, note_id INTEGER NOT NU
 """
 #: How long the background task waits before writing its audit row: long enough to
 #: show that the client got its answer first.
-AUDIT_DELAY = 0.5
+AUDIT_DELAY = 1.0
 
 
 @functools.cache
