@@ -1,7 +1,8 @@
-"""examples/fastapi_on_wsgi: a FastAPI app on gunicorn (gthread) and waitress via ASGIToWSGI.
+"""examples/fastapi_on_wsgi: a FastAPI app on gunicorn (gthread), waitress and uWSGI.
 
-Each server serves the example with its own database file; the same tests run on both.
-waitress serves it through ``passenger_wsgi.py``, so that entry file is proven live too.
+Each server serves the example with its own database file; the same tests run on each.
+waitress serves it through ``passenger_wsgi.py`` and uWSGI through
+``pythonanywhere_wsgi.py``, so those entry files are proven live too.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ GUNICORN = ServerSpec(
 SERVED: dict[str, tuple[ServerSpec | str, str]] = {
     "gunicorn-gthread": (GUNICORN, "examples.fastapi_on_wsgi.app:application"),
     "waitress": ("waitress", "examples.fastapi_on_wsgi.passenger_wsgi:application"),
+    # PythonAnywhere's file: its PROJECT_DIR does not exist here, the harness's
+    # --pythonpath makes the repository importable instead.
+    "uwsgi": ("uwsgi", "examples.fastapi_on_wsgi.pythonanywhere_wsgi:application"),
 }
 
 
@@ -108,7 +112,7 @@ def test_request_validation_errors(client: httpx.Client) -> None:
 
 @pytest.mark.servers
 def test_streaming_response_arrives_line_by_line(client: httpx.Client) -> None:
-    with client.stream("GET", "/stream", params={"lines": 4, "delay": 0.5}) as response:
+    with client.stream("GET", "/stream", params={"lines": 4, "delay": 0.3}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
         received: list[tuple[float, str]] = []
