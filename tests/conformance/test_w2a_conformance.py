@@ -23,12 +23,14 @@ import socket
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h11
 import pytest
 from live.rawclient import RawConnection, RawResponse, exchange, request_bytes
 from live.servers import ASGI_SERVERS, SERVERS, ServerProcess, ServerSpec
@@ -176,7 +178,6 @@ class Scenario:
     items: tuple[str, ...]
     pieces: tuple[bytes, ...]
     method: str = "GET"
-    echo: bool = True  # the body is the echoed environ (compare it key by key)
     responses: int = 1  # pipelined responses to read
 
 
@@ -248,44 +249,32 @@ SCENARIOS = [
         (req("GET", "/x", host="", version="1.0"),),
     ),
     Scenario("http11", ("W2A-ENV-01", "W2A-ENV-15", "W2A-ENV-18"), (req("GET", "/x?y=1"),)),
-    Scenario("read-all", ("W2A-INPUT-02",), split_body(reads("read"), BODY, 100, 700), echo=False),
-    Scenario("read-none", ("W2A-INPUT-02",), split_body(reads("read-none"), BODY, 9), echo=False),
-    Scenario("read-m1", ("W2A-INPUT-02",), split_body(reads("read-1"), BODY, 500), echo=False),
-    Scenario("read-0", ("W2A-INPUT-02",), split_body(reads("read0"), BODY, 3), echo=False),
+    Scenario("read-all", ("W2A-INPUT-02",), split_body(reads("read"), BODY, 100, 700)),
+    Scenario("read-none", ("W2A-INPUT-02",), split_body(reads("read-none"), BODY, 9)),
+    Scenario("read-m1", ("W2A-INPUT-02",), split_body(reads("read-1"), BODY, 500)),
+    Scenario("read-0", ("W2A-INPUT-02",), split_body(reads("read0"), BODY, 3)),
     Scenario(
         "read-n-trickle",
         ("W2A-INPUT-01",),
         (req("POST", reads("readn", 10), ("Content-Length", "100")),)
         + tuple(bytes([65 + i % 26]) for i in range(100)),
-        echo=False,
     ),
-    Scenario(
-        "read-n-7", ("W2A-INPUT-01",), split_body(reads("readn", 7), BODY, 5, 600), echo=False
-    ),
+    Scenario("read-n-7", ("W2A-INPUT-01",), split_body(reads("readn", 7), BODY, 5, 600)),
     # Cut in the middle of "\r\n" (offset 9) and of a UTF-8 character.
-    Scenario("readline", ("W2A-INPUT-03",), split_body(reads("readline"), BODY, 9, 24), echo=False),
+    Scenario("readline", ("W2A-INPUT-03",), split_body(reads("readline"), BODY, 9, 24)),
     Scenario(
-        "readline-size",
-        ("W2A-INPUT-03",),
-        split_body(reads("readline-size", 5), BODY, 9, 24),
-        echo=False,
+        "readline-size", ("W2A-INPUT-03",), split_body(reads("readline-size", 5), BODY, 9, 24)
     ),
-    Scenario("readlines", ("W2A-INPUT-04",), split_body(reads("readlines"), BODY, 9), echo=False),
-    Scenario("iter-input", ("W2A-INPUT-04",), split_body(reads("iter"), BODY, 9), echo=False),
-    Scenario("after-eof", ("W2A-INPUT-05",), split_body(reads("after-eof"), BODY, 9), echo=False),
+    Scenario("readlines", ("W2A-INPUT-04",), split_body(reads("readlines"), BODY, 9)),
+    Scenario("iter-input", ("W2A-INPUT-04",), split_body(reads("iter"), BODY, 9)),
+    Scenario("after-eof", ("W2A-INPUT-05",), split_body(reads("after-eof"), BODY, 9)),
     Scenario(
         "chunked-read",
         ("W2A-INPUT-07", "HTTP-06"),
         (req("POST", reads("read"), body=iter([BODY[:300], BODY[300:301], BODY[301:]])),),
-        echo=False,
     ),
-    Scenario("get-read", ("W2A-INPUT-08",), (req("GET", reads("read")),), echo=False),
-    Scenario(
-        "cl0-read",
-        ("W2A-INPUT-08",),
-        (req("POST", reads("read"), body=b""),),
-        echo=False,
-    ),
+    Scenario("get-read", ("W2A-INPUT-08",), (req("GET", reads("read")),)),
+    Scenario("cl0-read", ("W2A-INPUT-08",), (req("POST", reads("read"), body=b""),)),
     Scenario(
         "pipelined",
         ("HTTP-09", "W2A-INPUT-05"),
@@ -295,29 +284,19 @@ SCENARIOS = [
             + req("POST", reads("readn", 3), body=b"second")
             + req("GET", "/two"),
         ),
-        echo=False,
         responses=4,
     ),
-    Scenario("one-item", ("W2A-RESP-16",), (req("GET", "/__one"),), echo=False),
-    Scenario(
-        "latin1-header", ("W2A-RESP-03",), (req("GET", "/__headers?case=latin1"),), echo=False
-    ),
-    Scenario("set-cookies", ("W2A-RESP-04",), (req("GET", "/__headers?case=cookies"),), echo=False),
-    Scenario("write", ("W2A-RESP-09",), (req("GET", "/__write"),), echo=False),
-    Scenario("empty-204", ("W2A-RESP-08",), (req("GET", "/__empty?s=204+No+Content"),), echo=False),
-    Scenario("empty-302", ("W2A-RESP-08",), (req("GET", "/__empty?s=302+Found"),), echo=False),
-    Scenario(
-        "empty-304", ("W2A-RESP-08",), (req("GET", "/__empty?s=304+Not+Modified"),), echo=False
-    ),
-    Scenario("file-bytesio", ("EXT-01",), (req("GET", "/__file"),), echo=False),
-    Scenario(
-        "file-seeked",
-        ("EXT-01",),
-        (req("GET", "/__file?offset=100&length=50"),),
-        echo=False,
-    ),
-    Scenario("file-path", ("EXT-01", "EXT-02"), (req("GET", "/__file?kind=path"),), echo=False),
-    Scenario("head-big", ("HTTP-03",), (req("HEAD", "/__big"),), method="HEAD", echo=False),
+    Scenario("one-item", ("W2A-RESP-16",), (req("GET", "/__one"),)),
+    Scenario("latin1-header", ("W2A-RESP-03",), (req("GET", "/__headers?case=latin1"),)),
+    Scenario("set-cookies", ("W2A-RESP-04",), (req("GET", "/__headers?case=cookies"),)),
+    Scenario("write", ("W2A-RESP-09",), (req("GET", "/__write"),)),
+    Scenario("empty-204", ("W2A-RESP-08",), (req("GET", "/__empty?s=204+No+Content"),)),
+    Scenario("empty-302", ("W2A-RESP-08",), (req("GET", "/__empty?s=302+Found"),)),
+    Scenario("empty-304", ("W2A-RESP-08",), (req("GET", "/__empty?s=304+Not+Modified"),)),
+    Scenario("file-bytesio", ("EXT-01",), (req("GET", "/__file"),)),
+    Scenario("file-seeked", ("EXT-01",), (req("GET", "/__file?offset=100&length=50"),)),
+    Scenario("file-path", ("EXT-01", "EXT-02"), (req("GET", "/__file?kind=path"),)),
+    Scenario("head-big", ("HTTP-03",), (req("HEAD", "/__big"),), method="HEAD"),
 ]
 
 # (scenario, server) pairs where the server shows a bug of its own.
@@ -359,6 +338,7 @@ def comparable(scenario: Scenario, response: RawResponse) -> dict[str, Any]:
         }
         result["environ"] = environ
         result["seen_added"] = echoed["seen_added"]
+        result["environ_type"] = echoed["environ_type"]
         # The body's length differs with the removed keys.
         result["headers"] = [(k, v) for k, v in headers if k != b"content-length"]
     elif response.status >= 500:
@@ -389,3 +369,601 @@ def test_differential(fleet: Fleet, scenario: Scenario, server_name: str) -> Non
                 k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)
             }
         assert not diff
+
+
+# --- direct checks, on every bridged server ------------------------------------------
+
+# (test name, server) pairs where the server shows a bug of its own.
+DAPHNE_BUFFERS = (
+    "daphne 4.2.3 calls the app only once the whole request body has arrived: POST with"
+    " Content-Length: 2048 and send 1024 bytes, the app is not called"
+)
+DAPHNE_HANGS = (
+    "daphne 4.2.3 leaves the connection open when an ASGI app raises after"
+    " http.response.start (start, body more_body=True, raise): the client hangs until its"
+    " own timeout instead of seeing the connection close"
+)
+HTTPTOOLS_CHUNKS_10 = (
+    "uvicorn 0.54 (httptools) answers an HTTP/1.0 request with Transfer-Encoding: chunked"
+    " (RFC 9112 §6.1 forbids it): any ASGI app sending more_body=True, GET / HTTP/1.0"
+)
+SERVER_BUGS_DIRECT: dict[tuple[str, str], str] = {
+    ("expect-reject", "daphne"): DAPHNE_BUFFERS,
+    ("leave-upload", "daphne"): DAPHNE_BUFFERS,
+    ("streamed-upload", "daphne"): DAPHNE_BUFFERS,
+    ("raise-after", "daphne"): DAPHNE_HANGS,
+    ("content-length", "daphne"): DAPHNE_HANGS,
+    ("http10-stream", "uvicorn-httptools"): HTTPTOOLS_CHUNKS_10,
+    ("http10-stream", "gunicorn-uvicorn"): HTTPTOOLS_CHUNKS_10 + " (the worker uses httptools)",
+}
+
+
+def each(test: str, items: str, servers: list[str] | None = None) -> list[Any]:
+    """Parameters for ``test`` on every bridged server, with ids ``items:test:server``."""
+    params = []
+    for server in servers or BRIDGED:
+        reason = SERVER_BUGS_DIRECT.get((test, server))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(server, id=f"{items}:{test}:{server}", marks=marks))
+    return params
+
+
+def echo(port: int, data: bytes) -> dict[str, Any]:
+    response = exchange(port, data)
+    assert response.status == 200, response
+    result: dict[str, Any] = json.loads(response.body)
+    return result
+
+
+def env_of(echoed: dict[str, Any]) -> dict[str, Any]:
+    """The echoed environ's values (without their type names)."""
+    return {k: v[1] for k, v in echoed["environ"].items()}
+
+
+CGI_NAME = re.compile(r"^[A-Z_]+$")
+SERVER_NAMESPACES = ("wsgi.", "asgi.", "bridgeway.")
+
+
+@pytest.mark.parametrize(
+    "server_name",
+    each(
+        "environ-shape",
+        "W2A-ENV-01+W2A-ENV-14+W2A-ENV-16+W2A-ENV-18+W2A-ENV-19+W2A-ENV-21"
+        "+W2A-SCOPE-01+W2A-SCOPE-04+EXT-04",
+    ),
+)
+def test_environ_shape(fleet: Fleet, server_name: str) -> None:
+    server = fleet.bridged[server_name]
+    with RawConnection(server.port) as conn:
+        conn.send(req("GET", "/first"))
+        first = json.loads(conn.read_response().body)
+        conn.send(req("GET", "/second"))
+        second = json.loads(conn.read_response().body)
+    for echoed in (first, second):
+        assert echoed["environ_type"] == "dict"
+        types = {k: v[0] for k, v in echoed["environ"].items()}
+        values = env_of(echoed)
+        # W2A-ENV-01: every CGI variable is exactly str, none is None.
+        assert {k: t for k, t in types.items() if CGI_NAME.match(k) and t != "str"} == {}
+        # W2A-ENV-19: anything else lives under a lower-case, dotted prefix.
+        others = [k for k in values if not CGI_NAME.match(k)]
+        assert [k for k in others if not k.startswith(SERVER_NAMESPACES)] == []
+        # W2A-ENV-14/16: str, from the scope.
+        assert values["SERVER_PORT"] == str(server.port)
+        assert values["SERVER_NAME"] == "127.0.0.1"
+        assert values["REMOTE_ADDR"] == "127.0.0.1"
+        assert values["REMOTE_PORT"].isdigit()
+        # W2A-ENV-18
+        assert types["wsgi.version"] == "tuple"
+        assert values["wsgi.version"] == "(1, 0)"
+        assert values["wsgi.multithread"] is True
+        assert values["wsgi.multiprocess"] is False
+        assert values["wsgi.run_once"] is False
+        assert values["wsgi.input_terminated"] is True
+        assert values["wsgi.url_scheme"] == "http"
+        assert "HTTPS" not in values
+        assert "wsgi.file_wrapper" in values
+        # W2A-ENV-21: SCRIPT_NAME=/evil in the server's environment does not leak in.
+        assert values["SCRIPT_NAME"] == ""
+        # EXT-04: no server here advertises early hints over HTTP/1.1: no hints key.
+        assert [k for k in values if "early" in k.lower()] == []
+    # W2A-ENV-01: a new dict per request; what the app added is gone.
+    assert second["seen_added"] is False
+    assert second["same_object"] is False
+    assert "HTTP_X_PROBE_CHANGED" not in second["environ"]
+
+
+@pytest.mark.parametrize("server_name", each("errors-stream", "W2A-ENV-18"))
+def test_errors_stream_goes_to_the_server_log(fleet: Fleet, server_name: str) -> None:
+    server = fleet.bridged[server_name]
+    assert echo(server.port, req("GET", "/__errors")) == {"ok": True}
+    deadline = time.monotonic() + 5.0
+    while "probe-errors é✓" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the log file, bounded by the deadline
+    log = server.log()
+    assert "probe-errors é✓" in log
+    assert "probe-lines ü" in log
+
+
+@pytest.mark.parametrize("server_name", each("header-cap", "W2A-ENV-22+W2A-ENV-11"))
+def test_repeated_header_cap(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    started = time.monotonic()
+    response = exchange(port, req("GET", "/x", *[("X-A", "1")] * 150))
+    # bridgeway's cap (400, before the app runs) or the server's own limit (431).
+    assert response.status in (400, 431)
+    allowed = echo(port, req("GET", "/x", *[("X-A", str(i)) for i in range(99)]))
+    assert env_of(allowed)["HTTP_X_A"] == ",".join(str(i) for i in range(99))
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("server_name", each("raw-utf8", "W2A-ENV-05+W2A-ENV-08"))
+def test_raw_utf8_bytes_in_the_request_line(fleet: Fleet, server_name: str) -> None:
+    response = exchange(
+        fleet.bridged[server_name].port,
+        b"GET /caf\xc3\xa9?q=\xc3\xa9 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    if response.status == 400:
+        return  # the server refuses non-ASCII request targets itself (RFC 9112 allows it)
+    assert response.status == 200
+    values = env_of(json.loads(response.body))
+    assert values["PATH_INFO"] == "/caf\xc3\xa9"
+    assert values["QUERY_STRING"] == "q=\xc3\xa9"
+
+
+@pytest.mark.parametrize("server_name", each("options-asterisk", "W2A-ENV-20"))
+def test_options_asterisk(fleet: Fleet, server_name: str) -> None:
+    response = exchange(fleet.bridged[server_name].port, req("OPTIONS", "*"), method="OPTIONS")
+    assert response.status < 500
+    if response.status == 200 and response.body.startswith(b'{"environ"'):
+        values = env_of(json.loads(response.body))
+        assert (values["SCRIPT_NAME"], values["PATH_INFO"]) == ("", "*")
+
+
+@pytest.mark.parametrize("server_name", each("proxy-headers", "W2A-ENV-16+W2A-ENV-17"))
+def test_client_and_scheme_follow_the_server(fleet: Fleet, server_name: str) -> None:
+    values = env_of(
+        echo(
+            fleet.bridged[server_name].port,
+            req("GET", "/x", ("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https")),
+        )
+    )
+    if server_name in UVICORNS:
+        # uvicorn trusts proxy headers from 127.0.0.1 by default: the scope says so.
+        assert values["REMOTE_ADDR"] == "1.2.3.4"
+        assert values["wsgi.url_scheme"] == "https"
+        assert values["HTTPS"] == "on"
+    else:
+        # No proxy handling in these servers by default, and none in the adapter.
+        assert values["REMOTE_ADDR"] == "127.0.0.1"
+        assert values["wsgi.url_scheme"] == "http"
+        assert "HTTPS" not in values
+
+
+@pytest.mark.parametrize("server_name", each("root-path", "W2A-ENV-03+W2A-ENV-04", list(ROOTED)))
+def test_root_path_from_the_server(fleet: Fleet, server_name: str) -> None:
+    values = env_of(echo(fleet.rooted[server_name].port, req("GET", "/x")))
+    assert (values["SCRIPT_NAME"], values["PATH_INFO"]) == ("/app", "/x")
+    native = env_of(echo(fleet.native_root.port, req("GET", "/app/x")))
+    assert (native["SCRIPT_NAME"], native["PATH_INFO"]) == ("/app", "/x")
+
+
+SHIM_CASES = [
+    # (items, shim headers, target, expected SCRIPT_NAME, PATH_INFO, RAW_URI or None)
+    (
+        "W2A-ENV-04",
+        [("root-path", "/app"), ("path", "/application/z")],
+        "/application/z",
+        "/app",
+        "/application/z",
+    ),
+    ("W2A-ENV-04", [("root-path", "/app"), ("path", "/app")], "/app", "/app", ""),
+    ("W2A-ENV-03", [("root-path", "/"), ("path", "/x")], "/x", "", "/x"),
+    ("W2A-ENV-03", [("root-path", "/app/"), ("path", "/app/x")], "/app/x", "/app", "/x"),
+    ("W2A-ENV-06", [("root-path", ""), ("path", "/rewritten")], "/%FF", "", "/rewritten"),
+    (
+        "W2A-ENV-06",
+        [("root-path", ""), ("path", "/\xef\xbf\xbd"), ("no-raw-path", "1")],
+        "/%FF",
+        "",
+        "/\xef\xbf\xbd",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "server_name"),
+    [
+        pytest.param(i, s, id=f"{c[0]}:shim-{i}:{s}")
+        for i, c in enumerate(SHIM_CASES)
+        for s in ROOTED
+    ],
+)
+def test_scope_shapes_through_a_shim(fleet: Fleet, case: int, server_name: str) -> None:
+    _items, shim, target, script_name, path_info = SHIM_CASES[case]
+    headers = [(f"X-Shim-{name}", value) for name, value in shim]
+    values = env_of(echo(fleet.rooted[server_name].port, req("GET", target, *headers)))
+    assert (values["SCRIPT_NAME"], values["PATH_INFO"]) == (script_name, path_info)
+    if ("no-raw-path", "1") in shim:
+        assert "RAW_URI" not in values
+
+
+def read_truncatable(conn: RawConnection, method: str = "GET") -> RawResponse:
+    """One response; a server aborting it mid-body gives ``complete=False``, not an error."""
+    response, parser = conn.read_head(method)
+    try:
+        while not response.complete:
+            before = len(response.body)
+            conn.read_body(response, parser, limit=before + 1)
+            if len(response.body) == before and not response.complete:
+                break  # connection closed cleanly (HTTP/1.0 style end)
+    except h11.RemoteProtocolError:
+        response.complete = False
+    return response
+
+
+def read_informational(conn: RawConnection, timeout: float) -> bytes:
+    """Bytes the server sends within ``timeout`` (a 100 Continue, or nothing)."""
+    conn.sock.settimeout(timeout)
+    try:
+        data = conn.sock.recv(65536)
+    except TimeoutError:
+        data = b""
+    finally:
+        conn.sock.settimeout(conn.timeout)
+    return data
+
+
+@pytest.mark.parametrize("server_name", each("expect-reject", "HTTP-01"))
+def test_expect_continue_rejected_without_reading(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        started = time.monotonic()
+        conn.send(
+            req("POST", "/__reject", ("Expect", "100-continue"), ("Content-Length", "1048576"))
+        )
+        response = conn.read_response("POST")
+        assert response.status == 413
+        assert time.monotonic() - started < 2.0
+        if server_name in UVICORNS:
+            # uvicorn sends 100 only on the app's first receive(): the adapter never
+            # called it, so the client may skip the upload.
+            assert response.informational == []
+
+
+@pytest.mark.parametrize("server_name", each("expect-read", "HTTP-01"))
+def test_expect_continue_then_body(fleet: Fleet, server_name: str) -> None:
+    body = b"x" * 5000
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        conn.send(
+            req("POST", reads("read"), ("Expect", "100-continue"), ("Content-Length", "5000"))
+        )
+        early = read_informational(conn, 2.0)
+        if early:
+            assert early.startswith(b"HTTP/1.1 100")
+        conn.send(body)
+        response = conn.read_response("POST")
+    assert response.status == 200
+    assert json.loads(response.body)["length"] == len(body)
+
+
+@pytest.mark.parametrize("server_name", each("keep-alive", "HTTP-05+HTTP-03+W2A-RESP-08"))
+def test_keep_alive_after_every_kind_of_response(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        steps = [
+            ("GET", "/__big?size=1000", 200, 1000),
+            ("GET", "/__stream?n=3&size=10", 200, 30),
+            ("GET", "/__empty?s=204+No+Content", 204, 0),
+            ("GET", "/__empty?s=304+Not+Modified", 304, 0),
+            ("HEAD", "/__big", 200, 0),
+            ("GET", "/__big", 200, 1 << 20),
+        ]
+        for method, target, status, length in steps:
+            conn.send(req(method, target))
+            response = conn.read_response(method)
+            assert (response.status, len(response.body), response.complete) == (
+                status,
+                length,
+                True,
+            ), target
+            if method == "HEAD":
+                assert response.header("content-length") == str(1 << 20)
+
+
+@pytest.mark.parametrize("server_name", each("http10-stream", "HTTP-07"))
+def test_streamed_response_to_an_http10_client(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        conn.send(req("GET", "/__stream?n=3&size=10", version="1.0"))
+        raw = conn.read_until_close(deadline=5.0)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.")
+    assert b" 200 " in head.split(b"\r\n")[0] + b" "
+    assert body == (b"x" * 9 + b"\n") * 3
+
+
+@pytest.mark.parametrize("server_name", each("te-and-cl", "HTTP-06"))
+def test_transfer_encoding_overrides_content_length(fleet: Fleet, server_name: str) -> None:
+    data = (
+        b"POST /__read?mode=read HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"
+    )
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        conn.send(data)
+        response = conn.read_response("POST")
+    if response.status == 400:
+        return  # the server refuses the ambiguous framing (h11 does): fine
+    assert response.status == 200
+    assert json.loads(response.body)["length"] == len(b"hello world")
+
+
+@pytest.mark.parametrize("server_name", each("bad-status", "W2A-RESP-01"))
+def test_status_is_checked_at_start_response(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    bad = ("2000 X", "200 OK\r\n", "103 Early", "int", "OK", "99 Low", "600 High")
+    outcome = {}
+    for status in bad:
+        target = "/__status?catch=1&s=" + urllib.parse.quote(status)
+        body = exchange(port, req("GET", target)).body
+        outcome[status] = json.loads(body)["raised"] if body.startswith(b"{") else "accepted"
+    assert {k: v for k, v in outcome.items() if v not in ("ValueError", "TypeError")} == {}
+    assert exchange(port, req("GET", "/__status?s=2000+X")).status == 500
+    custom = exchange(port, req("GET", "/__status?s=299+Custom"))
+    assert custom.status == 299
+    assert custom.body == b"status set\n"
+
+
+@pytest.mark.parametrize("server_name", each("bad-headers", "W2A-RESP-02"))
+def test_bad_response_headers_raise_in_the_app(fleet: Fleet, server_name: str) -> None:
+    for case in ("crlf", "space-name", "snowman"):
+        response = exchange(fleet.bridged[server_name].port, req("GET", f"/__headers?case={case}"))
+        assert json.loads(response.body)["raised"] in ("ValueError", "TypeError"), case
+        assert not any(k in (b"set-cookie", b"x-a", b"x a") for k, _ in response.headers)
+
+
+@pytest.mark.parametrize("server_name", each("hop-by-hop", "W2A-RESP-05+HTTP-05"))
+def test_hop_by_hop_headers_from_the_app(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        conn.send(req("GET", "/__headers?case=hop"))
+        response = conn.read_response()
+        assert (response.status, response.body, response.complete) == (200, b"ok", True)
+        assert response.header("keep-alive") is None
+        conn.send(req("GET", "/after"))
+        assert env_of(json.loads(conn.read_response().body))["PATH_INFO"] == "/after"
+
+
+@pytest.mark.parametrize("server_name", each("one-date", "HTTP-10+W2A-RESP-17+W2A-RESP-16"))
+def test_server_managed_headers_are_not_duplicated(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    twice = exchange(port, req("GET", "/__headers?case=cl-twice"))
+    names = [k for k, _ in twice.headers]
+    assert (twice.status, twice.body) == (200, b"ok")
+    assert names.count(b"content-length") == 1
+    assert names.count(b"date") <= 1
+    assert names.count(b"server") <= 1
+    conflict = exchange(port, req("GET", "/__headers?case=cl-conflict"))
+    assert json.loads(conflict.body)["raised"] in ("ValueError", "TypeError")
+    one = exchange(port, req("GET", "/__one"))
+    assert (one.header("content-length"), one.header("transfer-encoding")) == ("5", None)
+
+
+@pytest.mark.parametrize("server_name", each("exc-info", "W2A-RESP-06"))
+def test_exc_info_replaces_unsent_headers(fleet: Fleet, server_name: str) -> None:
+    response = exchange(fleet.bridged[server_name].port, req("GET", "/__excinfo"))
+    assert (response.status, response.header("x-error"), response.body) == (
+        500,
+        "1",
+        b"error page",
+    )
+
+
+@pytest.mark.parametrize("server_name", each("raise-early", "W2A-RESP-07+W2A-RESP-12+W2A-RESP-13"))
+def test_errors_before_headers_become_a_clean_500(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    for stage in ("call", "first"):
+        rid = new_rid()
+        response = exchange(port, req("GET", f"/__raise?stage={stage}&rid={rid}"))
+        assert response.status == 500
+        assert b"Traceback" not in response.body
+        assert b"probe:" not in response.body
+        if stage == "first":
+            found = events(fleet, rid, closed)
+            assert [e["event"] for e in found] == ["call", "close"]
+
+
+def assert_closed_once_on_the_iterating_thread(found: list[dict[str, Any]]) -> None:
+    assert [e["event"] for e in found].count("close") == 1
+    threads = {e["thread"] for e in found if e["event"] in ("next", "close")}
+    assert len(threads) == 1
+
+
+@pytest.mark.parametrize(
+    "server_name", each("raise-after", "W2A-RESP-12+W2A-RESP-13+W2A-RESP-11+HTTP-05")
+)
+def test_errors_after_headers_abort_the_response(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    rid = new_rid()
+    with RawConnection(port, timeout=5.0) as conn:
+        conn.send(req("GET", f"/__raise?stage=after&rid={rid}"))
+        response = read_truncatable(conn)
+        # Never a clean end: no terminating chunk, and the connection is not reused.
+        assert response.status == 200
+        assert not response.complete
+        assert response.body.startswith(b"chunk 0\n")
+    assert_closed_once_on_the_iterating_thread(events(fleet, rid, closed))
+    assert exchange(port, req("GET", "/__str")).status == 500
+    with RawConnection(port, timeout=5.0) as conn:
+        conn.send(req("GET", "/__str?after=1"))
+        late = read_truncatable(conn)
+        assert (late.status, late.complete) == (200, False)
+
+
+@pytest.mark.parametrize("server_name", each("content-length", "W2A-RESP-15+HTTP-09"))
+def test_content_length_is_enforced(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    with RawConnection(port, timeout=5.0) as conn:
+        conn.send(req("GET", "/__length?declared=5&sent=10") + req("GET", "/next"))
+        first = conn.read_response()
+        assert (first.status, first.body, first.complete) == (200, b"x" * 5, True)
+        second = conn.read_response()
+        assert env_of(json.loads(second.body))["PATH_INFO"] == "/next"
+    with RawConnection(port, timeout=5.0) as conn:
+        conn.send(req("GET", "/__length?declared=10&sent=5"))
+        short = read_truncatable(conn)
+        assert (short.status, short.complete) == (200, False)
+
+
+@pytest.mark.parametrize("server_name", each("204-body", "W2A-RESP-17+HTTP-05"))
+def test_204_with_a_body_stays_clean(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        conn.send(req("GET", "/__empty?s=204+No+Content&body=oops"))
+        response = conn.read_response()
+        assert (response.status, response.body, response.complete) == (204, b"", True)
+        conn.send(req("GET", "/after"))
+        assert conn.read_response().status == 200
+
+
+@pytest.mark.parametrize(
+    "server_name", each("stream", "W2A-RESP-10+W2A-RESP-13+W2A-RESP-07+EXT-05")
+)
+def test_stream_chunks_arrive_as_yielded(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        started = time.monotonic()
+        conn.send(req("GET", f"/__stream?n=3&size=10&delay=0.5&rid={rid}"))
+        head, parser = conn.read_head()
+        conn.read_body(head, parser, limit=10)
+        first = time.monotonic() - started
+        conn.read_body(head, parser)
+        total = time.monotonic() - started
+    assert head.body == (b"x" * 9 + b"\n") * 3
+    assert head.complete
+    # The first chunk does not wait for the later ones (each is 0.5 s apart).
+    assert first < 0.95 <= total
+    assert head.header("trailer") is None
+    assert_closed_once_on_the_iterating_thread(events(fleet, rid, closed))
+
+
+@pytest.mark.parametrize("server_name", each("leave-download", "W2A-RESP-14+W2A-RESP-13"))
+def test_client_leaving_mid_download_stops_the_app(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    conn = RawConnection(fleet.bridged[server_name].port, timeout=5.0)
+    try:
+        conn.send(req("GET", f"/__stream?size=100&delay=0.1&rid={rid}"))
+        head, parser = conn.read_head()
+        conn.read_body(head, parser, limit=300)
+    finally:
+        conn.close()
+    left = time.monotonic()
+    found = events(fleet, rid, closed, timeout=5.0)
+    assert_closed_once_on_the_iterating_thread(found)
+    late = [e for e in found if e["event"] == "next" and e["t"] > left]
+    assert len(late) <= 2
+
+
+@pytest.mark.parametrize("server_name", each("leave-upload", "W2A-INPUT-09+W2A-INPUT-10"))
+def test_client_leaving_mid_upload_is_an_error(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    for framing in ("length", "chunked"):
+        rid = new_rid()
+        target = f"/__read?mode=read&rid={rid}"
+        conn = RawConnection(port, timeout=5.0)
+        try:
+            if framing == "length":
+                conn.send(req("POST", target, ("Content-Length", "1000")) + b"0123456789")
+            else:
+                conn.send(
+                    req("POST", target, ("Transfer-Encoding", "chunked")) + b"a\r\n0123456789\r\n"
+                )
+            # The app is blocked in read() before the client leaves.
+            events(fleet, rid, lambda found: bool(found))
+        finally:
+            conn.close()
+        left = time.monotonic()
+        found = events(fleet, rid, lambda f: any(e["event"] == "read-error" for e in f))
+        errors = [e for e in found if e["event"] == "read-error"]
+        assert errors, f"{framing}: a truncated body was presented as complete"
+        assert errors[0]["type"] == "ClientDisconnected"
+        assert errors[0]["oserror"] is True
+        assert errors[0]["t"] - left < 1.0
+
+
+@pytest.mark.parametrize("server_name", each("streamed-upload", "W2A-INPUT-06+W2A-INPUT-12"))
+def test_app_runs_before_the_body_has_arrived(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    port = fleet.bridged[server_name].port
+    with RawConnection(port, timeout=5.0) as conn:
+        conn.send(req("POST", f"/__read?mode=read&rid={rid}", ("Content-Length", "2048")))
+        conn.send(b"a" * 1024)
+        found = events(fleet, rid, lambda f: bool(f))
+        assert [e["event"] for e in found] == ["call"]  # called while half the body is out
+        conn.send(b"b" * 1024)
+        assert json.loads(conn.read_response("POST").body)["length"] == 2048
+        # W2A-INPUT-12: an app closing wsgi.input does no harm.
+        conn.send(req("POST", "/__close-input", body=b"unread"))
+        assert json.loads(conn.read_response("POST").body) == {"seekable": False}
+        conn.send(req("GET", "/after"))
+        assert conn.read_response().status == 200
+
+
+@pytest.mark.parametrize("server_name", each("unread-body", "W2A-INPUT-08"))
+def test_unread_body_never_deadlocks(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    body = b"u" * (8 << 20)
+    with RawConnection(port, timeout=10.0) as conn:
+        conn.send(req("POST", "/__reject", ("Content-Length", str(len(body)))))
+        sender = threading.Thread(target=_send_quietly, args=(conn, body), daemon=True)
+        sender.start()
+        started = time.monotonic()
+        response = conn.read_response("POST")
+        assert response.status == 413
+        assert time.monotonic() - started < 3.0
+        sender.join(10.0)
+    # The connection may have been closed by the server; a new one always works.
+    assert exchange(port, req("GET", "/after")).status == 200
+
+
+def _send_quietly(conn: RawConnection, data: bytes) -> None:
+    try:
+        conn.send(data)
+    except OSError:
+        pass  # the server closed the connection without reading the body: allowed
+
+
+@pytest.mark.parametrize("server_name", each("websocket", "W2A-SCOPE-06"))
+def test_websocket_is_refused_cleanly(fleet: Fleet, server_name: str) -> None:
+    server = fleet.bridged[server_name]
+    log_before = len(server.log())
+    response = exchange(
+        server.port,
+        req(
+            "GET",
+            "/ws",
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ),
+    )
+    assert response.status != 101
+    assert 400 <= response.status < 500 or response.status == 200
+    assert "Traceback" not in server.log()[log_before:]
+
+
+@pytest.mark.parametrize("server_name", each("concurrency", "W2A-RESP-18"))
+def test_blocking_requests_run_in_parallel(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    results: list[int] = []
+
+    def slow() -> None:
+        results.append(exchange(port, req("GET", "/__stream?n=1&size=10&delay=1")).status)
+
+    threads = [threading.Thread(target=slow) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    ping = time.monotonic()
+    assert exchange(port, req("GET", "/ping")).status == 200
+    assert time.monotonic() - ping < 0.5
+    for thread in threads:
+        thread.join(10.0)
+    assert results == [200] * 4
+    assert time.monotonic() - started < 2.5

@@ -239,7 +239,8 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
         return _raising(rid, q["stage"])
     if path == "/__status":
         try:
-            start_response(q["s"], [("Content-Type", "text/plain")])
+            status: Any = 200 if q["s"] == "int" else q["s"]  # "int": the int 200
+            start_response(status, [("Content-Type", "text/plain")])
         except Exception as exc:
             if "catch" not in q:
                 raise
@@ -303,7 +304,12 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     _previous_environ[:] = [environ]
     return _json(
         start_response,
-        {"environ": echoed, "seen_added": seen_added, "same_object": same_object},
+        {
+            "environ": echoed,
+            "environ_type": type(environ).__name__,
+            "seen_added": seen_added,
+            "same_object": same_object,
+        },
     )
 
 
