@@ -19,6 +19,8 @@ Routes (``path`` below ``root_path``):
 - ``/send/invalid/CASE``: an invalid message (A2W-SEND-03); answers which exception.
 - ``/recv/NAME``: receive() scenarios (after-body, two-tasks, no-read, slow, longpoll,
   record).
+- ``/plain/NAME`` (in the WSGI shim, no bridgeway): plain WSGI apps that reproduce a
+  server's own behaviour (``exc-info``, ``raise-mid``, ``204``, ``environ``), for the xfail reasons.
 - lifespan startup/shutdown write ``startup-PID-LOOP`` / ``shutdown-PID-LOOP``.
 
 The WSGI shim in front of the adapter: ``/app/...`` is moved to ``SCRIPT_NAME=/app``
@@ -34,9 +36,10 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -348,8 +351,10 @@ _INVALID: dict[str, list[Message]] = {
 }
 
 
-async def invalid(case: str, send: Send) -> None:
-    """Send the invalid message(s); answer which exception ``send()`` raised, if any."""
+async def invalid(case: str, name: str, send: Send) -> None:
+    """Send the invalid message(s) and record which exception ``send()`` raised, if any,
+    in marker ``invalid-NAME``; then answer normally if the adapter still lets us (it
+    may refuse everything after a protocol error: then the client gets a 500)."""
     raised = None
     started = False
     for message in _INVALID[case]:
@@ -359,10 +364,10 @@ async def invalid(case: str, send: Send) -> None:
             raised = type(exc).__name__
             break
         started = started or message["type"] == "http.response.start"
-    body = json.dumps({"case": case, "raised": raised}).encode()
+    marker(f"invalid-{name}", raised)
     if not started:
         await _start(send, 200, [(b"content-type", b"application/json")])
-    await _body(send, body)
+    await _body(send, json.dumps({"case": case, "raised": raised}).encode())
 
 
 # --- A2W-RECV scenarios ---------------------------------------------------------------
@@ -394,12 +399,12 @@ async def recv_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
                 if not message.get("more_body", False):
                     return
 
-        first = asyncio.create_task(reader())
-        await reader()
-        # The other reader saw the end too, or is waiting for a disconnect that comes
-        # once the response is complete.
-        await asyncio.wait({first}, timeout=0.2)
-        first.cancel()
+        # Whichever task gets the final chunk ends; the other one waits for the
+        # http.disconnect that comes after the response, so it is cancelled here.
+        tasks = {asyncio.create_task(reader()), asyncio.create_task(reader())}
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
         body = b"".join(parts)
         await respond_json(send, {"sha256": hashlib.sha256(body).hexdigest(), "length": len(body)})
     elif name == "no-read":  # A2W-RECV-10, HTTP-02: answer 413 without receive()
@@ -432,7 +437,7 @@ async def probe_app(scope: Scope, receive: Receive, send: Send) -> None:
     assert scope["type"] == "http", scope["type"]  # EXT-09: never a websocket scope
     path = scope["path"][len(scope.get("root_path", "")) :]
     if path.startswith("/send/invalid/"):
-        await invalid(path.rsplit("/", 1)[1], send)
+        await invalid(path.rsplit("/", 1)[1], query(scope).get("id", "x"), send)
     elif path.startswith("/send/"):
         await send_scenario(path[len("/send/") :], scope, receive, send)
     elif path.startswith("/recv/"):
@@ -457,13 +462,47 @@ _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+def _plain_raise_mid() -> Iterator[bytes]:
+    yield b"chunk 0\n"
+    yield b"chunk 1\n"
+    raise RuntimeError("plain WSGI generator raised mid-stream")
+
+
+def plain(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Plain WSGI apps, no bridgeway: reproductions of the servers' own behaviour."""
+    name = environ["PATH_INFO"][len("/plain/") :]
+    if name == "exc-info":  # PEP 3333 §Error Handling: a 500 replacing unsent headers
+        try:
+            raise RuntimeError("plain WSGI app error")
+        except RuntimeError:
+            headers = [("Content-Type", "text/plain"), ("Content-Length", "9")]
+            start_response("500 Internal Server Error", headers, sys.exc_info())
+        return [b"plain 500"]
+    if name == "raise-mid":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _plain_raise_mid()
+    if name.startswith("environ"):
+        shown = {k: v for k, v in environ.items() if isinstance(v, str)}
+        body = json.dumps(shown, sort_keys=True).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    if name == "204":
+        start_response("204 No Content", [])
+        return []
+    start_response("404 Not Found", [("Content-Length", "0")])
+    return []
+
+
 def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """``ASGIToWSGI(probe_app)`` behind a mount at ``/app`` and the environ shims."""
     path = environ.get("PATH_INFO", "")
+    if path.startswith("/plain/"):
+        return plain(environ, start_response)
     if path == "/app" or path.startswith("/app/"):
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/app"
         environ["PATH_INFO"] = path[len("/app") :]
     elif path.startswith("/shim/"):
+        environ = dict(environ)  # a copy: the server reads its own environ afterwards
         _SHIMS[path.split("/")[2]](environ)
     result: Iterable[bytes] = adapter(environ, start_response)
     return result
