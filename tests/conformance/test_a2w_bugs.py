@@ -1,0 +1,113 @@
+"""bridgeway bugs found by the ASGIToWSGI conformance suite, reproduced in-process.
+
+Each test fails until the bug is fixed (they are never xfail). The same behaviour is
+checked through every WSGI server by ``test_a2w_conformance.py`` (the test named in each
+docstring).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bridgeway import ASGIToWSGI
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def _environ() -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def _call(adapter: ASGIToWSGI) -> tuple[str, bytes]:
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+
+    result = adapter(_environ(), start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return statuses[-1], body
+
+
+def test_body_after_a_complete_response_with_content_length_raises() -> None:
+    """A2W-SEND-09 (``test_message_after_the_final_body_raises``, every server).
+
+    After ``more_body=False`` a further ``http.response.body`` must raise (bridgeway's
+    documented choice, as uvicorn). Without a ``content-length`` header it does
+    (``ProtocolError``); with one that the body filled exactly, ``send()`` returns
+    silently: the early return meant for "excess after a cut-off at Content-Length" in
+    ``Request.send`` (``self.left == 0`` and the cycle DONE) also matches a response that
+    completed normally.
+    """
+    outcome: list[str | None] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        headers = [(b"content-length", b"8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"complete"})
+        try:
+            await send({"type": "http.response.body", "body": b"extra"})
+        except RuntimeError as exc:
+            outcome.append(type(exc).__name__)
+        else:
+            outcome.append(None)
+
+    adapter = ASGIToWSGI(app, lifespan="off")
+    try:
+        assert _call(adapter) == ("200 OK", b"complete")
+    finally:
+        adapter.shutdown()  # waits for the app's coroutine, which runs on after the body
+    assert outcome == ["ProtocolError"]
+
+
+def test_pathsend_is_advertised_and_bridged(tmp_path: Path) -> None:
+    """EXT-06 (``test_pathsend_is_advertised``, every server).
+
+    ``scope["extensions"]`` has no ``http.response.pathsend`` (bridgeway advertises no
+    extension at all), and an app that sends ``http.response.pathsend`` anyway gets
+    ``ValueError: unknown ASGI message type``, so Starlette's ``FileResponse`` cannot use
+    the server's ``wsgi.file_wrapper``/sendfile path.
+    """
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"0123456789" * 1000)
+    advertised: list[bool] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        advertised.append("http.response.pathsend" in (scope.get("extensions") or {}))
+        headers = [(b"content-length", b"10000"), (b"content-type", b"application/octet-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    adapter = ASGIToWSGI(app, lifespan="off")
+    try:
+        status, body = _call(adapter)
+    finally:
+        adapter.shutdown()
+    assert advertised == [True]
+    assert (status, body) == ("200 OK", path.read_bytes())
