@@ -62,7 +62,11 @@ def server(
 
 @pytest.fixture
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as c:
+    # uWSGI's --http-socket closes each connection after the response while answering
+    # HTTP/1.1 without "Connection: close": a reused connection races with that close.
+    keepalive = 0 if server.spec.name == "uwsgi" else None
+    limits = httpx.Limits(max_keepalive_connections=keepalive)
+    with httpx.Client(base_url=server.base_url, timeout=10.0, limits=limits) as c:
         yield c
 
 
