@@ -17,6 +17,8 @@ Test ids read ``ITEM[+ITEM...]:scenario:server``; ``coverage_w2a.py`` maps items
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import re
 import socket
@@ -60,6 +62,41 @@ ROOTED = {
     "granian-asgi": _with_args("granian-asgi", "granian-asgi+root", "--url-path-prefix", "/app"),
 }
 
+
+def _replace_arg(base: str, name: str, old: str, new: str) -> ServerSpec:
+    spec = SERVERS[base]
+    return ServerSpec(
+        name, spec.kind, lambda app, port: [new if w == old else w for w in spec.argv(app, port)]
+    )
+
+
+UDS_PATH = Path(tempfile.gettempdir()) / f"w2a-conformance-{uuid.uuid4().hex[:8]}.sock"
+# Servers for one scenario each: (spec, app).
+EXTRA = {
+    # W2A-SCOPE-08: the adapter under Starlette's Mount.
+    "mount": (
+        _with_args("uvicorn-h11", "uvicorn-h11+mount"),
+        "tests.conformance.w2a_probe:mounted",
+    ),
+    # W2A-SCOPE-05: workers forked from a parent that imported the adapter.
+    "preload": (
+        _with_args("gunicorn-uvicorn", "gunicorn-uvicorn+preload", "--preload", "-w", "2"),
+        APP,
+    ),
+    "granian-2": (_replace_arg("granian-asgi", "granian-asgi+2workers", "1", "2"), APP),
+}
+UDS_SPEC = ServerSpec(
+    "uvicorn-h11+uds",
+    "asgi",
+    lambda app, port: [
+        str(Path(SERVERS["uvicorn-h11"].argv(app, port)[0])),
+        app,
+        "--uds",
+        str(UDS_PATH),
+        "--no-access-log",
+    ],
+)
+
 # Environ keys that differ between a bridged and a native server by nature.
 NATURE: dict[str, str] = {
     "SERVER_SOFTWARE": "gunicorn names itself; ASGI servers do not pass their name in the scope",
@@ -96,6 +133,8 @@ PAUSE = 0.02  # client pacing between body pieces (not synchronisation)
 class Fleet:
     bridged: dict[str, ServerProcess]
     rooted: dict[str, ServerProcess]
+    extra: dict[str, ServerProcess]
+    uds: ServerProcess
     native: ServerProcess
     native_root: ServerProcess
     probe_dir: Path
@@ -118,14 +157,18 @@ def fleet() -> Iterator[Fleet]:
     native_root = ServerProcess(
         SERVERS["gunicorn-gthread"], NATIVE_APP, env={**env, "SCRIPT_NAME": "/app"}
     )
-    servers = [*bridged.values(), *rooted.values(), native, native_root]
+    extra = {n: ServerProcess(spec, app, env=env) for n, (spec, app) in EXTRA.items()}
+    uds = ServerProcess(UDS_SPEC, APP, env=env)
+    tcp = [*bridged.values(), *rooted.values(), *extra.values(), native, native_root]
+    servers = [*tcp, uds]
     failed = True
     try:
         for server in servers:
             server.launch()
-        for server in servers:
+        for server in tcp:
             server.wait_ready(60.0)
-        yield Fleet(bridged, rooted, native, native_root, probe_dir)
+        wait_uds_ready(uds)
+        yield Fleet(bridged, rooted, extra, uds, native, native_root, probe_dir)
         failed = False
     finally:
         for server in servers:
@@ -134,6 +177,33 @@ def fleet() -> Iterator[Fleet]:
                 print(f"server log kept: {server.log_path}")
             else:
                 server.discard_log()
+
+
+def uds_connection(timeout: float = 5.0) -> RawConnection:
+    """A RawConnection over the unix socket (the raw client itself only does TCP)."""
+    conn = RawConnection.__new__(RawConnection)
+    conn.timeout = timeout
+    conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.sock.settimeout(timeout)
+    conn.sock.connect(str(UDS_PATH))
+    conn._pending = b""
+    conn._closed_by_peer = False
+    return conn
+
+
+def wait_uds_ready(server: ServerProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.proc is not None and server.proc.poll() is None, server.log()
+        try:
+            with uds_connection() as conn:
+                conn.send(req("GET", "/ready"))
+                conn.read_response()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)  # polling interval, bounded by the deadline
 
 
 def new_rid() -> str:
@@ -192,7 +262,7 @@ def split_body(target: str, body: bytes, *cuts: int) -> tuple[bytes, ...]:
     """A POST whose body goes out in pieces cut at ``cuts`` (mid-CRLF, mid-UTF-8...)."""
     head = req("POST", target, ("Content-Length", str(len(body))))
     bounds = [0, *cuts, len(body)]
-    return (head, *(body[a:b] for a, b in zip(bounds, bounds[1:], strict=False)))
+    return (head, *(body[a:b] for a, b in itertools.pairwise(bounds)))
 
 
 def reads(mode: str, n: int = 10) -> str:
@@ -256,8 +326,10 @@ SCENARIOS = [
     Scenario(
         "read-n-trickle",
         ("W2A-INPUT-01",),
-        (req("POST", reads("readn", 10), ("Content-Length", "100")),)
-        + tuple(bytes([65 + i % 26]) for i in range(100)),
+        (
+            req("POST", reads("readn", 10), ("Content-Length", "100")),
+            *(bytes([65 + i % 26]) for i in range(100)),
+        ),
     ),
     Scenario("read-n-7", ("W2A-INPUT-01",), split_body(reads("readn", 7), BODY, 5, 600)),
     # Cut in the middle of "\r\n" (offset 9) and of a UTF-8 character.
@@ -362,7 +434,7 @@ def test_differential(fleet: Fleet, scenario: Scenario, server_name: str) -> Non
             # The app set no length: framing is the server's (or W2A-RESP-16's) choice.
             mine["headers"] = [(k, v) for k, v in mine["headers"] if k != b"content-length"]
         assert mine.keys() == theirs.keys()
-        diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        diff: dict[str, Any] = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
         if "environ" in diff:
             a, b = diff.pop("environ")
             diff["environ (bridged, native)"] = {
@@ -922,10 +994,9 @@ def test_unread_body_never_deadlocks(fleet: Fleet, server_name: str) -> None:
 
 
 def _send_quietly(conn: RawConnection, data: bytes) -> None:
-    try:
+    # The server may close the connection without reading the body: allowed.
+    with contextlib.suppress(OSError):
         conn.send(data)
-    except OSError:
-        pass  # the server closed the connection without reading the body: allowed
 
 
 @pytest.mark.parametrize("server_name", each("websocket", "W2A-SCOPE-06"))
@@ -967,3 +1038,83 @@ def test_blocking_requests_run_in_parallel(fleet: Fleet, server_name: str) -> No
         thread.join(10.0)
     assert results == [200] * 4
     assert time.monotonic() - started < 2.5
+
+
+# --- scope shapes, process models, files ---------------------------------------------
+
+
+@pytest.mark.parametrize("server_name", each("unknown-scope", "W2A-SCOPE-07", list(ROOTED)))
+def test_unknown_scope_type_is_refused(fleet: Fleet, server_name: str) -> None:
+    result = echo(fleet.rooted[server_name].port, req("GET", "/x", ("X-Shim-Type", "foo")))
+    assert result["outcome"].startswith("ServerContractError")
+    assert "'foo'" in result["outcome"]
+    assert result["received"] is False
+
+
+@pytest.mark.parametrize("server_name", each("mount", "W2A-SCOPE-08", ["uvicorn-h11"]))
+def test_under_starlette_mount(fleet: Fleet, server_name: str) -> None:
+    values = env_of(echo(fleet.extra["mount"].port, req("GET", "/mnt/x%20y?q=1")))
+    assert (values["SCRIPT_NAME"], values["PATH_INFO"]) == ("/mnt", "/x y")
+    assert values["QUERY_STRING"] == "q=1"
+
+
+@pytest.mark.parametrize(
+    "server_name", each("prefork", "W2A-SCOPE-05", ["gunicorn-uvicorn", "granian-asgi"])
+)
+def test_forked_workers_all_serve(fleet: Fleet, server_name: str) -> None:
+    key = "preload" if server_name == "gunicorn-uvicorn" else "granian-2"
+    port = fleet.extra[key].port
+    statuses: list[int] = []
+
+    def client() -> None:
+        for _ in range(10):
+            statuses.append(exchange(port, req("GET", "/__stream?n=2&size=10")).status)
+
+    threads = [threading.Thread(target=client) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20.0)
+    assert statuses == [200] * 100
+
+
+@pytest.mark.parametrize("server_name", each("uds", "W2A-ENV-14+W2A-ENV-16", ["uvicorn-h11"]))
+def test_unix_socket_server_and_client(fleet: Fleet, server_name: str) -> None:
+    with uds_connection() as conn:
+        conn.send(req("GET", "/x", host="example.com:8080"))
+        response = conn.read_response()
+    values = env_of(json.loads(response.body))
+    types = {k: v[0] for k, v in json.loads(response.body)["environ"].items()}
+    assert (values["SERVER_NAME"], values["SERVER_PORT"]) == ("example.com", "8080")
+    assert types["SERVER_PORT"] == "str"
+    assert str(UDS_PATH) not in (values.get("SERVER_PORT"), values.get("REMOTE_PORT"))
+    assert values.get("REMOTE_ADDR") != "None"
+    assert values.get("REMOTE_PORT") != "None"
+
+
+@pytest.mark.parametrize("server_name", each("file-abort", "EXT-03+W2A-RESP-14"))
+def test_aborted_file_download_closes_the_file(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    conn = RawConnection(fleet.bridged[server_name].port, timeout=5.0)
+    try:
+        conn.send(req("GET", f"/__file-abort?rid={rid}"))
+        head, parser = conn.read_head()
+        conn.read_body(head, parser, limit=256 * 1024)
+    finally:
+        conn.close()
+    found = events(fleet, rid, lambda f: any(e["event"] == "file-close" for e in f))
+    assert [e["event"] for e in found].count("file-close") == 1
+    reads_done = [e for e in found if e["event"] == "file-read"]
+    assert len(reads_done) < 1024  # stopped long before the 64 MiB end
+
+
+@pytest.mark.parametrize("server_name", each("late-read", "W2A-INPUT-11"))
+def test_reading_input_after_the_response(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    response = exchange(fleet.bridged[server_name].port, req("GET", f"/__late-read?rid={rid}"))
+    assert response.body == b"done"
+    found = events(fleet, rid, lambda f: sum(e["event"] == "late-read" for e in f) == 2)
+    late = {e["where"]: e["result"] for e in found if e["event"] == "late-read"}
+    assert late.keys() == {"close", "thread"}
+    for result in late.values():
+        assert result == "b''" or not result.startswith("b'")

@@ -27,6 +27,9 @@ Routes (the query string carries the parameters; ``rid`` names a recorder log):
   through ``exc_info``; ``/__str``: yields a ``str`` (first, or ``after=1``).
 - ``/__reject``: answers 413 without touching the body.
 - ``/__big?size=S``: one fixed-length body of S bytes.
+- ``/__file-abort?size=S``: ``wsgi.file_wrapper`` over a file-like that logs reads and
+  ``close()``; ``/__late-read``: reads ``wsgi.input`` in ``close()`` and from a thread
+  after the response (W2A-INPUT-11); ``/__close-input``: closes ``wsgi.input``.
 - anything else: the environ as JSON, ``{key: [type name, value or repr]}``, plus
   ``"probe.seen_added"``: whether a key the previous request added leaked in.
 """
@@ -41,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -127,6 +130,44 @@ def _read(environ: WSGIEnvironment, mode: str, n: int, rid: str) -> dict[str, An
         raise
     body = b"".join(chunks)
     return {"sha256": hashlib.sha256(body).hexdigest(), "length": len(body), "calls": calls}
+
+
+class RecordedFile:
+    """A file-like object that logs its ``close()`` (EXT-03)."""
+
+    def __init__(self, rid: str, size: int) -> None:
+        self.rid, self.remaining = rid, size
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.remaining if size < 0 else min(size, self.remaining)
+        self.remaining -= size
+        record(self.rid, "file-read", size=size)
+        return b"f" * size
+
+    def close(self) -> None:
+        record(self.rid, "file-close")
+
+
+class LateReader:
+    """A body that hands ``wsgi.input`` to a helper thread after the response (W2A-INPUT-11)."""
+
+    def __init__(self, rid: str, stream: Any) -> None:
+        self.rid, self.stream = rid, stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"done"
+
+    def _read_late(self, where: str) -> None:
+        try:
+            data = self.stream.read(10)
+            record(self.rid, "late-read", where=where, result=repr(data))
+        except Exception as exc:
+            record(self.rid, "late-read", where=where, result=type(exc).__name__)
+
+    def close(self) -> None:
+        self._read_late("close")
+        helper = threading.Thread(target=self._read_late, args=("thread",))
+        helper.start()  # still reading after the response is over
 
 
 class Recorded:
@@ -292,6 +333,14 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
         environ["wsgi.input"].close()
         seekable = getattr(environ["wsgi.input"], "seekable", None)
         return _json(start_response, {"seekable": bool(seekable and seekable())})
+    if path == "/__file-abort":
+        size = int(q.get("size", str(64 << 20)))
+        start_response("200 OK", [("Content-Length", str(size))])
+        wrapper: Iterable[bytes] = environ["wsgi.file_wrapper"](RecordedFile(rid, size), 65536)
+        return wrapper
+    if path == "/__late-read":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return LateReader(rid, environ["wsgi.input"])
     if path == "/__big":
         size = int(q.get("size", str(1 << 20)))
         start_response("200 OK", [("Content-Length", str(size))])
@@ -323,6 +372,9 @@ class ScopeShim:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (b"x-shim-type", b"foo") in scope["headers"]:
+            await self._unknown_type(scope, receive, send)
+            return
         if scope["type"] == "http":
             scope = dict(scope)
             for name, value in scope["headers"]:
@@ -336,5 +388,56 @@ class ScopeShim:
                     scope.pop("raw_path", None)
         await self.inner(scope, receive, send)
 
+    async def _unknown_type(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """W2A-SCOPE-07: hand the adapter a scope of type "foo"; report what it did."""
+        received = []
+
+        async def spy() -> Any:
+            received.append(True)
+            return await receive()
+
+        try:
+            await self.inner({**scope, "type": "foo"}, spy, send)
+            outcome = "returned"
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        body = json.dumps({"outcome": outcome, "received": bool(received)}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
 
 shimmed = ScopeShim(app)
+
+LIFESPAN_RID_ENV = "BRIDGEWAY_PROBE_LIFESPAN_RID"
+
+
+def _lifespan_event(event: str) -> Callable[[], None]:
+    def hook() -> None:
+        record(os.environ.get(LIFESPAN_RID_ENV, ""), event, pid=os.getpid())
+
+    return hook
+
+
+def _failing_hook() -> None:
+    raise RuntimeError("probe: startup hook failed on purpose")
+
+
+# W2A-SCOPE-02/03: lifespan hooks that record, and one that fails.
+with_hooks = WSGIToASGI(
+    probe,
+    on_startup=[_lifespan_event("startup")],
+    on_shutdown=[_lifespan_event("shutdown")],
+    shutdown_timeout=10.0,
+)
+failing_startup = WSGIToASGI(probe, on_startup=[_failing_hook])
+
+
+def _mounted() -> Any:
+    # W2A-SCOPE-08: the adapter under Starlette's Mount, which rewrites root_path.
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    return Starlette(routes=[Mount("/mnt", app=app)])
+
+
+mounted = _mounted()
