@@ -21,6 +21,9 @@ Routes (``path`` below ``root_path``):
   record).
 - ``/plain/NAME`` (in the WSGI shim, no bridgeway): plain WSGI apps that reproduce a
   server's own behaviour (``exc-info``, ``raise-mid``, ``204``, ``environ``), for the xfail reasons.
+- ``/x/NAME/...`` (in the WSGI shim): other ASGIToWSGI adapters in the same process:
+  ``nolifespan``, ``second`` (its own state), ``uvloop`` (``loop_factory``),
+  ``failstart`` (startup.failed), ``slowstart`` (startup never completes).
 - lifespan startup/shutdown write ``startup-PID-LOOP`` / ``shutdown-PID-LOOP``.
 
 The WSGI shim in front of the adapter: ``/app/...`` is moved to ``SCRIPT_NAME=/app``
@@ -450,6 +453,68 @@ async def probe_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 adapter = ASGIToWSGI(probe_app)
 
+
+# --- more adapters in the same process, mounted by the shim at /x/NAME (A2W-LIFE-*) ----
+
+
+async def no_lifespan_app(scope: Scope, receive: Receive, send: Send) -> None:
+    assert scope["type"] == "http"  # a raw app that does not support lifespan (A2W-LIFE-06)
+    await respond_json(send, {"has_state": "state" in scope})
+
+
+async def second_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Its own lifespan and state (A2W-LIFE-10), next to ``adapter`` in one process."""
+    if scope["type"] == "lifespan":
+        await receive()
+        scope["state"]["second"] = loop_id()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    loop = asyncio.get_running_loop()
+    await respond_json(
+        send,
+        {
+            "state": sorted(scope["state"]),
+            "loop": type(loop).__module__ + "." + type(loop).__name__,
+        },
+    )
+
+
+_handler_runs = itertools.count(1)
+
+
+async def failing_start_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "probe: db down"})
+        return
+    marker(f"handler-ran-{os.getpid()}-{next(_handler_runs)}")  # must never happen
+    await respond_json(send, {"handler": True})
+
+
+async def slow_start_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await asyncio.sleep(3600)  # startup never completes (A2W-LIFE-12)
+        return
+    await respond_json(send, {"handler": True})
+
+
+def _uvloop() -> asyncio.AbstractEventLoop:
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
+MOUNTED: dict[str, ASGIToWSGI] = {
+    "nolifespan": ASGIToWSGI(no_lifespan_app),
+    "second": ASGIToWSGI(second_app),
+    "uvloop": ASGIToWSGI(second_app, loop_factory=_uvloop),
+    "failstart": ASGIToWSGI(failing_start_app),
+    "slowstart": ASGIToWSGI(slow_start_app, startup_timeout=0.5, shutdown_timeout=0.5),
+}
+
 _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "no-remote-port": lambda e: e.pop("REMOTE_PORT", None),
     "no-remote-addr": lambda e: e.pop("REMOTE_ADDR", None),
@@ -498,6 +563,12 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     path = environ.get("PATH_INFO", "")
     if path.startswith("/plain/"):
         return plain(environ, start_response)
+    if path.startswith("/x/"):
+        name = path.split("/")[2]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + f"/x/{name}"
+        environ["PATH_INFO"] = path[len(f"/x/{name}") :]
+        mounted: Iterable[bytes] = MOUNTED[name](environ, start_response)
+        return mounted
     if path == "/app" or path.startswith("/app/"):
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/app"
         environ["PATH_INFO"] = path[len("/app") :]

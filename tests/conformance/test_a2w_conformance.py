@@ -652,6 +652,34 @@ def test_lifespan_state_and_isolation(fleet: Fleet, server: str) -> None:
         }  # EXT-08
 
 
+@pytest.mark.parametrize(
+    "server", cases("A2W-LIFE-05,A2W-LIFE-06,A2W-LIFE-10,A2W-LIFE-11,A2W-LIFE-12")
+)
+def test_more_adapters_in_one_process(fleet: Fleet, server: str) -> None:
+    """Other ASGIToWSGI instances the probe mounts at /x/NAME next to the main one."""
+    log_before = len(fleet.servers[server].log())
+    # A2W-LIFE-06: an app without lifespan support is served normally, without state.
+    for _ in range(3):
+        assert get(fleet, server, "/x/nolifespan/").json() == {"has_state": False}
+    # A2W-LIFE-10: a second adapter has its own lifespan and state; the main one's
+    # state does not see its keys.
+    assert get(fleet, server, "/x/second/").json()["state"] == ["second"]
+    assert echo(fleet, server)["has_state"] is True
+    # A2W-LIFE-11: loop_factory makes the request's loop.
+    assert get(fleet, server, "/x/uvloop/").json()["loop"] == "uvloop.Loop"
+    # A2W-LIFE-05: startup.failed gives 500 and the handler never runs.
+    for _ in range(3):
+        assert get(fleet, server, "/x/failstart/").status == 500
+    assert not list(fleet.markers.glob("handler-ran-*"))
+    # A2W-LIFE-12: a startup that never completes is bounded by startup_timeout (0.5 s).
+    started = time.monotonic()
+    assert get(fleet, server, "/x/slowstart/").status == 500
+    assert time.monotonic() - started < 3.0
+    log = fleet.servers[server].log()[log_before:]
+    assert "probe: db down" in log
+    assert "Traceback" not in log  # lifespan refusals are not tracebacks per request
+
+
 # --- A2W-SEND scenarios, differential ----------------------------------------------------
 
 
