@@ -1,15 +1,16 @@
 """Minimal reproductions of bridgeway bugs found while writing the examples.
 
+All three were fixed in bridgeway (commit 47bb6a0); the tests stay as regression tests.
+
 ASGIToWSGI-EXIT: the lifespan shutdown that ``ASGIToWSGI`` runs at interpreter exit is
 registered with ``atexit``, but the interpreter joins every non-daemon thread *before*
 it runs ``atexit`` hooks. A lifespan resource owning a non-daemon thread (aiosqlite's
 connection thread does; so do thread-pool executors and several DB drivers) then keeps
 the process alive for ever: the shutdown that would close it never runs. Seen as the
 fastapi_on_wsgi example's gunicorn worker never exiting after SIGTERM (the master
-SIGKILLs it after graceful_timeout, and the lifespan shutdown is lost); the example now
-calls ``application.shutdown()`` from gunicorn's ``worker_exit`` hook, which avoids it.
-Running the exit hook through ``threading._register_atexit`` (what
-``concurrent.futures`` does) would run it before the join.
+SIGKILLs it after graceful_timeout, and the lifespan shutdown is lost). The fix runs the
+exit hook through ``threading._register_atexit`` (what ``concurrent.futures`` does),
+before the join.
 """
 
 from __future__ import annotations

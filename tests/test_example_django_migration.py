@@ -37,15 +37,17 @@ def manage(*args: str, env: dict[str, str]) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+# uvicorn's default HTTP implementation (httptools) and h11, which refuses header values
+# with surrounding whitespace (Django's Set-Cookie values start with a space).
+@pytest.fixture(scope="module", params=["uvicorn-httptools", "uvicorn-h11"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     database: Path = tmp_path_factory.mktemp("django") / "db.sqlite3"
     env = {"DJANGO_EXAMPLE_DB": str(database), "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
     manage("migrate", "--verbosity", "0", env=env)
     manage("createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.test", env=env)
-    # uvicorn's default HTTP implementation (httptools). Under --http h11 Django's
-    # Set-Cookie values (with a leading space) are refused: tests/test_example_bugs.py.
-    with running_server("uvicorn-httptools", APP, env=env, ready_path="/api/health") as srv:
+    with running_server(request.param, APP, env=env, ready_path="/api/health") as srv:
         yield srv
 
 
