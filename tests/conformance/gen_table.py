@@ -1,0 +1,262 @@
+"""Run the conformance suite and write ``docs/conformance.md``.
+
+    .venv/bin/python -m tests.conformance.gen_table          # from the repository root
+    .venv/bin/python tests/conformance/gen_table.py          # the same
+    .venv/bin/python -m tests.conformance.gen_table --junit results.xml   # no test run
+
+pytest runs ``tests/conformance/test_*_conformance.py`` with ``--junitxml``; each test id
+``test_NAME[ITEMS][SERVER(-CASE)]`` or ``test_NAME[ITEMS:(CASE:)SERVER]`` becomes one cell of a
+servers x scenarios table (pass, xfail with its reason, FAIL). The item coverage comes
+from ``coverage_a2w.py`` and ``coverage_w2a.py`` (``COVERED`` and ``NOT_OBSERVABLE``),
+and the differences allowed between bridged and native serving from the test modules'
+``NATURE`` dicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+DOC = ROOT / "docs" / "conformance.md"
+TOTAL_ITEMS = 129
+SIDES = {
+    "a2w": ("ASGIToWSGI: an ASGI app under WSGI servers", "test_a2w_conformance"),
+    "w2a": ("WSGIToASGI: a WSGI app under ASGI servers", "test_w2a_conformance"),
+}
+# test_NAME[ITEMS][SERVER-CASE] (ASGIToWSGI side) or test_NAME[ITEMS:CASE:SERVER] (WSGIToASGI).
+_ID = re.compile(r"^(?P<func>test_\w+)\[(?P<items>[^\]]*)\]\[(?P<rest>.*)\]$")
+_COLON_ID = re.compile(
+    r"^(?P<func>test_\w+)\[(?P<items>[^:\]]*):(?:(?P<case>.*):)?(?P<server>[^:]*)\]$"
+)
+
+
+@dataclass
+class Cell:
+    outcome: str  # "pass", "xfail", "FAIL", "skip"
+    reason: str = ""
+
+
+# The test modules import their helpers as ``live.*`` (tests/ is not a package).
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+
+def _package() -> str:
+    # "tests.conformance" under ``-m``; "conformance" as a script (tests/ is on the path).
+    return __package__ or "conformance"
+
+
+def _optional(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"{_package()}.{module}")
+    except ImportError:
+        return None
+
+
+def run_pytest(junit: Path, extra: list[str]) -> float:
+    tests = sorted(str(p) for p in HERE.glob("test_*_conformance.py"))
+    argv = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider"]
+    argv += [f"--junitxml={junit}", *extra]
+    started = time.monotonic()
+    subprocess.run(argv, cwd=ROOT, check=False)
+    return time.monotonic() - started
+
+
+def _server_names() -> list[str]:
+    from live.servers import SERVERS
+
+    names = {*SERVERS, "waitress-lookahead"}
+    return sorted(names, key=len, reverse=True)  # longest prefix first
+
+
+def parse(junit: Path) -> dict[str, dict[tuple[str, str], dict[str, Cell]]]:
+    """side -> (scenario, items) -> server -> cell."""
+    servers = _server_names()
+    table: dict[str, dict[tuple[str, str], dict[str, Cell]]] = {side: {} for side in SIDES}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        side = next((s for s, (_, m) in SIDES.items() if m == module), None)
+        if side is None:
+            continue
+        name = case.get("name", "")
+        match = _ID.match(name)
+        colon = _COLON_ID.match(name)
+        if match is None and colon is not None:
+            server, items = colon["server"], colon["items"]
+            scenario = colon["func"][len("test_") :].replace("_", " ")
+            if colon["case"]:
+                scenario += f": {colon['case']}"
+        elif match is None:
+            scenario, items, server = name, "", "-"
+        else:
+            rest = match["rest"]
+            server = next((s for s in servers if rest == s or rest.startswith(s + "-")), rest)
+            suffix = rest[len(server) + 1 :]
+            scenario = match["func"][len("test_") :].replace("_", " ")
+            if suffix:
+                scenario += f": {suffix}"
+            items = match["items"]
+        table[side].setdefault((scenario, items), {})[server] = _cell(case)
+    return table
+
+
+def _cell(case: ET.Element) -> Cell:
+    for tag in ("failure", "error"):
+        found = case.find(tag)
+        if found is not None:
+            return Cell("FAIL", (found.get("message") or "").splitlines()[0][:200])
+    skipped = case.find("skipped")
+    if skipped is not None:
+        message = skipped.get("message") or ""
+        if skipped.get("type") == "pytest.xfail":
+            return Cell("xfail", message)
+        return Cell("skip", message)
+    return Cell("pass")
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(table: dict[str, dict[tuple[str, str], dict[str, Cell]]], wall: float | None) -> str:
+    out = [
+        "# Conformance",
+        "",
+        "Generated by `.venv/bin/python -m tests.conformance.gen_table` from a run of the"
+        " conformance suite (`tests/conformance/`) against real servers on 127.0.0.1; do not"
+        " edit by hand. Each scenario runs on every server where it is observable and is"
+        " compared with the same probe served natively (uvicorn for the ASGI probe,"
+        " gunicorn for the WSGI probe). Item IDs refer to the behaviour checklist"
+        " (CONFORMANCE.md).",
+        "",
+        "Cells: **pass**; **xfail N**: a bug or limitation of that server (not of"
+        " bridgeway), reason N below, checked with `xfail(strict=True)`; **FAIL**: a"
+        " bridgeway failure; blank: not observable on that server.",
+        "",
+    ]
+    if wall is not None:
+        out += [f"Wall time of the run: {wall:.0f} s.", ""]
+    out += _coverage()
+    for side, (title, _) in SIDES.items():
+        rows = table[side]
+        if not rows:
+            continue
+        servers = sorted({s for cells in rows.values() for s in cells})
+        reasons: dict[str, int] = {}
+        counts = {"pass": 0, "xfail": 0, "FAIL": 0, "skip": 0}
+        out += [f"## {title}", "", "| scenario | items | " + " | ".join(servers) + " |"]
+        out.append("| --- | --- |" + " --- |" * len(servers))
+        for (scenario, items), cells in rows.items():
+            row = []
+            for server in servers:
+                cell = cells.get(server)
+                if cell is None:
+                    row.append("")
+                    continue
+                counts[cell.outcome] += 1
+                if cell.outcome == "xfail":
+                    number = reasons.setdefault(cell.reason, len(reasons) + 1)
+                    row.append(f"xfail {number}")
+                else:
+                    row.append(f"**{cell.outcome}**" if cell.outcome == "FAIL" else cell.outcome)
+            label = items.replace(",", ", ")
+            out.append(f"| {_escape(scenario)} | {label} | " + " | ".join(row) + " |")
+        out += [
+            "",
+            f"Totals: {counts['pass']} pass, {counts['xfail']} xfail, {counts['FAIL']} FAIL"
+            + (f", {counts['skip']} skip" if counts["skip"] else "")
+            + ".",
+            "",
+        ]
+        if reasons:
+            out += ["Server bugs and limitations (xfail reasons):", ""]
+            out += [f"{n}. {_escape(reason)}" for reason, n in reasons.items()]
+            out.append("")
+        failures = [
+            (scenario, server, cell.reason)
+            for (scenario, _), cells in rows.items()
+            for server, cell in cells.items()
+            if cell.outcome == "FAIL"
+        ]
+        if failures:
+            out += ["Failures:", ""]
+            out += [f"- {_escape(s)} on {server}: {_escape(why)}" for s, server, why in failures]
+            out.append("")
+        nature = _nature(side)
+        if nature:
+            out += ["Differences from native serving that are in the nature of the servers:", ""]
+            out += [f"- `{_escape(key)}`: {_escape(why)}" for key, why in nature.items()]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _nature(side: str) -> dict[str, str]:
+    module = _optional(SIDES[side][1])
+    nature: Any = getattr(module, "NATURE", None) if module is not None else None
+    return dict(nature) if isinstance(nature, dict) else {}
+
+
+def _coverage() -> list[str]:
+    covered: dict[str, list[str]] = {}
+    not_observable: dict[str, str] = {}
+    sources = []
+    for side in SIDES:
+        module = _optional(f"coverage_{side}")
+        if module is None:
+            continue
+        sources.append(f"coverage_{side}.py")
+        for item, tests in getattr(module, "COVERED", {}).items():
+            covered.setdefault(item, []).extend(tests)
+        not_observable.update(getattr(module, "NOT_OBSERVABLE", {}))
+    out = ["## Item coverage", ""]
+    groups: dict[str, int] = {}
+    for item in covered:
+        group = item.rsplit("-", 1)[0]
+        groups[group] = groups.get(group, 0) + 1
+    out.append(
+        f"{len(covered)} of the {TOTAL_ITEMS} items are checked through real servers"
+        f" (from {', '.join(sources) or 'no coverage module'}): "
+        + ", ".join(f"{group} {n}" for group, n in sorted(groups.items()))
+        + "."
+    )
+    out.append("")
+    if not_observable:
+        out += ["Items that cannot be observed through a server (checked in-process):", ""]
+        out += [f"- **{item}**: {_escape(why)}" for item, why in sorted(not_observable.items())]
+        out.append("")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--junit", type=Path, help="use this JUnit XML instead of running")
+    parser.add_argument("--output", type=Path, default=DOC)
+    parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest")
+    args = parser.parse_args(argv)
+    wall = None
+    if args.junit is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            junit = Path(tmp) / "conformance.xml"
+            wall = run_pytest(junit, args.pytest_args)
+            table = parse(junit)
+    else:
+        table = parse(args.junit)
+    args.output.write_text(render(table, wall))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
