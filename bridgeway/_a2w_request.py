@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,22 @@ def _plain(
     return [body]
 
 
+class _FileIterable:
+    """The body of a pathsend response when the server has no ``wsgi.file_wrapper``."""
+
+    def __init__(self, file: Any, size: int) -> None:
+        self.file = file
+        self.size = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        read, size = self.file.read, self.size
+        while data := read(size):
+            yield data
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class Request:
     def __init__(
         self, adapter: ASGIToWSGI, environ: Environ, start_response: StartResponse
@@ -95,6 +112,8 @@ class Request:
         self.body_done = False
         self.read_lock: asyncio.Lock | None = None
         self.reader: BodyReader | None = None
+        self.cut = False  # the body was cut at the app's Content-Length
+        self.file: Any = None  # the file of http.response.pathsend
         self.ploop: PooledLoop
 
     # ---------------------------------------------------------- WSGI thread side
@@ -121,6 +140,7 @@ class Request:
             if state is not None:
                 scope["state"] = state
         self.loop = ploop.loop
+        scope["extensions"] = {"http.response.pathsend": {}}
         self.scope = scope
         ploop.run(self._start_step)
         return self._first_response()
@@ -137,6 +157,8 @@ class Request:
             return self._error_response(
                 ProtocolError(f"the ASGI app {why} (ASGI-www §Response Start)"), why
             )
+        if self.file is not None:
+            return self._file_response(self.file)
         headers = self.headers
         if (
             self.final
@@ -289,12 +311,7 @@ class Request:
                     f"http.response.body: body must be bytes, not {type(body).__name__}"
                 )
             more = bool(message.get("more_body", False))
-            if (
-                self.left is not None
-                and self.cycle.state is State.DONE
-                and self.left == 0
-                and self.length is not None
-            ):
+            if self.cut:
                 return  # excess after a cut-off at Content-Length (already logged)
             self.cycle.advance(BODY if more else BODY_END)
             if self.head or self.status in _NO_BODY_STATUS:
@@ -309,6 +326,7 @@ class Request:
                     )
                     body, more = body[:left], False
                     self.cycle.state = State.DONE
+                    self.cut = True
                 left = self.left = left - len(body)
                 if not more and left and not self.head and self.status not in _NO_BODY_STATUS:
                     self.error = ProtocolError(
@@ -337,10 +355,47 @@ class Request:
                     "http.response.trailers without trailers=True in the start message"
                 )
             self.cycle.advance(TRAILERS)  # WSGI cannot send trailers: dropped (EXT-08)
+        elif kind == "http.response.pathsend":
+            self._pathsend(message)
         elif kind in ("http.response.early_hint", "http.response.debug"):
             logger.debug("bridgeway: ignored %s (not advertised; WSGI cannot send it)", kind)
         else:
             raise ValueError(f"unknown ASGI message type {kind!r} for an http scope")
+
+    def _pathsend(self, message: Message) -> None:
+        """``http.response.pathsend`` (EXT-06): the file becomes the whole body, handed
+        to the server's ``wsgi.file_wrapper`` (sendfile under gunicorn)."""
+        if self.cycle.state is not State.STARTED:
+            raise ProtocolError(
+                "http.response.pathsend must come right after http.response.start, once,"
+                " instead of any http.response.body (ASGI extensions §Path Send)"
+            )
+        path = message["path"]
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise ValueError(f"http.response.pathsend: path must be an absolute str, not {path!r}")
+        file = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server through close()
+        self.cycle.advance(BODY_END)
+        self.file = file
+        self.chunk = b""
+        self.final = True
+        if self.gone is not None and not self.gone.done():
+            self.gone.set_result(None)
+        self._wake()
+
+    def _file_response(self, file: Any) -> Any:
+        headers = self.headers
+        if self.length is None and not self.head and self.status not in _NO_BODY_STATUS:
+            headers.append(("Content-Length", str(os.fstat(file.fileno()).st_size)))
+        self.start_response(status_line(self.status), headers)
+        self.yielded = self.exhausted = True
+        self._release()
+        if self.head or self.status in _NO_BODY_STATUS:
+            file.close()
+            return []
+        wrapper = self.environ.get("wsgi.file_wrapper")
+        if wrapper is not None:
+            return wrapper(file, self.adapter.chunk_size)
+        return _FileIterable(file, self.adapter.chunk_size)
 
     def _start(self, message: Message) -> None:
         # Validate the whole message into locals first and only then advance the cycle

@@ -216,15 +216,17 @@ def test_headers(extra: dict[str, Any], expected: list[list[bytes]]) -> None:
 
 
 def test_extensions_advertise_nothing_unimplemented() -> None:
-    """A2W-SCOPE-13: no extension is advertised "just in case" (trailers, early hints,
-    pathsend and zerocopy are not implemented by ASGIToWSGI)."""
+    """A2W-SCOPE-13: no extension is advertised "just in case" (trailers, early hints
+    and zerocopy are not implemented by ASGIToWSGI); pathsend is, and is advertised
+    (EXT-06, tests/conformance/test_a2w_bugs.py)."""
     scope = scope_for(make_environ())
     extensions = scope.get("extensions") or {}
     assert isinstance(extensions, dict)
+    assert set(extensions) == {"http.response.pathsend"}
     unimplemented = {
         "http.response.trailers",
         "http.response.early_hint",
-        "http.response.pathsend",
+        "http.response.zerocopysend",
         "http.response.zerocopy",
         "http.response.debug",
         "websocket.http.response",
