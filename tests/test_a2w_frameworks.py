@@ -100,8 +100,13 @@ def test_fastapi_app_under_asgi_to_wsgi(caplog: pytest.LogCaptureFixture) -> Non
         with caplog.at_level(logging.ERROR):
             crashed = call(adapter, make_environ(path="/crash"))
         assert crashed.code == 500
-        assert events == ["startup"]
-    assert events == ["startup", "shutdown"]
+        # One lifespan per loop: the background work may still hold the first loop (it
+        # is checked in by its driver thread) when the next request comes, which then
+        # runs on a second loop with a startup of its own.
+        loops = adapter.loops_created
+        assert 1 <= loops <= 2
+        assert events == ["startup"] * loops
+    assert events == ["startup"] * loops + ["shutdown"] * loops
     assert any(
         r.exc_info is not None and isinstance(r.exc_info[1], ZeroDivisionError)
         for r in caplog.records
