@@ -288,6 +288,8 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
             marker(f"after-complete-{q.get('id', 'x')}", type(exc).__name__)
         else:
             marker(f"after-complete-{q.get('id', 'x')}", None)
+    elif name.startswith("pathsend"):
+        await pathsend(name, q.get("id", "x"), scope, send)
     elif name == "sse":
         await sse(q.get("id", "x"), receive, send)
     elif name == "bg":
@@ -325,6 +327,29 @@ async def sse(name: str, receive: Receive, send: Send) -> None:
     finally:
         watcher.cancel()
         marker(f"sse-{name}", how)  # the app's cleanup ran (A2W-SEND-13)
+
+
+PATHSEND_FILE = Path(__file__).resolve()  # any file the test can read too
+
+
+async def pathsend(name: str, ident: str, scope: Scope, send: Send) -> None:
+    """EXT-06: ``pathsend`` (the probe's own source), a missing path (a 500), a body
+    mixed in after it (``RuntimeError`` in the app, recorded in ``pathsend-ID``)."""
+    if "http.response.pathsend" not in (scope.get("extensions") or {}):
+        await respond_json(send, {"error": "pathsend not advertised"}, 501)
+        return
+    path = str(PATHSEND_FILE) if name != "pathsend-missing" else "/nonexistent/probe.bin"
+    size = PATHSEND_FILE.stat().st_size
+    headers = [(b"content-type", b"text/x-python"), (b"content-length", b"%d" % size)]
+    await _start(send, 200, headers)
+    await send({"type": "http.response.pathsend", "path": path})
+    if name == "pathsend-mixed":
+        try:
+            await _body(send, b"more")
+        except Exception as exc:
+            marker(f"pathsend-{ident}", isinstance(exc, RuntimeError))
+        else:
+            marker(f"pathsend-{ident}", None)
 
 
 _INVALID: dict[str, list[Message]] = {

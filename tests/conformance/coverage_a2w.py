@@ -108,7 +108,7 @@ COVERED: dict[str, list[str]] = {
     "A2W-LIFE-11": [_C + "test_more_adapters_in_one_process"],
     "A2W-LIFE-12": [_C + "test_more_adapters_in_one_process"],
     # EXT (ASGIToWSGI side)
-    "EXT-06": [_C + "test_pathsend_is_advertised"],
+    "EXT-06": [_C + "test_pathsend_is_advertised_and_bridged"],
     "EXT-07": [_C + "test_lifespan_state_and_isolation"],
     "EXT-08": [_C + "test_lifespan_state_and_isolation", _C + "test_send_matches_native"],
     "EXT-09": [_C + "test_echo_matches_native"],

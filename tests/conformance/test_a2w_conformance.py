@@ -1110,10 +1110,37 @@ def test_an_aborted_response_is_never_reused(fleet: Fleet, server: str) -> None:
 # --- extensions --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("server", cases("EXT-06"))
-def test_pathsend_is_advertised(fleet: Fleet, server: str) -> None:
-    """EXT-06: ``http.response.pathsend`` is advertised (and bridged, see test_a2w_bugs)."""
+PATHSEND_FILE = Path(__file__).resolve().parent / "a2w_probe.py"  # what the probe sends
+
+
+@pytest.mark.parametrize("server", cases("EXT-06,HTTP-05"))
+def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
+    """EXT-06: ``http.response.pathsend`` is advertised and the file arrives byte for
+    byte (through ``wsgi.file_wrapper`` where the server has one)."""
     assert "http.response.pathsend" in echo(fleet, server)["extensions"]
+    expected = PATHSEND_FILE.read_bytes()
+    with RawConnection(fleet.port(server), timeout=5.0) as conn:
+        conn.send(request_bytes("GET", "/send/pathsend") + request_bytes("GET", "/echo"))
+        reply = read_reply(conn)
+        assert (reply.status, reply.complete) == (200, True), reply
+        assert reply.body == expected
+        assert reply.header("content-length") == str(len(expected))
+        assert reply.header("content-type") == "text/x-python"
+        if server in KEEP_ALIVE:  # the connection is still sound
+            assert read_reply(conn).json()["scope"]["path"] == "/echo"
+    head = get(fleet, server, "/send/pathsend", "HEAD")
+    assert (head.status, head.body, head.complete) == (200, b"", True)
+    # A path that cannot be opened, before anything was sent: a 500.
+    missing = get(fleet, server, "/send/pathsend-missing")
+    assert missing.status == 500 or (server == "uwsgi" and not missing.complete), missing
+    if server != "uwsgi":  # UWSGI_EXC_INFO
+        assert missing.complete
+    # A body after pathsend raises in the app; the file still arrives whole.
+    name = marker_id(server)
+    mixed = get(fleet, server, f"/send/pathsend-mixed?id={name}")
+    assert (mixed.status, mixed.body) == (200, expected)
+    _, raised = wait_for_file(fleet.markers / f"pathsend-{name}", 5.0)
+    assert raised is True  # isinstance(exc, RuntimeError)
 
 
 # --- shutdown (last: stops the servers) ---------------------------------------------------
