@@ -1,8 +1,8 @@
 """bridgeway bugs found by the ASGIToWSGI conformance suite, reproduced in-process.
 
-Each test fails until the bug is fixed (they are never xfail). The same behaviour is
-checked through every WSGI server by ``test_a2w_conformance.py`` (the test named in each
-docstring).
+Each test failed until its bug was fixed (never xfail); fixed ones stay as regression
+tests. Both below were fixed in 7d2c8de. The same behaviour is checked through every
+WSGI server by ``test_a2w_conformance.py`` (the test named in each docstring).
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def test_body_after_a_complete_response_with_content_length_raises() -> None:
     """A2W-SEND-09 (``test_message_after_the_final_body_raises``, every server).
 
     After ``more_body=False`` a further ``http.response.body`` must raise (bridgeway's
-    documented choice, as uvicorn). Without a ``content-length`` header it does
-    (``ProtocolError``); with one that the body filled exactly, ``send()`` returns
+    documented choice, as uvicorn). The bug: without a ``content-length`` header it did
+    (``ProtocolError``); with one that the body filled exactly, ``send()`` returned
     silently: the early return meant for "excess after a cut-off at Content-Length" in
-    ``Request.send`` (``self.left == 0`` and the cycle DONE) also matches a response that
-    completed normally.
+    ``Request.send`` (``self.left == 0`` and the cycle DONE) also matched a response that
+    had completed normally.
     """
     outcome: list[str | None] = []
 
@@ -87,12 +87,12 @@ def test_body_after_a_complete_response_with_content_length_raises() -> None:
 
 
 def test_pathsend_is_advertised_and_bridged(tmp_path: Path) -> None:
-    """EXT-06 (``test_pathsend_is_advertised``, every server).
+    """EXT-06 (``test_pathsend_is_advertised_and_bridged``, every server).
 
-    ``scope["extensions"]`` has no ``http.response.pathsend`` (bridgeway advertises no
-    extension at all), and an app that sends ``http.response.pathsend`` anyway gets
-    ``ValueError: unknown ASGI message type``, so Starlette's ``FileResponse`` cannot use
-    the server's ``wsgi.file_wrapper``/sendfile path.
+    The bug: ``scope["extensions"]`` had no ``http.response.pathsend`` (bridgeway
+    advertised no extension at all), and an app that sent ``http.response.pathsend``
+    anyway got ``ValueError: unknown ASGI message type``, so Starlette's ``FileResponse``
+    could not use the server's ``wsgi.file_wrapper``/sendfile path.
     """
     path = tmp_path / "file.bin"
     path.write_bytes(b"0123456789" * 1000)
