@@ -12,9 +12,13 @@ Two parties cooperate per request:
   response and finally calls ``close()`` on it, always, in that same thread (PEP 3333
   §Specification Details).
 
-Backpressure: after posting a chunk the thread may compute the next one, but before it
-posts that one it waits until the loop has returned from ``send()`` for the previous
-chunk; ``write()`` waits at once. So at most two chunks are in memory (W2A-RESP-10).
+The response side (``start_response``, ``write()``, iteration, errors) lives in
+``_w2a_response.WSGIResponse``; this class adds the plumbing between the two parties.
+
+Backpressure: the thread may post a chunk while the previous one is still being sent,
+never further ahead (a window of two); ``write()`` waits until its bytes were sent.
+So at most a few chunks are in memory (W2A-RESP-10), and a fast app still lets the
+loop take two chunks per wake-up.
 
 Laziness (PEP 3333 §The start_response() Callable): nothing is sent before the first
 non-empty chunk or the end of the iterable; until then an error still becomes a clean
@@ -22,10 +26,14 @@ non-empty chunk or the end of the iterable; until then an error still becomes a 
 ends before the loop took it, the end is folded into that same post: one wake-up of the
 loop per request, and the server sees exactly what a native ASGI app would send.
 
+Request body: at the app's first read of ``wsgi.input`` a receiver task takes over
+``receive()`` and hands up to four messages ahead of the reads (W2A-INPUT-06); the
+first ``receive()`` therefore happens only when the app reads (HTTP-01).
+
 Disconnect: ``send()`` raising ``OSError``, ``receive()`` returning ``http.disconnect``
-(read by a watcher task once the request body is consumed and the response streams),
-or cancellation of the request task all set ``halt``; the thread stops at the next
-chunk boundary and closes the iterable.
+(seen by the receiver, which keeps listening while a response streams), or
+cancellation of the request task all set ``halt``; the thread stops at the next chunk
+boundary and closes the iterable, in its own thread, after the last send returned.
 """
 
 from __future__ import annotations
@@ -39,11 +47,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._environ import build_environ
-from ._headers import check_wsgi_header, is_hop_by_hop, parse_wsgi_status, wsgi_headers_to_asgi
 from ._threads import Mailbox, current_handle
-from ._types import Message, OptExcInfo, Receive, Scope, Send
+from ._types import Message, Receive, Scope, Send
+from ._w2a_response import WSGIResponse, plain_response
 from ._wsgi_input import WSGIInput
-from .errors import BadRequest, ClientDisconnected, ProtocolError
+from .errors import BadRequest, ClientDisconnected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,68 +63,39 @@ logger = logging.getLogger("bridgeway")
 _SEND, _RECV, _DONE = 1, 2, 3
 _DISCONNECT = object()
 _PREFETCH = 4  # request body messages the receiver may hand over ahead of reads
-_ERROR_BODY = b"Internal Server Error"
 
 
-def plain_response(status: int, body: bytes) -> list[Message]:
-    return [
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        },
-        {"type": "http.response.body", "body": body, "more_body": False},
-    ]
-
-
-class HTTPCycle:
+class HTTPCycle(WSGIResponse):
     __slots__ = (
         "_adapter",
         "_body_done",
-        "_cl",
-        "_complete",
         "_consumed",
         "_delivered",
         "_environ",
-        "_headers",
-        "_headers_sent",
         "_input_replies",
         "_mailbox",
-        "_no_body",
         "_receive",
         "_receiving",
-        "_remaining",
         "_replies",
         "_scope",
         "_send",
         "_send_error",
         "_space",
         "_started",
-        "_status",
         "_stream_started",
         "_streaming",
         "_unacked",
         "_want_receiver",
         "disconnected",
-        "halt",
         "paused",
     )
 
     def __init__(self, adapter: WSGIToASGI, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(scope["method"], adapter.strict_headers)
         self._adapter = adapter
         self._scope = scope
         self._receive = receive
         self._send = send
-        self._status: int | None = None
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._cl: int | None = None
-        self._remaining: int | None = None
-        self._headers_sent = False
-        self._complete = False
-        self._no_body = False
         self._unacked = 0
         self._body_done = False
         self._want_receiver = False
@@ -131,7 +110,6 @@ class HTTPCycle:
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._started = False
-        self.halt = False
         self.disconnected = False
 
     # ------------------------------------------------------------------ loop side
@@ -370,210 +348,8 @@ class HTTPCycle:
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))
 
-    def _iterate(self, iterable: Iterable[bytes]) -> None:
-        if (
-            type(iterable) in (list, tuple)
-            and len(iterable) == 1  # type: ignore[arg-type]
-            and self._cl is None
-            and not self._headers_sent
-            and self._status is not None
-        ):
-            # PEP 3333 §Handling the Content-Length Header: len() of a list or tuple is
-            # exact, so a one-element body gets a length instead of chunking (W2A-RESP-16).
-            chunk = iterable[0]  # type: ignore[index]
-            if type(chunk) is bytes and chunk and not self._no_body_status():
-                self._set_length(len(chunk))
-        try:
-            iterator = iter(iterable)
-        except TypeError:
-            raise ProtocolError(
-                f"the WSGI app returned {type(iterable).__name__!r}, which is not an iterable"
-                " of bytes (PEP 3333 §Specification Details)"
-            ) from None
-        for chunk in iterator:
-            if type(chunk) is not bytes and not isinstance(chunk, bytes):
-                raise TypeError(
-                    f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
-                    " must be bytes (PEP 3333 §Unicode Issues)"
-                )
-            if chunk:
-                self._emit(chunk)
-            if self.halt or self._complete:
-                break
-        self._finish()
-
-    def _no_body_status(self) -> bool:
-        return self._status in (204, 304)
-
-    def _set_length(self, length: int) -> None:
-        self._headers.append((b"content-length", str(length).encode()))
-        self._cl = self._remaining = length
-
-    def _start_response(
-        self,
-        status: str,
-        headers: list[tuple[str, str]],
-        exc_info: OptExcInfo | None = None,
-    ) -> Callable[[bytes], None]:
-        if exc_info is not None:
-            try:
-                if self._headers_sent:
-                    # PEP 3333: too late to change the response; re-raise in the app.
-                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
-            finally:
-                exc_info = None  # no reference to the failing frame is kept (W2A-RESP-6)
-        elif self._status is not None:
-            raise ProtocolError(
-                "start_response() was called a second time without exc_info"
-                " (PEP 3333 §The start_response() Callable)"
-            )
-        code = parse_wsgi_status(status)
-        if type(headers) is not list:
-            raise TypeError(
-                f"start_response(): headers must be a list of (name, value) tuples, got"
-                f" {type(headers).__name__} (PEP 3333 §The start_response() Callable)"
-            )
-        kept: list[tuple[str, str]] = []
-        length: str | None = None
-        for header in headers:
-            if type(header) is not tuple or len(header) != 2:
-                raise TypeError(f"start_response(): header {header!r} is not a 2-tuple")
-            name, value = check_wsgi_header(*header)
-            lower = name.lower()
-            if lower == "content-length":
-                value = value.strip()
-                if not value.isdigit():
-                    raise ValueError(f"start_response(): invalid Content-Length {value!r}")
-                if length is not None:
-                    if int(value) != int(length):
-                        raise ValueError("start_response(): conflicting Content-Length headers")
-                    continue  # an identical duplicate is dropped (HTTP-10)
-                length = value
-                continue  # appended once, below, after the other headers
-            elif is_hop_by_hop(lower.encode("latin-1")):
-                if self._adapter.strict_headers:
-                    raise ValueError(
-                        f"start_response(): hop-by-hop header {name!r} belongs to the server"
-                        " (PEP 3333 §Other HTTP Features)"
-                    )
-                logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
-                continue
-            # A field value has no leading or trailing whitespace (RFC 9110 §5.5);
-            # Django's Set-Cookie values start with a space, which h11 refuses.
-            kept.append((name, value.strip(" \t")))
-        self._status = code
-        self._headers = wsgi_headers_to_asgi(kept)
-        self._no_body = code in (204, 304) or self._environ["REQUEST_METHOD"] == "HEAD"
-        if length is None:
-            self._cl = self._remaining = None
-        else:
-            self._headers.append((b"content-length", length.encode()))
-            self._cl = self._remaining = int(length)
-        return self._write
-
-    def _write(self, data: bytes) -> None:
-        """The PEP 3333 write() callable: blocks until send() has taken the bytes."""
-        if not isinstance(data, bytes):
-            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
-        if self._status is None:
-            raise ProtocolError("write() was called before start_response()")
-        if self._complete:
-            raise ProtocolError("write() was called after the response was complete")
-        if self.halt:
-            raise ClientDisconnected("the client disconnected; write() cannot deliver")
-        if data:
-            self._emit(data)
-            self._wait_acks()
-
-    def _start_message(self) -> Message:
-        self._headers_sent = True
-        return {"type": "http.response.start", "status": self._status, "headers": self._headers}
-
-    def _emit(self, chunk: bytes) -> None:
-        if self._status is None:
-            raise ProtocolError(
-                "the WSGI app produced body bytes before calling start_response()"
-                " (PEP 3333 §The start_response() Callable)"
-            )
-        messages: list[Message] = []
-        if not self._headers_sent:
-            messages.append(self._start_message())
-        if self._no_body:
-            if self._status in (204, 304):
-                logger.warning(
-                    "bridgeway: dropped body bytes of a %d response (RFC 9110)", self._status
-                )
-            # HEAD: the headers are out; the body is never sent (HTTP-03).
-            messages.append({"type": "http.response.body", "body": b"", "more_body": False})
-            self._complete = True
-            self._post_send(messages)
-            return
-        remaining = self._remaining
-        if remaining is not None and len(chunk) >= remaining:
-            if len(chunk) > remaining:
-                logger.error(
-                    "bridgeway: the WSGI app sent more bytes than its Content-Length (%d);"
-                    " the excess was cut (PEP 3333 §Handling the Content-Length Header)",
-                    self._cl,
-                )
-                chunk = chunk[:remaining]
-            self._remaining = 0
-            self._complete = True
-            messages.append({"type": "http.response.body", "body": chunk, "more_body": False})
-            self._wait_acks()
-            self._post_send(messages)
-            return
-        if remaining is not None:
-            self._remaining = remaining - len(chunk)
-        messages.append({"type": "http.response.body", "body": chunk, "more_body": True})
-        # Backpressure with a window of two: this chunk may be posted while the one
-        # before is still being sent, never further ahead (W2A-RESP-10). The window
-        # lets the loop take two chunks per wake-up when the app is fast.
-        self._wait_acks(1)
-        self._post_send(messages)
-
-    def _finish(self) -> None:
-        if self.halt or self._complete:
-            return
-        if self._status is None:
-            raise ProtocolError(
-                "the WSGI app returned without calling start_response()"
-                " (PEP 3333 §The start_response() Callable)"
-            )
-        if self._remaining and not self._no_body:
-            raise ProtocolError(
-                f"the WSGI app sent fewer bytes than its Content-Length ({self._cl});"
-                " the response is aborted (PEP 3333 §Handling the Content-Length Header)"
-            )
-        self._complete = True
-        if not self._headers_sent:
-            self._post_send([self._start_message(), {"type": "http.response.body"}])
-        elif not self._mailbox.amend_last(_fold_end):
-            self._post_send([{"type": "http.response.body"}])
-
-    def _fail(self, exc: BaseException) -> BaseException | None:
-        """An exception escaped the app, its iterable or a protocol check."""
-        if self.halt:
-            # The client is gone; errors from here on are its consequence.
-            logger.debug("bridgeway: WSGI app stopped after the client left: %r", exc)
-            return None
-        if not self._headers_sent and not self._complete:
-            logger.error(
-                "bridgeway: the WSGI app raised before sending headers; answered 500",
-                exc_info=exc,
-            )
-            self._complete = True
-            self._post_send(plain_response(500, _ERROR_BODY))
-            return None
-        if isinstance(exc, Exception):
-            logger.error(
-                "bridgeway: the WSGI app raised after the response headers were sent;"
-                " the response is aborted",
-                exc_info=exc,
-            )
-        # Raising out of the ASGI app makes the server abort the connection, so a
-        # truncated body is never taken for a complete one (W2A-RESP-12).
-        return exc
+    def _fold_end_into_last_post(self) -> bool:
+        return self._mailbox.amend_last(_fold_end)
 
 
 def _fold_end(item: tuple[Any, ...]) -> bool:

@@ -1,0 +1,282 @@
+"""The WSGI side of one WSGIToASGI request: ``start_response``, ``write()`` and the
+iteration of the response, run in the worker thread (PEP 3333 §The start_response()
+Callable, §The write() Callable, §Buffering and Streaming).
+
+``WSGIResponse`` turns what the app does into ASGI messages and hands them to
+``post_send`` (implemented by ``HTTPCycle``, which carries them to the event loop). Its
+states are explicit: ``status`` is None until ``start_response``; ``headers_sent``
+once the start message is posted (then ``exc_info`` re-raises); ``complete`` once the
+final body message is posted; ``halt`` when the client is gone or the request was
+cancelled (the iteration stops at the next chunk).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from ._headers import check_wsgi_header, is_hop_by_hop, parse_wsgi_status, wsgi_headers_to_asgi
+from ._types import Message, OptExcInfo
+from .errors import ClientDisconnected, ProtocolError
+
+logger = logging.getLogger("bridgeway")
+
+_ERROR_BODY = b"Internal Server Error"
+
+
+def plain_response(status: int, body: bytes) -> list[Message]:
+    return [
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        },
+        {"type": "http.response.body", "body": body, "more_body": False},
+    ]
+
+
+class WSGIResponse:
+    """The response state of one request, driven from the worker thread."""
+
+    __slots__ = (
+        "_cl",
+        "_complete",
+        "_headers",
+        "_headers_sent",
+        "_method",
+        "_no_body",
+        "_remaining",
+        "_status",
+        "_strict_headers",
+        "halt",
+    )
+
+    def __init__(self, method: str, strict_headers: bool) -> None:
+        self._method = method
+        self._strict_headers = strict_headers
+        self._status: int | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._cl: int | None = None
+        self._remaining: int | None = None
+        self._headers_sent = False
+        self._complete = False
+        self._no_body = False
+        self.halt = False
+
+    # Implemented by HTTPCycle: how messages reach send(), and the wait for them.
+    def _post_send(self, messages: list[Message]) -> None:
+        raise NotImplementedError
+
+    def _wait_acks(self, keep: int = 0) -> None:
+        raise NotImplementedError
+
+    def _fold_end_into_last_post(self) -> bool:
+        raise NotImplementedError
+
+    def _iterate(self, iterable: Iterable[bytes]) -> None:
+        if (
+            type(iterable) in (list, tuple)
+            and len(iterable) == 1  # type: ignore[arg-type]
+            and self._cl is None
+            and not self._headers_sent
+            and self._status is not None
+        ):
+            # PEP 3333 §Handling the Content-Length Header: len() of a list or tuple is
+            # exact, so a one-element body gets a length instead of chunking (W2A-RESP-16).
+            chunk = iterable[0]  # type: ignore[index]
+            if type(chunk) is bytes and chunk and not self._no_body_status():
+                self._set_length(len(chunk))
+        try:
+            iterator = iter(iterable)
+        except TypeError:
+            raise ProtocolError(
+                f"the WSGI app returned {type(iterable).__name__!r}, which is not an iterable"
+                " of bytes (PEP 3333 §Specification Details)"
+            ) from None
+        for chunk in iterator:
+            if type(chunk) is not bytes and not isinstance(chunk, bytes):
+                raise TypeError(
+                    f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
+                    " must be bytes (PEP 3333 §Unicode Issues)"
+                )
+            if chunk:
+                self._emit(chunk)
+            if self.halt or self._complete:
+                break
+        self._finish()
+
+    def _no_body_status(self) -> bool:
+        return self._status in (204, 304)
+
+    def _set_length(self, length: int) -> None:
+        self._headers.append((b"content-length", str(length).encode()))
+        self._cl = self._remaining = length
+
+    def _start_response(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self._headers_sent:
+                    # PEP 3333: too late to change the response; re-raise in the app.
+                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+            finally:
+                exc_info = None  # no reference to the failing frame is kept (W2A-RESP-6)
+        elif self._status is not None:
+            raise ProtocolError(
+                "start_response() was called a second time without exc_info"
+                " (PEP 3333 §The start_response() Callable)"
+            )
+        code = parse_wsgi_status(status)
+        if type(headers) is not list:
+            raise TypeError(
+                f"start_response(): headers must be a list of (name, value) tuples, got"
+                f" {type(headers).__name__} (PEP 3333 §The start_response() Callable)"
+            )
+        kept: list[tuple[str, str]] = []
+        length: str | None = None
+        for header in headers:
+            if type(header) is not tuple or len(header) != 2:
+                raise TypeError(f"start_response(): header {header!r} is not a 2-tuple")
+            name, value = check_wsgi_header(*header)
+            lower = name.lower()
+            if lower == "content-length":
+                value = value.strip()
+                if not value.isdigit():
+                    raise ValueError(f"start_response(): invalid Content-Length {value!r}")
+                if length is not None:
+                    if int(value) != int(length):
+                        raise ValueError("start_response(): conflicting Content-Length headers")
+                    continue  # an identical duplicate is dropped (HTTP-10)
+                length = value
+                continue  # appended once, below, after the other headers
+            elif is_hop_by_hop(lower.encode("latin-1")):
+                if self._strict_headers:
+                    raise ValueError(
+                        f"start_response(): hop-by-hop header {name!r} belongs to the server"
+                        " (PEP 3333 §Other HTTP Features)"
+                    )
+                logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
+                continue
+            # A field value has no leading or trailing whitespace (RFC 9110 §5.5);
+            # Django's Set-Cookie values start with a space, which h11 refuses.
+            kept.append((name, value.strip(" \t")))
+        self._status = code
+        self._headers = wsgi_headers_to_asgi(kept)
+        self._no_body = code in (204, 304) or self._method == "HEAD"
+        if length is None:
+            self._cl = self._remaining = None
+        else:
+            self._headers.append((b"content-length", length.encode()))
+            self._cl = self._remaining = int(length)
+        return self._write
+
+    def _write(self, data: bytes) -> None:
+        """The PEP 3333 write() callable: blocks until send() has taken the bytes."""
+        if not isinstance(data, bytes):
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if self._status is None:
+            raise ProtocolError("write() was called before start_response()")
+        if self._complete:
+            raise ProtocolError("write() was called after the response was complete")
+        if self.halt:
+            raise ClientDisconnected("the client disconnected; write() cannot deliver")
+        if data:
+            self._emit(data)
+            self._wait_acks()
+
+    def _start_message(self) -> Message:
+        self._headers_sent = True
+        return {"type": "http.response.start", "status": self._status, "headers": self._headers}
+
+    def _emit(self, chunk: bytes) -> None:
+        if self._status is None:
+            raise ProtocolError(
+                "the WSGI app produced body bytes before calling start_response()"
+                " (PEP 3333 §The start_response() Callable)"
+            )
+        messages: list[Message] = []
+        if not self._headers_sent:
+            messages.append(self._start_message())
+        if self._no_body:
+            if self._status in (204, 304):
+                logger.warning(
+                    "bridgeway: dropped body bytes of a %d response (RFC 9110)", self._status
+                )
+            # HEAD: the headers are out; the body is never sent (HTTP-03).
+            messages.append({"type": "http.response.body", "body": b"", "more_body": False})
+            self._complete = True
+            self._post_send(messages)
+            return
+        remaining = self._remaining
+        if remaining is not None and len(chunk) >= remaining:
+            if len(chunk) > remaining:
+                logger.error(
+                    "bridgeway: the WSGI app sent more bytes than its Content-Length (%d);"
+                    " the excess was cut (PEP 3333 §Handling the Content-Length Header)",
+                    self._cl,
+                )
+                chunk = chunk[:remaining]
+            self._remaining = 0
+            self._complete = True
+            messages.append({"type": "http.response.body", "body": chunk, "more_body": False})
+            self._wait_acks()
+            self._post_send(messages)
+            return
+        if remaining is not None:
+            self._remaining = remaining - len(chunk)
+        messages.append({"type": "http.response.body", "body": chunk, "more_body": True})
+        # Backpressure with a window of two: this chunk may be posted while the one
+        # before is still being sent, never further ahead (W2A-RESP-10). The window
+        # lets the loop take two chunks per wake-up when the app is fast.
+        self._wait_acks(1)
+        self._post_send(messages)
+
+    def _finish(self) -> None:
+        if self.halt or self._complete:
+            return
+        if self._status is None:
+            raise ProtocolError(
+                "the WSGI app returned without calling start_response()"
+                " (PEP 3333 §The start_response() Callable)"
+            )
+        if self._remaining and not self._no_body:
+            raise ProtocolError(
+                f"the WSGI app sent fewer bytes than its Content-Length ({self._cl});"
+                " the response is aborted (PEP 3333 §Handling the Content-Length Header)"
+            )
+        self._complete = True
+        if not self._headers_sent:
+            self._post_send([self._start_message(), {"type": "http.response.body"}])
+        elif not self._fold_end_into_last_post():
+            self._post_send([{"type": "http.response.body"}])
+
+    def _fail(self, exc: BaseException) -> BaseException | None:
+        """An exception escaped the app, its iterable or a protocol check."""
+        if self.halt:
+            # The client is gone; errors from here on are its consequence.
+            logger.debug("bridgeway: WSGI app stopped after the client left: %r", exc)
+            return None
+        if not self._headers_sent and not self._complete:
+            logger.error(
+                "bridgeway: the WSGI app raised before sending headers; answered 500",
+                exc_info=exc,
+            )
+            self._complete = True
+            self._post_send(plain_response(500, _ERROR_BODY))
+            return None
+        if isinstance(exc, Exception):
+            logger.error(
+                "bridgeway: the WSGI app raised after the response headers were sent;"
+                " the response is aborted",
+                exc_info=exc,
+            )
+        # Raising out of the ASGI app makes the server abort the connection, so a
+        # truncated body is never taken for a complete one (W2A-RESP-12).
+        return exc
