@@ -194,7 +194,8 @@ def uds_connection(timeout: float = 5.0) -> RawConnection:
 def wait_uds_ready(server: ServerProcess, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        assert server.proc is not None and server.proc.poll() is None, server.log()
+        assert server.proc is not None
+        assert server.proc.poll() is None, server.log()
         try:
             with uds_connection() as conn:
                 conn.send(req("GET", "/ready"))
@@ -459,7 +460,14 @@ HTTPTOOLS_CHUNKS_10 = (
     "uvicorn 0.54 (httptools) answers an HTTP/1.0 request with Transfer-Encoding: chunked"
     " (RFC 9112 §6.1 forbids it): any ASGI app sending more_body=True, GET / HTTP/1.0"
 )
+DAPHNE_NO_BACKPRESSURE = (
+    "daphne 4.2.3's send() returns before the bytes are written (twisted buffers them):"
+    " an ASGI app sending 1 MiB chunks in a loop to a client that stops reading queues"
+    " hundreds of MiB in the server"
+)
 SERVER_BUGS_DIRECT: dict[tuple[str, str], str] = {
+    ("download-backpressure", "daphne"): DAPHNE_NO_BACKPRESSURE,
+    ("upload-backpressure", "daphne"): DAPHNE_BUFFERS,
     ("expect-reject", "daphne"): DAPHNE_BUFFERS,
     ("leave-upload", "daphne"): DAPHNE_BUFFERS,
     ("streamed-upload", "daphne"): DAPHNE_BUFFERS,
@@ -467,6 +475,9 @@ SERVER_BUGS_DIRECT: dict[tuple[str, str], str] = {
     ("content-length", "daphne"): DAPHNE_HANGS,
     ("http10-stream", "uvicorn-httptools"): HTTPTOOLS_CHUNKS_10,
     ("http10-stream", "gunicorn-uvicorn"): HTTPTOOLS_CHUNKS_10 + " (the worker uses httptools)",
+    ("lifespan-failed", "hypercorn-asyncio"): "hypercorn 0.18.0 exits with code 0 when the app"
+    " sends lifespan.startup.failed (the worker dies with LifespanFailureError, the master"
+    " returns 0): an ASGI app that answers startup with startup.failed, `hypercorn app; echo $?`",
 }
 
 
@@ -830,13 +841,13 @@ def test_exc_info_replaces_unsent_headers(fleet: Fleet, server_name: str) -> Non
 @pytest.mark.parametrize("server_name", each("raise-early", "W2A-RESP-07+W2A-RESP-12+W2A-RESP-13"))
 def test_errors_before_headers_become_a_clean_500(fleet: Fleet, server_name: str) -> None:
     port = fleet.bridged[server_name].port
-    for stage in ("call", "first"):
+    for stage in ("call", "first", "empty"):
         rid = new_rid()
         response = exchange(port, req("GET", f"/__raise?stage={stage}&rid={rid}"))
         assert response.status == 500
         assert b"Traceback" not in response.body
         assert b"probe:" not in response.body
-        if stage == "first":
+        if stage != "call":
             found = events(fleet, rid, closed)
             assert [e["event"] for e in found] == ["call", "close"]
 
@@ -868,11 +879,12 @@ def test_errors_after_headers_abort_the_response(fleet: Fleet, server_name: str)
         assert (late.status, late.complete) == (200, False)
 
 
-@pytest.mark.parametrize("server_name", each("content-length", "W2A-RESP-15+HTTP-09"))
+@pytest.mark.parametrize("server_name", each("content-length", "W2A-RESP-15+W2A-RESP-13+HTTP-09"))
 def test_content_length_is_enforced(fleet: Fleet, server_name: str) -> None:
     port = fleet.bridged[server_name].port
+    rid = new_rid()
     with RawConnection(port, timeout=5.0) as conn:
-        conn.send(req("GET", "/__length?declared=5&sent=10") + req("GET", "/next"))
+        conn.send(req("GET", f"/__length?declared=5&sent=10&rid={rid}") + req("GET", "/next"))
         first = conn.read_response()
         assert (first.status, first.body, first.complete) == (200, b"x" * 5, True)
         second = conn.read_response()
@@ -881,6 +893,7 @@ def test_content_length_is_enforced(fleet: Fleet, server_name: str) -> None:
         conn.send(req("GET", "/__length?declared=10&sent=5"))
         short = read_truncatable(conn)
         assert (short.status, short.complete) == (200, False)
+    assert_closed_once_on_the_iterating_thread(events(fleet, rid, closed))
 
 
 @pytest.mark.parametrize("server_name", each("204-body", "W2A-RESP-17+HTTP-05"))
@@ -1118,3 +1131,154 @@ def test_reading_input_after_the_response(fleet: Fleet, server_name: str) -> Non
     assert late.keys() == {"close", "thread"}
     for result in late.values():
         assert result == "b''" or not result.startswith("b'")
+
+
+# --- lifespan: servers stopped by the tests themselves --------------------------------
+
+LIFESPAN_SERVERS = {
+    "uvicorn-h11": _with_args("uvicorn-h11", "uvicorn-h11+lifespan", "--lifespan", "on"),
+    "hypercorn-asyncio": SERVERS["hypercorn-asyncio"],
+    "granian-asgi": SERVERS["granian-asgi"],
+}
+HOOKS_APP = "tests.conformance.w2a_probe:with_hooks"
+FAILING_APP = "tests.conformance.w2a_probe:failing_startup"
+
+
+@dataclass
+class LifespanFleet:
+    hooks: dict[str, tuple[ServerProcess, str]]  # server, its lifespan recorder rid
+    failing: dict[str, ServerProcess]
+
+
+@pytest.fixture(scope="module")
+def lifespan_fleet(fleet: Fleet) -> Iterator[LifespanFleet]:
+    hooks = {}
+    for name, spec in LIFESPAN_SERVERS.items():
+        rid = new_rid()
+        env = {"BRIDGEWAY_PROBE_DIR": str(fleet.probe_dir), "BRIDGEWAY_PROBE_LIFESPAN_RID": rid}
+        hooks[name] = (ServerProcess(spec, HOOKS_APP, env=env), rid)
+    failing = {name: ServerProcess(spec, FAILING_APP) for name, spec in LIFESPAN_SERVERS.items()}
+    servers = [server for server, _ in hooks.values()] + list(failing.values())
+    try:
+        for server in servers:
+            server.launch()
+        for server, _ in hooks.values():
+            server.wait_ready(60.0)
+        yield LifespanFleet(hooks, failing)
+    finally:
+        for server in servers:
+            server.stop()
+            server.discard_log()
+
+
+@pytest.mark.parametrize(
+    "server_name", each("lifespan-shutdown", "W2A-SCOPE-02", list(LIFESPAN_SERVERS))
+)
+def test_lifespan_shutdown_waits_for_requests(
+    fleet: Fleet, lifespan_fleet: LifespanFleet, server_name: str
+) -> None:
+    server, lifespan_rid = lifespan_fleet.hooks[server_name]
+    rid = new_rid()
+    responses: list[RawResponse] = []
+
+    def slow_request() -> None:
+        responses.append(
+            exchange(server.port, req("GET", f"/__stream?n=1&size=10&delay=2&rid={rid}"))
+        )
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    assert events(fleet, rid, lambda f: bool(f))  # the request is in the app
+    exit_code = server.stop()
+    client.join(10.0)
+    assert [(r.status, r.body, r.complete) for r in responses] == [(200, b"x" * 9 + b"\n", True)]
+    request = events(fleet, rid, closed)
+    lifespan = events(fleet, lifespan_rid, lambda f: len(f) == 2)
+    assert [e["event"] for e in lifespan] == ["startup", "shutdown"]
+    close_time = next(e["t"] for e in request if e["event"] == "close")
+    assert lifespan[1]["t"] >= close_time
+    assert exit_code is not None  # it stopped (uvicorn re-raises SIGTERM: -15)
+
+
+@pytest.mark.parametrize(
+    "server_name", each("lifespan-failed", "W2A-SCOPE-03", list(LIFESPAN_SERVERS))
+)
+def test_failing_startup_hook_stops_the_server(
+    lifespan_fleet: LifespanFleet, server_name: str
+) -> None:
+    server = lifespan_fleet.failing[server_name]
+    assert server.proc is not None
+    try:
+        code = server.proc.wait(timeout=30.0)
+    except Exception:
+        pytest.fail(f"still running with a failed startup hook:\n{server.log()}")
+    assert code != 0
+    assert "startup hook failed on purpose" in server.log()
+
+
+# --- timing and backpressure -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_name", each("write-timing", "W2A-RESP-09"))
+def test_write_reaches_the_client_at_once(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        started = time.monotonic()
+        conn.send(req("GET", "/__write?delay=1"))
+        head, parser = conn.read_head()
+        conn.read_body(head, parser, limit=1)
+        first = time.monotonic() - started
+        conn.read_body(head, parser)
+    assert head.body == b"abc"
+    assert first < 0.9
+
+
+@pytest.mark.parametrize("server_name", each("head-close", "HTTP-03+W2A-RESP-13"))
+def test_head_response_closes_the_iterable(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        conn.send(req("HEAD", f"/__stream?n=3&size=10&rid={rid}") + req("GET", "/after"))
+        head = conn.read_response("HEAD")
+        assert (head.status, head.body, head.complete) == (200, b"", True)
+        assert env_of(json.loads(conn.read_response().body))["PATH_INFO"] == "/after"
+    assert [e["event"] for e in events(fleet, rid, closed)].count("close") == 1
+
+
+CHUNK = 1 << 20
+
+
+@pytest.mark.parametrize("server_name", each("download-backpressure", "W2A-RESP-10"))
+def test_slow_reader_holds_the_generator_back(fleet: Fleet, server_name: str) -> None:
+    rid = new_rid()
+    conn = RawConnection(fleet.bridged[server_name].port, timeout=5.0)
+    try:
+        conn.send(req("GET", f"/__stream?size={CHUNK}&rid={rid}"))
+        head, parser = conn.read_head()
+        conn.read_body(head, parser, limit=2 * CHUNK)
+        # The client stops reading; an unbounded queue would run the generator on and on.
+        found = events(fleet, rid, lambda f: len(f) > 200, timeout=1.0)
+    finally:
+        conn.close()
+    produced = sum(e["event"] == "next" for e in found)
+    # What was read, plus the socket buffers on both sides, plus ~2 chunks in flight.
+    assert produced < 40, f"{produced} MiB produced for a client that read 2 MiB"
+    events(fleet, rid, closed)
+
+
+@pytest.mark.parametrize("server_name", each("upload-backpressure", "W2A-INPUT-06"))
+def test_slow_app_holds_the_upload_back(fleet: Fleet, server_name: str) -> None:
+    size = 256 << 20
+    conn = RawConnection(fleet.bridged[server_name].port, timeout=5.0)
+    sent = 0
+    try:
+        conn.send(req("POST", "/__read?mode=read&delay=3", ("Content-Length", str(size))))
+        conn.sock.settimeout(0.2)
+        piece = b"u" * 65536
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and sent < size:
+            # A timeout means the socket is full: flow control pushes back, as it should.
+            with contextlib.suppress(TimeoutError):
+                sent += conn.sock.send(piece)
+    finally:
+        conn.close()
+    # The app has not read a byte yet: only buffers (a few MiB) may have been taken.
+    assert sent < 48 << 20, f"{sent >> 20} MiB taken while the app read nothing"

@@ -194,6 +194,9 @@ def _raising(rid: str, stage: str) -> Iterator[bytes]:
     try:
         if stage == "first":
             raise RuntimeError("probe: raised at the first next()")
+        if stage == "empty":
+            yield b""  # an empty chunk must not send the headers (W2A-RESP-07)
+            raise RuntimeError("probe: raised after an empty chunk")
         for i in range(3):
             record(rid, "next", i=i)
             yield b"chunk %d\n" % i
@@ -268,6 +271,7 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     if rid:
         record(rid, "call", path=path)
     if path == "/__read":
+        time.sleep(float(q.get("delay", "0")))  # a slow app: the upload must wait for it
         return _json(start_response, _read(environ, q["mode"], int(q.get("n", "10")), rid))
     if path == "/__stream":
         n = int(q["n"]) if "n" in q else None
@@ -312,6 +316,7 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     if path == "/__write":
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"a")
+        time.sleep(float(q.get("delay", "0")))  # the app's own pacing
         write(b"b")
         return [b"c"]
     if path == "/__length":
