@@ -1,0 +1,261 @@
+"""The application's side of one ASGIToWSGI request: its ``send()`` and ``receive()``.
+
+``send()`` checks every message against the response cycle (``_cycle``), validates
+start messages before keeping anything (A2W-SEND-03), enforces the app's
+``Content-Length`` (A2W-SEND-10), and parks a non-final chunk until the WSGI server
+pulls it (backpressure). ``receive()`` reads ``wsgi.input`` on demand in bounded
+chunks, never past ``CONTENT_LENGTH``; an input that may block on the socket is read by
+a helper thread (``_a2w_body``) so the loop keeps running. After the body it waits
+until the response is complete or the server closed it, then answers
+``http.disconnect`` (A2W-RECV-06/07), polling waitress's probe while it waits
+(A2W-RECV-11). ``Request`` (``_a2w_request``) adds the WSGI side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._a2w_body import GONE, BodyReader
+from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
+from ._headers import check_asgi_header, is_hop_by_hop
+from ._types import Environ, Message
+from .errors import ClientDisconnected, ProtocolError
+
+if TYPE_CHECKING:
+    from .asgi_to_wsgi import ASGIToWSGI
+
+logger = logging.getLogger("bridgeway")
+
+DISCONNECT: Message = {"type": "http.disconnect"}
+NO_BODY_STATUS = (204, 304)
+
+
+class AppChannel:
+    def __init__(self, adapter: ASGIToWSGI, environ: Environ) -> None:
+        self.adapter = adapter
+        self.environ = environ
+        self.loop: asyncio.AbstractEventLoop
+        self.cycle = ResponseCycle()
+        self.head = environ.get("REQUEST_METHOD") == "HEAD"
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.trailers = False  # set by a valid http.response.start
+        self.length: int | None = None  # the app's content-length
+        self.left: int | None = None  # bytes still owed under it
+        self.cut = False  # the body was cut at the app's Content-Length
+        self.chunk: bytes | None = None  # the body bytes ready for the server
+        self.final = False  # the app sent its final body message
+        self.file: Any = None  # the file of http.response.pathsend
+        self.closed = False  # the server closed the iterable
+        self.error: BaseException | None = None
+        self.ready: asyncio.Future[None] | None = None  # what the WSGI side waits for
+        self.pulled: asyncio.Future[None] | None = None
+        self.gone: asyncio.Future[None] | None = None  # resolves receive()'s wait
+        self.body_left: int | None = 0
+        self.body_done = False
+        self.read_lock: asyncio.Lock | None = None
+        self.reader: BodyReader | None = None
+
+    def _wake(self) -> None:
+        ready = self.ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+
+    def _signal_gone(self) -> None:
+        pulled, self.pulled = self.pulled, None
+        if pulled is not None and not pulled.done():
+            pulled.set_exception(ClientDisconnected("the WSGI server closed the response"))
+        if self.gone is not None and not self.gone.done():
+            self.gone.set_result(None)
+
+    async def send(self, message: Message) -> None:
+        if self.closed:
+            raise ClientDisconnected("the WSGI server closed the response; the client is gone")
+        kind = message["type"]
+        if kind == "http.response.body":
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                raise TypeError(
+                    f"http.response.body: body must be bytes, not {type(body).__name__}"
+                )
+            more = bool(message.get("more_body", False))
+            if self.cut:
+                return  # excess after a cut-off at Content-Length (already logged)
+            self.cycle.advance(BODY if more else BODY_END)
+            if self.head or self.status in NO_BODY_STATUS:
+                body = b""  # HEAD, 204 and 304 carry no body (HTTP-04)
+            left = self.left
+            if left is not None:
+                if len(body) > left:
+                    logger.error(
+                        "bridgeway: the ASGI app sent more than its Content-Length (%d);"
+                        " the excess was cut",
+                        self.length,
+                    )
+                    body, more = body[:left], False
+                    self.cycle.state = State.DONE
+                    self.cut = True
+                left = self.left = left - len(body)
+                if not more and left and not self.head and self.status not in NO_BODY_STATUS:
+                    self.error = ProtocolError(
+                        f"the ASGI app sent fewer bytes than its Content-Length ({self.length})"
+                    )
+                    self._wake()
+                    return
+            if not more:
+                self.chunk = body if self.chunk is None else self.chunk + body
+                self.final = True
+                if self.gone is not None and not self.gone.done():
+                    self.gone.set_result(None)
+                self._wake()
+                return
+            if not body:
+                return  # an empty chunk never reaches the wire (A2W-SEND-12)
+            self.chunk = body
+            pulled = self.pulled = self.loop.create_future()
+            self._wake()
+            await pulled
+        elif kind == "http.response.start":
+            self._start(message)
+        elif kind == "http.response.trailers":
+            if not self.trailers:
+                raise ProtocolError(
+                    "http.response.trailers without trailers=True in the start message"
+                )
+            self.cycle.advance(TRAILERS)  # WSGI cannot send trailers: dropped (EXT-08)
+        elif kind == "http.response.pathsend":
+            self._pathsend(message)
+        elif kind in ("http.response.early_hint", "http.response.debug"):
+            logger.debug("bridgeway: ignored %s (not advertised; WSGI cannot send it)", kind)
+        else:
+            raise ValueError(f"unknown ASGI message type {kind!r} for an http scope")
+
+    def _pathsend(self, message: Message) -> None:
+        """``http.response.pathsend`` (EXT-06): the file becomes the whole body, handed
+        to the server's ``wsgi.file_wrapper`` (sendfile under gunicorn)."""
+        if self.cycle.state is not State.STARTED:
+            raise ProtocolError(
+                "http.response.pathsend must come right after http.response.start, once,"
+                " instead of any http.response.body (ASGI extensions §Path Send)"
+            )
+        path = message["path"]
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise ValueError(f"http.response.pathsend: path must be an absolute str, not {path!r}")
+        file = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server through close()
+        self.cycle.advance(BODY_END)
+        self.file = file
+        self.chunk = b""
+        self.final = True
+        if self.gone is not None and not self.gone.done():
+            self.gone.set_result(None)
+        self._wake()
+
+    def _start(self, message: Message) -> None:
+        # Validate the whole message into locals first and only then advance the cycle
+        # and keep the result: a rejected start (A2W-SEND-03) must leave neither a
+        # STARTED state (the app's corrected start would be "a second start") nor
+        # half its headers behind.
+        status = message["status"]
+        if type(status) is not int or not 200 <= status <= 599:
+            raise ValueError(
+                f"http.response.start: status must be an int in 200-599, got {status!r}"
+            )
+        headers: list[tuple[str, str]] = []
+        length = None
+        for header in message.get("headers", ()):
+            name, value = header
+            check_asgi_header(name, value)
+            lower = name.lower()
+            if lower == b"content-length":
+                if length is not None:
+                    if value.strip() != length:
+                        raise ValueError("http.response.start: conflicting content-length headers")
+                    continue
+                length = value.strip()
+                if not length.isdigit():
+                    raise ValueError(f"http.response.start: invalid content-length {value!r}")
+                continue  # added once, below (it used to be sent twice)
+            elif is_hop_by_hop(lower):
+                continue  # the WSGI server frames the message (A2W-SEND-02)
+            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.cycle.advance(START)
+        if length is not None:
+            headers.append(("Content-Length", length.decode()))
+            self.length = self.left = int(length)
+        self.headers = headers
+        self.trailers = bool(message.get("trailers", False))
+        self.status = status
+
+    async def receive(self) -> Message:
+        if self.body_done:
+            if not (self.final or self.closed):
+                await self._wait_gone()
+            return DISCONNECT
+        if self.read_lock is None:
+            self.read_lock = asyncio.Lock()
+        async with self.read_lock:  # several tasks may call receive() (A2W-RECV-09)
+            if self.body_done:
+                return await self.receive()
+            return await self._read()
+
+    async def _read(self) -> Message:
+        left = self.body_left
+        if left == 0:
+            self.body_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        stream = self.environ["wsgi.input"]
+        if not isinstance(stream, (io.BytesIO, io.BufferedRandom)):
+            # May block on the socket: a helper thread reads ahead (see _a2w_body).
+            if self.reader is None:
+                self.reader = BodyReader(self.loop, stream, left, self.adapter.chunk_size)
+            item = await self.reader.next()
+            if item is GONE:
+                self.body_done = True
+                return DISCONNECT
+            data, more = item
+            self.body_done = not more
+            return {"type": "http.request", "body": data, "more_body": more}
+        # In memory (waitress, tests) or a temp file (waitress): never blocks.
+        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        try:
+            data = stream.read(size)
+        except (OSError, ValueError) as exc:
+            logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+            data = None
+        if left is not None:
+            if not data:  # b"" before the declared length: the client went away
+                self.body_done = True
+                return DISCONNECT
+            left = self.body_left = left - len(data)
+            more = left > 0
+        else:
+            if data is None:
+                self.body_done = True
+                return DISCONNECT
+            more = bool(data)
+        if not more:
+            self.body_done = True
+        return {"type": "http.request", "body": data, "more_body": more}
+
+    async def _wait_gone(self) -> None:
+        gone = self.gone
+        if gone is None:
+            gone = self.gone = self.loop.create_future()
+        probe: Callable[[], bool] | None = self.environ.get("waitress.client_disconnected")
+        if probe is None:
+            await asyncio.shield(gone)
+            return
+        # waitress can tell whether the client left while the app is silent
+        # (A2W-RECV-11): poll it.
+        interval = self.adapter.disconnect_poll_interval
+        while not gone.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(gone), interval)
+            except asyncio.TimeoutError:
+                if probe():
+                    return
