@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
 import h11
 import pytest
 from live.rawclient import RawConnection, RawResponse, exchange, request_bytes
@@ -1282,3 +1285,86 @@ def test_slow_app_holds_the_upload_back(fleet: Fleet, server_name: str) -> None:
         conn.close()
     # The app has not read a byte yet: only buffers (a few MiB) may have been taken.
     assert sent < 48 << 20, f"{sent >> 20} MiB taken while the app read nothing"
+
+
+# --- HTTP/2 (cleartext, prior knowledge) ----------------------------------------------
+
+H2_SERVERS = ["hypercorn-asyncio", "hypercorn-trio", "granian-asgi"]
+
+
+@dataclass
+class H2Response:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    reset: bool = False
+
+
+def h2_get(port: int, target: str, *extra: tuple[str, str]) -> H2Response:
+    """One HTTP/2 GET over a new cleartext connection (h2c with prior knowledge)."""
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+    conn = h2.connection.H2Connection(config=config)
+    headers = [
+        (b":method", b"GET"),
+        (b":path", target.encode()),
+        (b":scheme", b"http"),
+        (b":authority", b"example.com:1234"),
+        *((k.encode(), v.encode()) for k, v in extra),
+    ]
+    response = H2Response(0, [], b"")
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+        conn.initiate_connection()
+        conn.send_headers(1, headers, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        done = False
+        while not done:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    pairs = [(bytes(k), bytes(v)) for k, v in event.headers or []]
+                    response.status = int(dict(pairs)[b":status"])
+                    response.headers = [(k, v) for k, v in pairs if not k.startswith(b":")]
+                elif isinstance(event, h2.events.DataReceived):
+                    chunks.append(bytes(event.data or b""))
+                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                elif isinstance(event, h2.events.StreamEnded):
+                    done = True
+                elif isinstance(event, h2.events.StreamReset | h2.events.ConnectionTerminated):
+                    response.reset = done = True
+            sock.sendall(conn.data_to_send())
+    response.body = b"".join(chunks)
+    return response
+
+
+@pytest.mark.parametrize(
+    "server_name", each("h2-environ", "W2A-ENV-11+W2A-ENV-13+W2A-ENV-15", H2_SERVERS)
+)
+def test_http2_request_environ(fleet: Fleet, server_name: str) -> None:
+    response = h2_get(
+        fleet.bridged[server_name].port, "/x?y=1", ("cookie", "a=1"), ("cookie", "b=2")
+    )
+    assert response.status == 200
+    values = env_of(json.loads(response.body))
+    assert values["SERVER_PROTOCOL"] == "HTTP/2"
+    assert values["HTTP_HOST"] == "example.com:1234"
+    assert values["HTTP_COOKIE"] == "a=1; b=2"
+    assert values["QUERY_STRING"] == "y=1"
+
+
+@pytest.mark.parametrize(
+    "server_name", each("h2-response", "W2A-RESP-04+W2A-RESP-05+HTTP-07", H2_SERVERS)
+)
+def test_http2_response_headers_and_framing(fleet: Fleet, server_name: str) -> None:
+    port = fleet.bridged[server_name].port
+    cookies = h2_get(port, "/__headers?case=cookies")
+    assert (cookies.status, cookies.body, cookies.reset) == (200, b"ok", False)
+    assert [v for k, v in cookies.headers if k == b"set-cookie"] == [b"a=1", b"b=2"]
+    assert (b"x-mixed-case", b"1") in cookies.headers
+    hop = h2_get(port, "/__headers?case=hop")
+    assert (hop.status, hop.body, hop.reset) == (200, b"ok", False)
+    assert not {b"connection", b"keep-alive", b"transfer-encoding"} & {k for k, _ in hop.headers}
+    stream = h2_get(port, "/__stream?n=3&size=10")
+    assert (stream.status, stream.body, stream.reset) == (200, (b"x" * 9 + b"\n") * 3, False)
