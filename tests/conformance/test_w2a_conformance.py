@@ -22,6 +22,8 @@ import itertools
 import json
 import re
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -88,6 +90,17 @@ EXTRA = {
     ),
     "granian-2": (_replace_arg("granian-asgi", "granian-asgi+2workers", "1", "2"), APP),
 }
+TLS_DIR = Path(tempfile.gettempdir()) / f"w2a-conformance-tls-{uuid.uuid4().hex[:8]}"
+CERT, KEY = str(TLS_DIR / "cert.pem"), str(TLS_DIR / "key.pem")
+# W2A-ENV-17: real TLS, with a self-signed certificate made by the fixture.
+TLS_SPECS = {
+    "hypercorn-asyncio": _with_args(
+        "hypercorn-asyncio", "hypercorn-asyncio+tls", "--certfile", CERT, "--keyfile", KEY
+    ),
+    "granian-asgi": _with_args(
+        "granian-asgi", "granian-asgi+tls", "--ssl-certificate", CERT, "--ssl-keyfile", KEY
+    ),
+}
 UDS_SPEC = ServerSpec(
     "uvicorn-h11+uds",
     "asgi",
@@ -138,6 +151,7 @@ class Fleet:
     rooted: dict[str, ServerProcess]
     extra: dict[str, ServerProcess]
     uds: ServerProcess
+    tls: dict[str, ServerProcess]
     native: ServerProcess
     native_root: ServerProcess
     probe_dir: Path
@@ -162,8 +176,10 @@ def fleet() -> Iterator[Fleet]:
     )
     extra = {n: ServerProcess(spec, app, env=env) for n, (spec, app) in EXTRA.items()}
     uds = ServerProcess(UDS_SPEC, APP, env=env)
+    make_certificate()
+    tls = {n: ServerProcess(spec, APP, env=env) for n, spec in TLS_SPECS.items()}
     tcp = [*bridged.values(), *rooted.values(), *extra.values(), native, native_root]
-    servers = [*tcp, uds]
+    servers = [*tcp, uds, *tls.values()]
     failed = True
     try:
         for server in servers:
@@ -171,7 +187,9 @@ def fleet() -> Iterator[Fleet]:
         for server in tcp:
             server.wait_ready(60.0)
         wait_uds_ready(uds)
-        yield Fleet(bridged, rooted, extra, uds, native, native_root, probe_dir)
+        for server in tls.values():
+            wait_tls_ready(server)
+        yield Fleet(bridged, rooted, extra, uds, tls, native, native_root, probe_dir)
         failed = False
     finally:
         for server in servers:
@@ -182,16 +200,70 @@ def fleet() -> Iterator[Fleet]:
                 server.discard_log()
 
 
-def uds_connection(timeout: float = 5.0) -> RawConnection:
-    """A RawConnection over the unix socket (the raw client itself only does TCP)."""
+def _connection_over(sock: socket.socket, timeout: float) -> RawConnection:
+    """A RawConnection over any socket (the raw client itself only does plain TCP)."""
     conn = RawConnection.__new__(RawConnection)
     conn.timeout = timeout
-    conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.sock.settimeout(timeout)
-    conn.sock.connect(str(UDS_PATH))
+    conn.sock = sock
     conn._pending = b""
     conn._closed_by_peer = False
     return conn
+
+
+def uds_connection(timeout: float = 5.0) -> RawConnection:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(str(UDS_PATH))
+    return _connection_over(sock, timeout)
+
+
+def tls_connection(port: int, timeout: float = 5.0) -> RawConnection:
+    context = ssl.create_default_context(cafile=CERT)
+    context.check_hostname = False
+    context.set_alpn_protocols(["http/1.1"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return _connection_over(context.wrap_socket(raw, server_hostname="localhost"), timeout)
+
+
+def make_certificate() -> None:
+    TLS_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            KEY,
+            "-out",
+            CERT,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def wait_tls_ready(server: ServerProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.proc is not None
+        assert server.proc.poll() is None, server.log()
+        try:
+            with tls_connection(server.port) as conn:
+                conn.send(req("GET", "/ready"))
+                conn.read_response()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)  # polling interval, bounded by the deadline
 
 
 def wait_uds_ready(server: ServerProcess, timeout: float = 60.0) -> None:
@@ -1368,3 +1440,12 @@ def test_http2_response_headers_and_framing(fleet: Fleet, server_name: str) -> N
     assert not {b"connection", b"keep-alive", b"transfer-encoding"} & {k for k, _ in hop.headers}
     stream = h2_get(port, "/__stream?n=3&size=10")
     assert (stream.status, stream.body, stream.reset) == (200, (b"x" * 9 + b"\n") * 3, False)
+
+
+@pytest.mark.parametrize("server_name", each("tls", "W2A-ENV-17", list(TLS_SPECS)))
+def test_https_scheme_over_real_tls(fleet: Fleet, server_name: str) -> None:
+    with tls_connection(fleet.tls[server_name].port) as conn:
+        conn.send(req("GET", "/x"))
+        values = env_of(json.loads(conn.read_response().body))
+    assert (values["wsgi.url_scheme"], values["HTTPS"]) == ("https", "on")
+    assert values["SERVER_PORT"] == str(fleet.tls[server_name].port)
