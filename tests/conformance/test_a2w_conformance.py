@@ -1155,7 +1155,9 @@ def test_lifespan_shutdown_for_every_loop_when_the_server_stops(fleet: Fleet, se
         assert process.proc is not None
         process.proc.send_signal(signal.SIGINT)
         process.proc.wait(10.0)
+    stopping = time.monotonic()
     process.stop()
+    stopped_after = time.monotonic() - stopping
 
     def loops(kind: str) -> set[str]:
         found = set()
@@ -1170,4 +1172,6 @@ def test_lifespan_shutdown_for_every_loop_when_the_server_stops(fleet: Fleet, se
     deadline = time.monotonic() + 5.0
     while loops("shutdown") != started and time.monotonic() < deadline:
         time.sleep(0.05)  # polling interval, bounded by the deadline
-    assert loops("shutdown") == started
+    assert loops("shutdown") == started, (
+        f"stopped after {stopped_after:.1f}s; log tail:\n{process.log()[-3000:]}"
+    )
