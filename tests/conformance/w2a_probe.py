@@ -19,7 +19,7 @@ Routes (the query string carries the parameters; ``rid`` names a recorder log):
   or lets it escape.
 - ``/__headers?case=C``: response-header cases (see ``HEADER_CASES``).
 - ``/__empty?s=204``: an empty list body with that status.
-- ``/__write``: ``write(b"a")``, ``write(b"b")``, then ``[b"c"]``.
+- ``/__write?s=S&delay=D``: ``write(b"a")``, ``write(b"b")``, then ``[b"c"]``.
 - ``/__length?declared=D&sent=S``: declares one Content-Length, yields another.
 - ``/__file?offset=O&length=L&kind=bytesio|path``: ``wsgi.file_wrapper``.
 - ``/__errors``: writes non-ASCII text to ``wsgi.errors``.
@@ -314,7 +314,7 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"good", "text"] if "after" in q else ["text"]  # type: ignore[list-item]
     if path == "/__write":
-        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write = start_response(q.get("s", "200 OK"), [("Content-Type", "text/plain")])
         write(b"a")
         time.sleep(float(q.get("delay", "0")))  # the app's own pacing
         write(b"b")
