@@ -1,6 +1,12 @@
 """bridgeway: run any WSGI app on any ASGI server, and any ASGI app on any WSGI server."""
 
 from .asgi_to_wsgi import ASGIToWSGI as ASGIToWSGI
+from .detect import AppKind as AppKind
+from .detect import app_kind as app_kind
+from .detect import as_asgi as as_asgi
+from .detect import as_wsgi as as_wsgi
+from .dispatch import ASGIDispatcher as ASGIDispatcher
+from .dispatch import WSGIDispatcher as WSGIDispatcher
 from .errors import BadRequest as BadRequest
 from .errors import BridgewayError as BridgewayError
 from .errors import ClientDisconnected as ClientDisconnected
@@ -9,11 +15,17 @@ from .errors import ServerContractError as ServerContractError
 from .wsgi_to_asgi import WSGIToASGI as WSGIToASGI
 
 __all__ = (
+    "ASGIDispatcher",
     "ASGIToWSGI",
+    "AppKind",
     "BadRequest",
     "BridgewayError",
     "ClientDisconnected",
     "ProtocolError",
     "ServerContractError",
+    "WSGIDispatcher",
     "WSGIToASGI",
+    "app_kind",
+    "as_asgi",
+    "as_wsgi",
 )
