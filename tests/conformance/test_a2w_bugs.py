@@ -1,7 +1,7 @@
 """bridgeway bugs found by the ASGIToWSGI conformance suite, reproduced in-process.
 
 Each test failed until its bug was fixed (never xfail); fixed ones stay as regression
-tests. Both below were fixed in 7d2c8de. The same behaviour is checked through every
+tests. The first two were fixed in 7d2c8de. The same behaviour is checked through every
 WSGI server by ``test_a2w_conformance.py`` (the test named in each docstring).
 """
 
@@ -111,3 +111,50 @@ def test_pathsend_is_advertised_and_bridged(tmp_path: Path) -> None:
         adapter.shutdown()
     assert advertised == [True]
     assert (status, body) == ("200 OK", path.read_bytes())
+
+
+def test_a_leftover_task_on_one_loop_does_not_delay_the_others_shutdown() -> None:
+    """A2W-LIFE-07 (``test_lifespan_shutdown_for_every_loop_when_the_server_stops``,
+    intermittent on werkzeug when the suites of both sides run in one process).
+
+    ``LoopPool.shutdown()`` closes the loops one after another, and ``PooledLoop.close()``
+    waits up to ``shutdown_timeout`` for tasks the app left running *before* the next
+    loop even gets ``lifespan.shutdown``. One leftover task per loop delays the N-th
+    loop's shutdown by (N-1) x ``shutdown_timeout`` (30 s by default): a server that
+    kills its worker after its own grace period (gunicorn's 30 s, a SIGKILL after
+    SIGTERM) ends the process before the later loops ever see ``lifespan.shutdown``.
+    Every live loop should get ``lifespan.shutdown`` at once; the wait for leftover
+    tasks should share one deadline.
+    """
+    import asyncio
+    import threading
+    import time
+
+    shutdowns: list[float] = []
+    overlap = threading.Barrier(2, timeout=5.0)
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            shutdowns.append(time.monotonic())
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        leftover = asyncio.create_task(asyncio.sleep(3600))  # the app leaves it running
+        await asyncio.to_thread(overlap.wait)  # two requests at once: two loops
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        assert not leftover.done()
+
+    adapter = ASGIToWSGI(app, shutdown_timeout=2.0)
+    threads = [threading.Thread(target=_call, args=(adapter,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10.0)
+    assert adapter.loops_created == 2
+    started = time.monotonic()
+    adapter.shutdown()
+    assert len(shutdowns) == 2
+    assert max(shutdowns) - started < 1.0, [round(t - started, 2) for t in shutdowns]
