@@ -192,12 +192,7 @@ def fleet() -> Iterator[Fleet]:
         yield Fleet(bridged, rooted, extra, uds, tls, native, native_root, probe_dir)
         failed = False
     finally:
-        for server in servers:
-            server.stop()
-            if failed:
-                print(f"server log kept: {server.log_path}")
-            else:
-                server.discard_log()
+        stop_all(servers, keep_logs=failed)
 
 
 def _connection_over(sock: socket.socket, timeout: float) -> RawConnection:
@@ -282,6 +277,20 @@ def wait_uds_ready(server: ServerProcess, timeout: float = 60.0) -> None:
         time.sleep(0.05)  # polling interval, bounded by the deadline
 
 
+def stop_all(servers: list[ServerProcess], *, keep_logs: bool) -> None:
+    """Stop the servers in parallel (each stop waits for its own process)."""
+    stoppers = [threading.Thread(target=server.stop) for server in servers]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(30.0)
+    for server in servers:
+        if keep_logs:
+            print(f"server log kept: {server.log_path}")
+        else:
+            server.discard_log()
+
+
 def new_rid() -> str:
     return uuid.uuid4().hex
 
@@ -308,10 +317,10 @@ def closed(found: list[dict[str, Any]]) -> bool:
     return any(e["event"] == "close" for e in found)
 
 
-def send_pieces(conn: RawConnection, pieces: list[bytes]) -> None:
+def send_pieces(conn: RawConnection, pieces: list[bytes], pause: float = PAUSE) -> None:
     for i, piece in enumerate(pieces):
         if i:
-            time.sleep(PAUSE)  # pacing: the server sees the body in several reads
+            time.sleep(pause)  # pacing: the server sees the body in several reads
         conn.send(piece)
 
 
@@ -325,6 +334,7 @@ class Scenario:
     pieces: tuple[bytes, ...]
     method: str = "GET"
     responses: int = 1  # pipelined responses to read
+    pause: float = PAUSE  # between pieces
 
 
 def req(method: str, target: str, *headers: tuple[str, str], **kw: Any) -> bytes:
@@ -406,6 +416,7 @@ SCENARIOS = [
             req("POST", reads("readn", 10), ("Content-Length", "100")),
             *(bytes([65 + i % 26]) for i in range(100)),
         ),
+        pause=0.005,
     ),
     Scenario("read-n-7", ("W2A-INPUT-01",), split_body(reads("readn", 7), BODY, 5, 600)),
     # Cut in the middle of "\r\n" (offset 9) and of a UTF-8 character.
@@ -470,7 +481,7 @@ def _params() -> list[Any]:
 
 def run_scenario(port: int, scenario: Scenario) -> list[RawResponse]:
     with RawConnection(port, timeout=10.0) as conn:
-        send_pieces(conn, list(scenario.pieces))
+        send_pieces(conn, list(scenario.pieces), scenario.pause)
         return [conn.read_response(scenario.method) for _ in range(scenario.responses)]
 
 
@@ -776,7 +787,7 @@ def read_informational(conn: RawConnection, timeout: float) -> bytes:
 
 @pytest.mark.parametrize("server_name", each("expect-reject", "HTTP-01"))
 def test_expect_continue_rejected_without_reading(fleet: Fleet, server_name: str) -> None:
-    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+    with RawConnection(fleet.bridged[server_name].port, timeout=3.0) as conn:
         started = time.monotonic()
         conn.send(
             req("POST", "/__reject", ("Expect", "100-continue"), ("Content-Length", "1048576"))
@@ -941,7 +952,7 @@ def assert_closed_once_on_the_iterating_thread(found: list[dict[str, Any]]) -> N
 def test_errors_after_headers_abort_the_response(fleet: Fleet, server_name: str) -> None:
     port = fleet.bridged[server_name].port
     rid = new_rid()
-    with RawConnection(port, timeout=5.0) as conn:
+    with RawConnection(port, timeout=3.0) as conn:
         conn.send(req("GET", f"/__raise?stage=after&rid={rid}"))
         response = read_truncatable(conn)
         # Never a clean end: no terminating chunk, and the connection is not reused.
@@ -950,7 +961,7 @@ def test_errors_after_headers_abort_the_response(fleet: Fleet, server_name: str)
         assert response.body.startswith(b"chunk 0\n")
     assert_closed_once_on_the_iterating_thread(events(fleet, rid, closed))
     assert exchange(port, req("GET", "/__str")).status == 500
-    with RawConnection(port, timeout=5.0) as conn:
+    with RawConnection(port, timeout=3.0) as conn:
         conn.send(req("GET", "/__str?after=1"))
         late = read_truncatable(conn)
         assert (late.status, late.complete) == (200, False)
@@ -960,13 +971,13 @@ def test_errors_after_headers_abort_the_response(fleet: Fleet, server_name: str)
 def test_content_length_is_enforced(fleet: Fleet, server_name: str) -> None:
     port = fleet.bridged[server_name].port
     rid = new_rid()
-    with RawConnection(port, timeout=5.0) as conn:
+    with RawConnection(port, timeout=3.0) as conn:
         conn.send(req("GET", f"/__length?declared=5&sent=10&rid={rid}") + req("GET", "/next"))
         first = conn.read_response()
         assert (first.status, first.body, first.complete) == (200, b"x" * 5, True)
         second = conn.read_response()
         assert env_of(json.loads(second.body))["PATH_INFO"] == "/next"
-    with RawConnection(port, timeout=5.0) as conn:
+    with RawConnection(port, timeout=3.0) as conn:
         conn.send(req("GET", "/__length?declared=10&sent=5"))
         short = read_truncatable(conn)
         assert (short.status, short.complete) == (200, False)
@@ -1032,7 +1043,7 @@ def test_client_leaving_mid_upload_is_an_error(fleet: Fleet, server_name: str) -
     for framing in ("length", "chunked"):
         rid = new_rid()
         target = f"/__read?mode=read&rid={rid}"
-        conn = RawConnection(port, timeout=5.0)
+        conn = RawConnection(port, timeout=3.0)
         try:
             if framing == "length":
                 conn.send(req("POST", target, ("Content-Length", "1000")) + b"0123456789")
@@ -1041,7 +1052,7 @@ def test_client_leaving_mid_upload_is_an_error(fleet: Fleet, server_name: str) -
                     req("POST", target, ("Transfer-Encoding", "chunked")) + b"a\r\n0123456789\r\n"
                 )
             # The app is blocked in read() before the client leaves.
-            events(fleet, rid, lambda found: bool(found))
+            events(fleet, rid, lambda found: bool(found), timeout=3.0)
         finally:
             conn.close()
         left = time.monotonic()
@@ -1057,10 +1068,10 @@ def test_client_leaving_mid_upload_is_an_error(fleet: Fleet, server_name: str) -
 def test_app_runs_before_the_body_has_arrived(fleet: Fleet, server_name: str) -> None:
     rid = new_rid()
     port = fleet.bridged[server_name].port
-    with RawConnection(port, timeout=5.0) as conn:
+    with RawConnection(port, timeout=3.0) as conn:
         conn.send(req("POST", f"/__read?mode=read&rid={rid}", ("Content-Length", "2048")))
         conn.send(b"a" * 1024)
-        found = events(fleet, rid, lambda f: bool(f))
+        found = events(fleet, rid, lambda f: bool(f), timeout=3.0)
         assert [e["event"] for e in found] == ["call"]  # called while half the body is out
         conn.send(b"b" * 1024)
         assert json.loads(conn.read_response("POST").body)["length"] == 2048
@@ -1248,9 +1259,7 @@ def lifespan_fleet(fleet: Fleet) -> Iterator[LifespanFleet]:
             server.wait_ready(60.0)
         yield LifespanFleet(hooks, failing)
     finally:
-        for server in servers:
-            server.stop()
-            server.discard_log()
+        stop_all(servers, keep_logs=False)
 
 
 @pytest.mark.parametrize(
