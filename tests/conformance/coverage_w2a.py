@@ -108,6 +108,7 @@ COVERED: dict[str, list[str]] = {
     ],
     "W2A-RESP-06": [_C + "test_exc_info_replaces_unsent_headers"],
     "W2A-RESP-07": [
+        _C + "test_empty_chunks_do_not_send_the_headers",
         _C + "test_errors_before_headers_become_a_clean_500",
         _C + "test_stream_chunks_arrive_as_yielded",
     ],

@@ -1323,6 +1323,18 @@ def test_write_reaches_the_client_at_once(fleet: Fleet, server_name: str) -> Non
     assert first < 0.9
 
 
+@pytest.mark.parametrize("server_name", each("lazy-headers", "W2A-RESP-07"))
+def test_empty_chunks_do_not_send_the_headers(fleet: Fleet, server_name: str) -> None:
+    with RawConnection(fleet.bridged[server_name].port, timeout=5.0) as conn:
+        started = time.monotonic()
+        conn.send(req("GET", "/__lazy"))
+        response, parser = conn.read_head()
+        waited = time.monotonic() - started
+        conn.read_body(response, parser)
+    assert (response.status, response.body, response.complete) == (200, b"x", True)
+    assert waited >= 0.55  # the head left with the first non-empty chunk, not before
+
+
 @pytest.mark.parametrize("server_name", each("head-close", "HTTP-03+W2A-RESP-13"))
 def test_head_response_closes_the_iterable(fleet: Fleet, server_name: str) -> None:
     rid = new_rid()

@@ -23,6 +23,7 @@ Routes (the query string carries the parameters; ``rid`` names a recorder log):
 - ``/__length?declared=D&sent=S``: declares one Content-Length, yields another.
 - ``/__file?offset=O&length=L&kind=bytesio|path``: ``wsgi.file_wrapper``.
 - ``/__errors``: writes non-ASCII text to ``wsgi.errors``.
+- ``/__lazy``: three ``b""`` chunks 0.2 s apart, then ``b"x"``.
 - ``/__one``: ``[b"hello"]`` without Content-Length; ``/__excinfo``: an error page
   through ``exc_info``; ``/__str``: yields a ``str`` (first, or ``after=1``).
 - ``/__reject``: answers 413 without touching the body.
@@ -205,6 +206,14 @@ def _raising(rid: str, stage: str) -> Iterator[bytes]:
         record(rid, "close")
 
 
+def _lazy() -> Iterator[bytes]:
+    """Empty chunks first (W2A-RESP-07): they must not send the headers."""
+    for _ in range(3):
+        yield b""
+        time.sleep(0.2)  # the app's own pacing
+    yield b"x"
+
+
 HEADER_CASES: dict[str, list[tuple[str, str]]] = {
     # W2A-RESP-03: a latin-1 value goes out as the byte 0xE9.
     "latin1": [("Content-Disposition", 'attachment; filename="café.txt"')],
@@ -300,6 +309,9 @@ def probe(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     if path == "/__empty":
         start_response(q.get("s", "204 No Content"), [])
         return [q["body"].encode()] if "body" in q else []
+    if path == "/__lazy":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _lazy()
     if path == "/__one":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"hello"]
