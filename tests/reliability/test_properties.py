@@ -240,7 +240,8 @@ def asgi_requests(draw: st.DrawFn) -> tuple[Scope, list[bytes]]:
     names = draw(st.lists(TOKEN.filter(lambda n: n.lower() not in RESERVED), max_size=6))
     # Duplicates (names drawn twice, in any case) and an underscore header.
     headers = [(n.lower().encode(), draw(FIELD_VALUE).encode("latin-1")) for n in names]
-    if names and draw(st.booleans()):
+    repeat = draw(st.booleans())
+    if names and repeat:
         headers.append((names[0].lower().encode(), b"again"))
     if draw(st.booleans()):
         headers.append((b"x_forwarded_for", b"evil"))
