@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 from live.mixed_apps import REPLAY_LIMIT, fallback_asgi, mixed_asgi, raw_wsgi
-from live.servers import HOST, SERVERS, running_servers
+from live.mixed_django import django_mixed
+from live.servers import HOST, SERVERS, ServerProcess, running_servers
 from w2a_driver import Peer, call, make_scope
 from werkzeug.test import Client
 
@@ -145,11 +146,11 @@ def fallback_wsgi() -> Iterator[WSGIDispatcher]:
 def test_wsgi_dispatcher_routes_every_path(mixed_wsgi: WSGIDispatcher) -> None:
     client = Client(mixed_wsgi)
     for path, expected in ROUTES.items():
-        response = client.get(path)
+        response = client.get(path, buffered=True)
         assert response.status_code == 200, path
         assert seen(response.json or {}) == expected, path
     # /api itself reaches FastAPI, which redirects to its root under the prefix.
-    response = client.get("/api")
+    response = client.get("/api", buffered=True)
     assert (response.status_code, response.headers["location"]) == (307, "http://localhost/api/")
 
 
@@ -162,7 +163,7 @@ async def test_asgi_dispatcher_routes_every_path() -> None:
 
 def test_no_default_answers_404_and_dispatchers_convert_both_ways() -> None:
     only = WSGIDispatcher({"/raw": raw_wsgi})
-    assert Client(only).get("/other").status_code == 404
+    assert Client(only).get("/other", buffered=True).status_code == 404
     back = only.as_asgi()
     assert isinstance(back, ASGIDispatcher)
     assert back.as_wsgi().mounts == only.mounts
@@ -177,7 +178,7 @@ async def test_asgi_dispatcher_without_default_answers_404() -> None:
 
 
 def post_wsgi(app: WSGIDispatcher, path: str, body: bytes) -> dict[str, Any]:
-    response = Client(app).post(path, data=body)
+    response = Client(app).post(path, data=body, buffered=True)
     return {"status": response.status_code, **(response.json or {})}
 
 
@@ -206,7 +207,9 @@ def test_wsgi_fallback_replays_a_chunked_body(fallback_wsgi: WSGIDispatcher) -> 
             "wsgi.input": io.BytesIO(b"y" * size),
             "wsgi.input_terminated": True,
         }
-        response = Client(fallback_wsgi).open(environ_overrides=environ, method="POST")
+        response = Client(fallback_wsgi).open(
+            environ_overrides=environ, method="POST", buffered=True
+        )
         assert (response.json or {}).get("app") == app, size
 
 
@@ -259,7 +262,7 @@ class Closing:
 def test_wsgi_fallback_learns_a_late_status_and_closes_the_replaced_answer(first: Any) -> None:
     before = Closing.closed
     dispatcher = WSGIDispatcher(default=first, fallback=raw_wsgi)
-    response = Client(dispatcher).post("/x", data=b"abc")
+    response = Client(dispatcher).post("/x", data=b"abc", buffered=True)
     assert (response.status_code, (response.json or {})["body"]) == (200, "abc")
     assert Closing.closed == before + (first is Closing)
 
@@ -271,7 +274,7 @@ def test_wsgi_fallback_passes_other_answers_through_untouched() -> None:
         yield b"b"
 
     dispatcher = WSGIDispatcher(default=lazy_404, fallback=streaming)
-    assert Client(dispatcher).get("/").status_code == 201
+    assert Client(dispatcher).get("/", buffered=True).status_code == 201
 
 
 # --------------------------------------------------------------- lifespan fan-out
@@ -390,3 +393,40 @@ def test_acceptance_on_uvicorn_and_gunicorn() -> None:
             assert (status, data) == (200, {"app": "new", "body": "new"}), name
             status, data = get(server.port, "POST", "/old/form", b"x" * (REPLAY_LIMIT + 1))
             assert (status, data) == (404, {"detail": "Not Found"}), name
+
+
+@pytest.mark.servers
+def test_uvicorn_refuses_to_start_when_a_mount_fails_startup() -> None:
+    server = ServerProcess(SERVERS["uvicorn-h11"], "tests.live.mixed_apps:lifespan_failing")
+    server.launch()
+    try:
+        assert server.proc is not None
+        assert server.proc.wait(timeout=30) != 0
+        assert "startup failed: '/bad': " in server.log()
+        assert "the database is down" in server.log()
+    finally:
+        server.stop()
+        server.discard_log()
+
+
+DJANGO = {
+    "/legacy/page/a": {"app": "django", "script_prefix": "/legacy/", "reverse": "/legacy/page/x"},
+    "/async/page/b": {"app": "django", "script_prefix": "/async/", "reverse": "/async/page/x"},
+}
+
+
+def test_django_reverse_carries_the_prefix_under_a_wsgi_server() -> None:
+    dispatcher = django_mixed.as_wsgi()
+    try:
+        for path, expected in DJANGO.items():
+            assert Client(dispatcher).get(path, buffered=True).json == expected, path
+    finally:
+        dispatcher.shutdown(5.0)
+
+
+# Django's ASGIHandler runs on asyncio only (asgiref's sync_to_async).
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_django_reverse_carries_the_prefix_under_an_asgi_server(anyio_backend: str) -> None:
+    for path, expected in DJANGO.items():
+        peer = await call(django_mixed, make_scope(path=path), seconds=20)
+        assert json.loads(peer.body) == expected, path

@@ -12,16 +12,20 @@ Each app answers JSON saying who it is and what prefixes it saw:
 ``mixed_asgi`` / ``mixed_wsgi``: ``/`` Flask, ``/api`` FastAPI, ``/api/legacy`` raw WSGI,
 ``/shop`` Flask again (so ``url_for`` shows the prefix). ``fallback_asgi`` /
 ``fallback_wsgi``: ``new_api`` (FastAPI, only ``POST /echo``) first, then ``raw_wsgi``
-on 404/405, with a 1 KiB replay limit.
+on 404/405, with a 1 KiB replay limit. ``lifespan_failing``: two Starlette mounts, the
+startup of ``/bad`` raises.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import fastapi
 import flask
+from starlette.applications import Starlette
 
 from bridgeway import ASGIDispatcher
 
@@ -100,3 +104,20 @@ fallback_asgi = ASGIDispatcher(
     replay_limit=REPLAY_LIMIT,
 )
 fallback_wsgi = fallback_asgi.as_wsgi()
+
+
+@contextlib.asynccontextmanager
+async def _good_lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+
+
+@contextlib.asynccontextmanager
+async def _bad_lifespan(app: Starlette) -> AsyncIterator[None]:
+    raise RuntimeError("the database is down")
+    yield
+
+
+# Two ASGI mounts, one whose startup fails: the server must refuse to start.
+lifespan_failing = ASGIDispatcher(
+    {"/good": Starlette(lifespan=_good_lifespan), "/bad": Starlette(lifespan=_bad_lifespan)}
+)
