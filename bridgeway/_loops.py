@@ -31,6 +31,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -286,12 +287,32 @@ class LoopPool:
             self.closed = True
             idle, self._idle = self._idle, []
             busy = [p for p in self._all if p not in idle]
+        limit = self.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        # Every loop gets lifespan.shutdown at once and their waits share one deadline:
+        # closed one after another, a task left running on the first loop would hold
+        # the next loops' shutdown back by the whole timeout each (A2W-LIFE-07), past
+        # the grace period after which a server kills its worker.
+        closers = []
         for ploop in idle:
-            ploop.close(self.shutdown_timeout if timeout is None else timeout)
-            with self._lock:
+            closer = threading.Thread(
+                target=ploop.close, args=(limit,), name="bridgeway-asgi-close", daemon=True
+            )
+            try:
+                closer.start()
+            except RuntimeError:  # no new threads this late in the interpreter's exit
+                ploop.close(max(0.0, deadline - time.monotonic()))
+            else:
+                closers.append(closer)
+        for closer in closers:
+            # close() bounds itself by ``limit``; its lifespan shutdown by its own timeout.
+            closer.join(max(0.0, deadline - time.monotonic()) + self.shutdown_timeout + 2.0)
+        with self._lock:
+            for ploop in idle:
                 self._all.remove(ploop)
         for ploop in busy:
-            if ploop.driver is not None:  # background work: wait for it, then close
-                ploop.driver.join(self.shutdown_timeout if timeout is None else timeout)
+            driver = ploop.driver
+            if driver is not None:  # background work: wait for it, then it closes
+                driver.join(max(0.0, deadline - time.monotonic()))
         if busy:
             logger.debug("bridgeway: %d event loop(s) still busy at shutdown", len(busy))
