@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import json
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -193,6 +194,9 @@ def fleet() -> Iterator[Fleet]:
         failed = False
     finally:
         stop_all(servers, keep_logs=failed)
+        shutil.rmtree(probe_dir, ignore_errors=True)
+        shutil.rmtree(TLS_DIR, ignore_errors=True)
+        UDS_PATH.unlink(missing_ok=True)
 
 
 def _connection_over(sock: socket.socket, timeout: float) -> RawConnection:
@@ -1015,7 +1019,7 @@ def test_stream_chunks_arrive_as_yielded(fleet: Fleet, server_name: str) -> None
     assert head.body == (b"x" * 9 + b"\n") * 3
     assert head.complete
     # The first chunk does not wait for the later ones (each is 0.5 s apart).
-    assert first < 0.95 <= total
+    assert total - first >= 0.8
     assert head.header("trailer") is None
     assert_closed_once_on_the_iterating_thread(events(fleet, rid, closed))
 
@@ -1139,11 +1143,11 @@ def test_blocking_requests_run_in_parallel(fleet: Fleet, server_name: str) -> No
         thread.start()
     ping = time.monotonic()
     assert exchange(port, req("GET", "/ping")).status == 200
-    assert time.monotonic() - ping < 0.5
+    assert time.monotonic() - ping < 1.0
     for thread in threads:
         thread.join(10.0)
     assert results == [200] * 4
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 3.0  # one at a time would take 4 s
 
 
 # --- scope shapes, process models, files ---------------------------------------------
@@ -1319,8 +1323,9 @@ def test_write_reaches_the_client_at_once(fleet: Fleet, server_name: str) -> Non
         conn.read_body(head, parser, limit=1)
         first = time.monotonic() - started
         conn.read_body(head, parser)
+        total = time.monotonic() - started
     assert head.body == b"abc"
-    assert first < 0.9
+    assert total - first >= 0.8  # "a" left before the app's 1 s pause, not with "b"
 
 
 @pytest.mark.parametrize("server_name", each("lazy-headers", "W2A-RESP-07"))
