@@ -1,0 +1,226 @@
+"""``bridgeway serve`` / ``bridgeway inspect``: command lines (pure), error paths (message
+and exit code), and real servers of both families started through the command."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live.servers import BIN, HOST, PYTHON, ROOT, ServerSpec, running_servers, server_env
+
+from bridgeway import cli
+from bridgeway._servers import SERVERS, Options, Server, check_options, plan
+
+OPTS = Options("127.0.0.1", 8123, workers=2)
+
+
+@pytest.mark.parametrize(
+    ("server", "kind", "expected"),
+    [
+        ("uvicorn", "asgi3", "uvicorn m:app --host 127.0.0.1 --port 8123 --workers 2"),
+        (
+            "uvicorn",
+            "wsgi",
+            "BRIDGEWAY_APP=m:app uvicorn bridgeway.target:asgi --host 127.0.0.1"
+            " --port 8123 --workers 2",
+        ),
+        ("uvicorn", "asgi2", "BRIDGEWAY_APP=m:app uvicorn bridgeway.target:asgi"),
+        ("hypercorn", "asgi3", "hypercorn --bind 127.0.0.1:8123 --workers 2 m:app"),
+        ("granian", "wsgi", "granian --interface wsgi --host 127.0.0.1 --port 8123"),
+        ("granian", "asgi3", "granian --interface asgi --host 127.0.0.1 --port 8123"),
+        ("daphne", "wsgi", "BRIDGEWAY_APP=m:app daphne --bind 127.0.0.1 --port 8123"),
+        ("gunicorn", "wsgi", "gunicorn --bind 127.0.0.1:8123 --workers 2 m:app"),
+        ("gunicorn", "asgi3", "BRIDGEWAY_APP=m:app gunicorn --bind 127.0.0.1:8123"),
+        ("waitress", "asgi3", "BRIDGEWAY_APP=m:app waitress-serve --listen=127.0.0.1:8123"),
+        ("werkzeug", "asgi3", "bridgeway serve m:app --server werkzeug"),
+    ],
+)
+def test_command_lines(server: str, kind: Any, expected: str) -> None:
+    assert plan(SERVERS[server], "m:app", kind, OPTS).shell("m:app").startswith(expected)
+
+
+def test_ipv6_binds_are_bracketed_and_options_checked() -> None:
+    v6 = Options("::1", 9000, threads=4)
+    assert plan(SERVERS["gunicorn"], "m:a", "wsgi", v6).argv == [
+        "--bind",
+        "[::1]:9000",
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+        "m:a",
+    ]
+    assert check_options(SERVERS["gunicorn"], v6) is None
+    assert check_options(SERVERS["uvicorn"], v6) == (
+        "uvicorn does not take --threads (only gunicorn and waitress do)"
+    )
+    assert check_options(SERVERS["daphne"], OPTS) == (
+        "daphne runs one process: --workers 2 is not supported"
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["serve", "live.mixed_apps:raw_wsgi", "--server", "tornado"],
+            "unknown server 'tornado'; choose one of: uvicorn, hypercorn, granian, daphne,"
+            " gunicorn, waitress, werkzeug",
+        ),
+        (
+            ["serve", "live.mixed_apps:raw_wsgi", "--server", "ghost"],
+            "server 'ghost' is not installed (pip install no_such_server_package)",
+        ),
+        (
+            ["serve", "no_such_module:app", "--server", "uvicorn"],
+            "cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'",
+        ),
+        (
+            ["serve", "live.mixed_apps:nothing", "--server", "uvicorn"],
+            "'live.mixed_apps' has no attribute 'nothing'",
+        ),
+        (
+            ["inspect", "live.mixed_apps"],
+            "app 'live.mixed_apps' must be given as module:attr (e.g. myproject.asgi:app)",
+        ),
+        (
+            ["inspect", "live.mixed_apps:REPLAY_LIMIT"],
+            "builtins.int (1024) is not callable, so it is not an app",
+        ),
+        (
+            ["serve", "live.mixed_apps:raw_wsgi", "--server", "daphne", "--workers", "3"],
+            "daphne runs one process: --workers 3 is not supported",
+        ),
+        (["serve", "live.mixed_apps:raw_wsgi"], "the following arguments are required: --server"),
+    ],
+    ids=[
+        "unknown-server",
+        "missing-package",
+        "import-error",
+        "no-attribute",
+        "no-colon",
+        "not-an-app",
+        "bad-option",
+        "usage",
+    ],
+)
+def test_errors_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    if "ghost" in argv:  # a known server whose package is not installed
+        ghost = Server("ghost", "no_such_server_package", ("asgi",), lambda t, f, o: [t])
+        monkeypatch.setitem(SERVERS, "ghost", ghost)
+    code, out, err = run(capsys, *argv)
+    assert (code, out, err) == (2, "", f"bridgeway: error: {message}\n")
+
+
+def test_a_module_that_raises_on_import_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_app.py").write_text("raise RuntimeError('no config\\nat all')\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "serve", "broken_app:app", "--server", "uvicorn")
+    assert code == 2
+    assert err == "bridgeway: error: cannot import 'broken_app': RuntimeError: no config at all\n"
+
+
+def test_the_installed_command_exits_2_without_a_traceback() -> None:
+    proc = subprocess.run(
+        [str(BIN / "bridgeway"), "serve", "nope:app", "--server", "uvicorn"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env=server_env(),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "bridgeway: error: cannot import 'nope': ModuleNotFoundError: No module named 'nope'\n"
+    )
+
+
+def test_inspect_names_the_kind_and_every_server(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "inspect", "live.mixed_apps:fastapi_app", "--port", "9000")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "live.mixed_apps:fastapi_app is an ASGI 3 app"
+    rows = {line.split()[0]: line for line in lines[1:-1]}
+    assert set(rows) == set(SERVERS)
+    assert rows["uvicorn"].split()[1:4] == ["asgi", "native", "installed"]
+    assert rows["uvicorn"].endswith(
+        "uvicorn live.mixed_apps:fastapi_app --host 127.0.0.1 --port 9000 --workers 1"
+    )
+    assert rows["gunicorn"].endswith(
+        "BRIDGEWAY_APP=live.mixed_apps:fastapi_app gunicorn --bind 127.0.0.1:9000"
+        " --workers 1 bridgeway.target:wsgi"
+    )
+    assert "wrapped" in rows["waitress"]
+
+
+def test_dry_run_prints_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["serve", "live.mixed_apps:raw_wsgi", "--server", "hypercorn", "--dry-run"]
+    code, out, _ = run(capsys, *argv)
+    assert (code, out) == (
+        0,
+        "BRIDGEWAY_APP=live.mixed_apps:raw_wsgi hypercorn --bind 127.0.0.1:8000 --workers 1"
+        " bridgeway.target:asgi\n",
+    )
+
+
+# ------------------------------------------------------------ end to end
+
+
+def via_cli(server: str) -> ServerSpec:
+    """A harness spec that starts ``python -m bridgeway serve APP --server NAME``."""
+
+    def argv(app: str, port: int) -> list[str]:
+        return [PYTHON, "-m", "bridgeway", "serve", app, "--server", server, "--port", str(port)]
+
+    return ServerSpec(f"bridgeway-{server}", "asgi", argv, startup_timeout=40.0)
+
+
+E2E = [
+    # (server, app, the app that must answer)
+    ("uvicorn", "raw_wsgi", "raw"),  # WSGI app on an ASGI server: wrapped
+    ("hypercorn", "raw_wsgi", "raw"),  # wrapped (hypercorn finds the app by eval)
+    ("uvicorn", "fastapi_app", "fastapi"),  # native
+    ("gunicorn", "fastapi_app", "fastapi"),  # ASGI app on a WSGI server: wrapped
+    ("gunicorn", "raw_wsgi", "raw"),  # native
+    ("waitress", "fastapi_app", "fastapi"),  # wrapped
+    ("werkzeug", "fastapi_app", "fastapi"),  # in process, wrapped
+]
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.mark.servers
+def test_serve_end_to_end_on_both_families() -> None:
+    launches = [(via_cli(s), f"tests.live.mixed_apps:{app}") for s, app, _ in E2E]
+    with running_servers(launches, startup_timeout=40.0) as servers:
+        for server, (name, _, expected) in zip(servers, E2E, strict=True):
+            conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
+            try:
+                conn.request("GET", "/hello")
+                response = conn.getresponse()
+                data = json.loads(response.read())
+            finally:
+                conn.close()
+            assert (response.status, data["app"]) == (200, expected), name
+            if name != "werkzeug":
+                # exec'd: the pid we started (and will SIGTERM) is the server itself.
+                assert f"-m {name}" in cmdline(server.pid), name
