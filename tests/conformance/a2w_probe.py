@@ -14,6 +14,8 @@ Routes (``path`` below ``root_path``):
 - anything not listed: *echo-scope*. Reads the body (logging each ``receive()`` as
   ``[type, len(body), more_body]``) and answers the scope, the log, the body's sha256
   and a few isolation checks (state copy, context variable, scope mutation, types).
+- ``/tasks``: the tasks still pending on this request's loop (besides lifespan's).
+- ``/pool``: how many loops the main adapter has, and how many are idle.
 - ``/ws``: the echo, with status 426 (EXT-09: an upgrade request is plain HTTP).
 - ``/send/NAME``: one A2W-SEND scenario each, see ``SEND``.
 - ``/send/invalid/CASE``: an invalid message (A2W-SEND-03); answers which exception.
@@ -470,6 +472,19 @@ async def probe_app(scope: Scope, receive: Receive, send: Send) -> None:
         await send_scenario(path[len("/send/") :], scope, receive, send)
     elif path.startswith("/recv/"):
         await recv_scenario(path[len("/recv/") :], scope, receive, send)
+    elif path == "/tasks":  # tasks still pending on this loop (A2W-SEND-13)
+        me = asyncio.current_task()
+        names = [
+            repr(t.get_coro())[:120]
+            for t in asyncio.all_tasks()
+            if t is not me and "lifespan" not in repr(t.get_coro())
+        ]
+        await respond_json(send, {"loop": loop_id(), "tasks": names})
+    elif path == "/pool":  # loops of the main adapter: all, idle (this one is busy)
+        pool = adapter.pool()
+        await respond_json(
+            send, {"all": len(getattr(pool, "_all", ())), "idle": len(getattr(pool, "_idle", ()))}
+        )
     elif path == "/ws":
         await echo(scope, receive, send, 426)
     else:

@@ -1149,6 +1149,9 @@ def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
 @pytest.mark.parametrize("server", cases("A2W-LIFE-07"))
 def test_lifespan_shutdown_for_every_loop_when_the_server_stops(fleet: Fleet, server: str) -> None:
     pids = {echo(fleet, server)["pid"] for _ in range(3)}
+    # For the failure message: tasks left on the loops, and the main adapter's loops.
+    pending = [get(fleet, server, "/tasks").json() for _ in range(3)]
+    pending.append(get(fleet, server, "/pool").json())
     process = fleet.servers[server]
     if server in SIGINT_TO_STOP:
         # Their graceful stop is Ctrl-C; SIGTERM ends them without running exit hooks.
@@ -1173,5 +1176,6 @@ def test_lifespan_shutdown_for_every_loop_when_the_server_stops(fleet: Fleet, se
     while loops("shutdown") != started and time.monotonic() < deadline:
         time.sleep(0.05)  # polling interval, bounded by the deadline
     assert loops("shutdown") == started, (
-        f"stopped after {stopped_after:.1f}s; log tail:\n{process.log()[-3000:]}"
+        f"stopped after {stopped_after:.1f}s; pending tasks {pending}; log tail:\n"
+        f"{process.log()[-3000:]}"
     )
