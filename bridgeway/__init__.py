@@ -1,7 +1,6 @@
 """bridgeway: run any WSGI app on any ASGI server, and any ASGI app on any WSGI server."""
 
 from .asgi_to_wsgi import ASGIToWSGI as ASGIToWSGI
-from .detect import AppKind as AppKind
 from .detect import app_kind as app_kind
 from .detect import as_asgi as as_asgi
 from .detect import as_wsgi as as_wsgi
@@ -17,7 +16,6 @@ from .wsgi_to_asgi import WSGIToASGI as WSGIToASGI
 __all__ = (
     "ASGIDispatcher",
     "ASGIToWSGI",
-    "AppKind",
     "BadRequest",
     "BridgewayError",
     "ClientDisconnected",

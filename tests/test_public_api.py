@@ -5,7 +5,7 @@ import bridgeway
 
 def test_all_is_honest() -> None:
     public = {name for name in dir(bridgeway) if not name.startswith("_")}
-    modules = {"errors", "wsgi_to_asgi", "asgi_to_wsgi"}
+    modules = {"errors", "wsgi_to_asgi", "asgi_to_wsgi", "detect", "dispatch", "cli", "target"}
     assert set(bridgeway.__all__) == public - modules
     for name in bridgeway.__all__:
         assert getattr(bridgeway, name).__module__.startswith("bridgeway")
