@@ -1,23 +1,21 @@
-"""The dispatchers: prefix routing (pure), both hosts in process, fallback, lifespan
-fan-out, and acceptance on real servers (uvicorn and gunicorn)."""
+"""The dispatchers: prefix routing (pure), both hosts in process (Flask, FastAPI, raw WSGI,
+Django), and acceptance on real servers (uvicorn and gunicorn, routing and fallback)."""
 
 from __future__ import annotations
 
 import http.client
-import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import pytest
-from live.mixed_apps import REPLAY_LIMIT, fallback_asgi, mixed_asgi, raw_wsgi
+from live.mixed_apps import REPLAY_LIMIT, mixed_asgi, raw_wsgi
 from live.mixed_django import django_mixed
-from live.servers import HOST, SERVERS, ServerProcess, running_servers
-from w2a_driver import Peer, call, make_scope
+from live.servers import HOST, SERVERS, running_servers
+from w2a_driver import call, make_scope
 from werkzeug.test import Client
 
-from bridgeway import ASGIDispatcher, WSGIDispatcher, WSGIToASGI
+from bridgeway import ASGIDispatcher, WSGIDispatcher
 from bridgeway._routing import (
     Routes,
     mount_environ,
@@ -26,10 +24,9 @@ from bridgeway._routing import (
     prefix_matches,
     routing_path,
 )
-from bridgeway._types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 # ----------------------------------------------------------------- pure routing
 
@@ -136,13 +133,6 @@ def mixed_wsgi() -> Iterator[WSGIDispatcher]:
     dispatcher.shutdown(5.0)  # the ASGIToWSGI made for FastAPI: its loops and lifespan
 
 
-@pytest.fixture
-def fallback_wsgi() -> Iterator[WSGIDispatcher]:
-    dispatcher = fallback_asgi.as_wsgi()
-    yield dispatcher
-    dispatcher.shutdown(5.0)
-
-
 def test_wsgi_dispatcher_routes_every_path(mixed_wsgi: WSGIDispatcher) -> None:
     client = Client(mixed_wsgi)
     for path, expected in ROUTES.items():
@@ -172,185 +162,6 @@ def test_no_default_answers_404_and_dispatchers_convert_both_ways() -> None:
 async def test_asgi_dispatcher_without_default_answers_404() -> None:
     peer = await call(ASGIDispatcher({"/raw": raw_wsgi}), make_scope(path="/other"))
     assert (peer.status, peer.body) == (404, b"Not Found")
-
-
-# ------------------------------------------------------------------- fallback
-
-
-def post_wsgi(app: WSGIDispatcher, path: str, body: bytes) -> dict[str, Any]:
-    response = Client(app).post(path, data=body, buffered=True)
-    return {"status": response.status_code, **(response.json or {})}
-
-
-def test_wsgi_fallback_replays_the_body_to_the_legacy_app(fallback_wsgi: WSGIDispatcher) -> None:
-    new = post_wsgi(fallback_wsgi, "/echo", b"hello")
-    assert new == {"status": 200, "app": "new", "body": "hello"}
-    legacy = post_wsgi(fallback_wsgi, "/old/form", b"name=value")
-    assert (legacy["status"], legacy["app"], legacy["body"]) == (200, "raw", "name=value")
-    assert legacy["PATH_INFO"] == "/old/form"
-
-
-def test_wsgi_fallback_over_the_limit_keeps_the_first_answer(
-    fallback_wsgi: WSGIDispatcher,
-) -> None:
-    assert post_wsgi(fallback_wsgi, "/old", b"x" * (REPLAY_LIMIT + 1))["status"] == 404
-    assert post_wsgi(fallback_wsgi, "/old", b"x" * REPLAY_LIMIT)["app"] == "raw"
-
-
-def test_wsgi_fallback_replays_a_chunked_body(fallback_wsgi: WSGIDispatcher) -> None:
-    # No CONTENT_LENGTH, wsgi.input_terminated: read to EOF, bounded by the limit.
-    for size, app in [(10, "raw"), (REPLAY_LIMIT + 1, None)]:
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/old",
-            "SCRIPT_NAME": "",
-            "wsgi.input": io.BytesIO(b"y" * size),
-            "wsgi.input_terminated": True,
-        }
-        response = Client(fallback_wsgi).open(
-            environ_overrides=environ, method="POST", buffered=True
-        )
-        assert (response.json or {}).get("app") == app, size
-
-
-async def test_asgi_fallback_replays_the_body_to_the_legacy_app() -> None:
-    body = [b"name=", b"value"]  # two http.request messages, no content-length
-    peer = await call(fallback_asgi, make_scope("POST", "/old/form"), Peer(body))
-    data = json.loads(peer.body)
-    assert (peer.status, data["app"], data["body"], data["method"]) == (
-        200,
-        "raw",
-        "name=value",
-        "POST",
-    )
-    peer = await call(fallback_asgi, make_scope("POST", "/echo"), Peer([b"hi"]))
-    assert json.loads(peer.body) == {"app": "new", "body": "hi"}
-    assert [m["type"] for m in peer.messages].count("http.response.start") == 1
-
-
-@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
-async def test_asgi_fallback_over_the_limit_keeps_the_first_answer(declared: bool) -> None:
-    big = b"x" * (REPLAY_LIMIT + 1)
-    headers = [(b"content-length", str(len(big)).encode())] if declared else []
-    peer = await call(
-        fallback_asgi, make_scope("POST", "/old", headers=headers), Peer([big[:600], big[600:]])
-    )
-    assert peer.status == 404
-    assert json.loads(peer.body) == {"detail": "Not Found"}
-
-
-def lazy_404(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    # PEP 3333 lets start_response wait until the first chunk.
-    start_response("404 Not Found", [("Content-Type", "text/plain")])
-    yield b"new app: not found"
-
-
-class Closing:
-    closed = 0
-
-    def __init__(self, environ: WSGIEnvironment, start_response: StartResponse) -> None:
-        start_response("404 Not Found", [])
-
-    def __iter__(self) -> Any:
-        return iter([b"gone"])
-
-    def close(self) -> None:
-        Closing.closed += 1
-
-
-@pytest.mark.parametrize("first", [lazy_404, Closing], ids=["generator", "closing-class"])
-def test_wsgi_fallback_learns_a_late_status_and_closes_the_replaced_answer(first: Any) -> None:
-    before = Closing.closed
-    dispatcher = WSGIDispatcher(default=first, fallback=raw_wsgi)
-    response = Client(dispatcher).post("/x", data=b"abc", buffered=True)
-    assert (response.status_code, (response.json or {})["body"]) == (200, "abc")
-    assert Closing.closed == before + (first is Closing)
-
-
-def test_wsgi_fallback_passes_other_answers_through_untouched() -> None:
-    def streaming(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        yield b"a"  # the status comes with (just before) the first chunk
-        start_response("201 Created", [])
-        yield b"b"
-
-    dispatcher = WSGIDispatcher(default=lazy_404, fallback=streaming)
-    assert Client(dispatcher).get("/", buffered=True).status_code == 201
-
-
-# --------------------------------------------------------------- lifespan fan-out
-
-
-def lifespan_app(log: list[str], name: str, fail: bool = False) -> Any:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        assert scope["type"] == "lifespan"
-        await receive()
-        if fail:
-            await send({"type": "lifespan.startup.failed", "message": f"{name} is broken"})
-            return
-        scope["state"][name] = True
-        log.append(f"{name} up")
-        await send({"type": "lifespan.startup.complete"})
-        await receive()
-        log.append(f"{name} down")
-        await send({"type": "lifespan.shutdown.complete"})
-
-    return app
-
-
-async def no_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
-    # As Django's ASGIHandler: lifespan is not supported, it raises.
-    raise ValueError("only http")
-
-
-async def run_lifespan(app: Any, state: dict[str, Any]) -> list[Message]:
-    sent: list[Message] = []
-    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-
-    async def receive() -> Message:
-        if sent and sent[-1]["type"] == "lifespan.startup.failed":
-            await anyio.sleep_forever()
-        if len(inbox) == 1 and not sent:
-            await anyio.sleep_forever()
-        return inbox.pop(0)
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
-    with anyio.fail_after(10):
-        await app(scope, receive, send)
-    return sent
-
-
-async def test_lifespan_fan_out_runs_every_mount_and_shares_state() -> None:
-    log: list[str] = []
-    hooks: list[str] = []
-    dispatcher = ASGIDispatcher(
-        {
-            "/a": lifespan_app(log, "a"),
-            "/w": WSGIToASGI(raw_wsgi, on_startup=[lambda: hooks.append("w up")]),
-            "/django": no_lifespan,
-        },
-        default=lifespan_app(log, "b"),
-    )
-    state: dict[str, Any] = {}
-    sent = await run_lifespan(dispatcher, state)
-    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert sorted(log) == ["a down", "a up", "b down", "b up"]
-    assert hooks == ["w up"]
-    assert state == {"a": True, "b": True}
-
-
-async def test_lifespan_fan_out_fails_startup_when_one_mount_fails() -> None:
-    log: list[str] = []
-    dispatcher = ASGIDispatcher(
-        {"/good": lifespan_app(log, "good"), "/bad": lifespan_app(log, "bad", fail=True)}
-    )
-    sent = await run_lifespan(dispatcher, {})
-    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
-    assert sent[0]["message"] == "startup failed: '/bad': bad is broken"
-    # The mount that did start is shut down again before the failure is reported.
-    assert log == ["good up", "good down"]
 
 
 # ------------------------------------------------------------- on real servers
@@ -393,20 +204,6 @@ def test_acceptance_on_uvicorn_and_gunicorn() -> None:
             assert (status, data) == (200, {"app": "new", "body": "new"}), name
             status, data = get(server.port, "POST", "/old/form", b"x" * (REPLAY_LIMIT + 1))
             assert (status, data) == (404, {"detail": "Not Found"}), name
-
-
-@pytest.mark.servers
-def test_uvicorn_refuses_to_start_when_a_mount_fails_startup() -> None:
-    server = ServerProcess(SERVERS["uvicorn-h11"], "tests.live.mixed_apps:lifespan_failing")
-    server.launch()
-    try:
-        assert server.proc is not None
-        assert server.proc.wait(timeout=30) != 0
-        assert "startup failed: '/bad': " in server.log()
-        assert "the database is down" in server.log()
-    finally:
-        server.stop()
-        server.discard_log()
 
 
 DJANGO = {
