@@ -201,6 +201,9 @@ E2E = [
     ("gunicorn", "raw_wsgi", "raw"),  # native
     ("waitress", "fastapi_app", "fastapi"),  # wrapped
     ("werkzeug", "fastapi_app", "fastapi"),  # in process, wrapped
+    ("daphne", "raw_wsgi", "raw"),  # wrapped
+    ("granian", "raw_wsgi", "raw"),  # native (--interface wsgi)
+    ("granian", "fastapi_app", "fastapi"),  # native (--interface asgi)
 ]
 
 
