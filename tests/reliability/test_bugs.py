@@ -1,0 +1,63 @@
+"""Reproductions of bridgeway bugs the reliability tests found (they fail until fixed,
+then stay as regressions).
+
+BUG-1: ``ASGIToWSGI`` hangs forever when ``wsgi.input.read()`` raises anything other
+than ``OSError`` or ``ValueError``. ``_a2w_body.BodyReader._run`` catches only those two;
+any other exception ends the reader thread (it is left unretrieved in an executor
+future: "Future exception was never retrieved") without pushing ``GONE``, so the app's
+``receive()`` waits on its waiter future forever and the WSGI worker thread never comes
+back. Servers' input streams do raise other exceptions: werkzeug's ``ClientDisconnected``
+is a ``BadRequest`` (an ``HTTPException``), cheroot raises ``MaxSizeExceeded``, and any
+middleware-provided stream may raise anything. Expected: the request ends within a
+bounded time (a disconnect to the app, or a 500/400), the error logged.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from a2w_driver import Result, make_environ, serving
+from a2w_driver import call as a2w_call
+
+from bridgeway._types import Receive, Scope, Send
+
+
+class StreamBroke(Exception):
+    """Stands in for werkzeug's ClientDisconnected (a BadRequest, not an OSError)."""
+
+
+class BrokenStream:
+    def read(self, size: int = -1) -> bytes:
+        raise StreamBroke("the server's input stream failed")
+
+
+async def reads_body(scope: Scope, receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"done"})
+
+
+def test_bug1_input_read_raising_other_exception_does_not_hang() -> None:
+    results: list[Result] = []
+    errors: list[BaseException] = []
+    adapter_box = serving(reads_body, lifespan="off")
+    adapter = adapter_box.__enter__()
+
+    def serve() -> None:
+        try:
+            environ = make_environ("POST", stream=BrokenStream(), content_length="10")
+            results.append(a2w_call(adapter, environ, expect_error=True))
+        except BaseException as exc:  # the outcome may also be an exception
+            errors.append(exc)
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    worker.join(timeout=8.0)
+    hung = worker.is_alive()
+    if not hung:
+        adapter_box.__exit__(None, None, None)
+    assert not hung, "the request hung: wsgi.input.read() raised StreamBroke"
+    assert results or errors
