@@ -146,9 +146,11 @@ def serve_with_fallback(
 ) -> Iterable[bytes]:
     body, replayable = read_ahead(first_environ, limit)
     if not replayable:
-        # Over the limit: the first app's answer stands, it reads what we read first.
-        first_environ = dict(first_environ)
-        first_environ["wsgi.input"] = _Prepended(body, first_environ["wsgi.input"])
+        # Over the limit: the first app's answer stands, it reads what we read first
+        # (nothing at all when CONTENT_LENGTH said so: then the server's input is kept).
+        if body:
+            first_environ = dict(first_environ)
+            first_environ["wsgi.input"] = _Prepended(body, first_environ["wsgi.input"])
         return first(first_environ, start_response)
     holder = _Holder(start_response, statuses)
     result = first(with_body(first_environ, body), holder)

@@ -14,6 +14,7 @@ from w2a_driver import Peer, call, make_scope
 from werkzeug.test import Client
 
 from bridgeway import WSGIDispatcher
+from bridgeway._wsgi_fallback import _Prepended
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -72,6 +73,8 @@ async def test_asgi_fallback_replays_the_body_to_the_legacy_app() -> None:
         "name=value",
         "POST",
     )
+    # The new app's 404 never reached the server: one response start, the legacy app's.
+    assert [m["type"] for m in peer.messages].count("http.response.start") == 1
     peer = await call(fallback_asgi, make_scope("POST", "/echo"), Peer([b"hi"]))
     assert json.loads(peer.body) == {"app": "new", "body": "hi"}
     assert [m["type"] for m in peer.messages].count("http.response.start") == 1
@@ -124,3 +127,32 @@ def test_wsgi_fallback_passes_other_answers_through_untouched() -> None:
 
     dispatcher = WSGIDispatcher(default=lazy_404, fallback=streaming)
     assert Client(dispatcher).get("/", buffered=True).status_code == 201
+
+
+def test_over_the_limit_the_first_app_reads_the_whole_chunked_body() -> None:
+    body = bytes(range(256)) * 5  # over REPLAY_LIMIT, so part of it was read ahead
+    dispatcher = WSGIDispatcher(default=raw_wsgi, fallback=lazy_404, replay_limit=REPLAY_LIMIT)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+    }
+    response = Client(dispatcher).open(environ_overrides=environ, method="POST", buffered=True)
+    assert (response.json or {})["body"] == body.decode("latin-1")
+
+
+@pytest.mark.parametrize("head", [b"", b"a", b"ab\ncd", b"ab\ncdef\ng"])
+def test_prepended_input_reads_like_one_stream(head: bytes) -> None:
+    whole = b"ab\ncdef\nghi\n"
+    rest = whole[len(head) :]
+    assert _Prepended(head, io.BytesIO(rest)).read() == whole
+    stream = _Prepended(head, io.BytesIO(rest))
+    assert [stream.read(4), stream.read(4), stream.read(100), stream.read(1)] == [
+        b"ab\nc",
+        b"def\n",
+        b"ghi\n",
+        b"",
+    ]
+    assert list(_Prepended(head, io.BytesIO(rest))) == [b"ab\n", b"cdef\n", b"ghi\n"]
+    assert _Prepended(head, io.BytesIO(rest)).readline(2) == b"ab"
