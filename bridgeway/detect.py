@@ -72,9 +72,11 @@ def _class_kind(cls: type) -> AppKind:
         return "asgi2"
     if init_args == 2 and hasattr(cls, "__iter__"):
         return "wsgi"
-    if call is not None and iscoroutinefunction(call):
+    if call is not None and (iscoroutinefunction(call) or _positional(call) == 3):
+        # __call__(self, ...) unbound: 3 positional arguments is (self, environ, start_response).
+        family = "ASGI" if iscoroutinefunction(call) else "WSGI"
         raise TypeError(
-            f"{_name(cls)} is a class whose instances are ASGI apps: pass an instance,"
+            f"{_name(cls)} is a class whose instances are {family} apps: pass an instance,"
             f" {cls.__name__}(...), not the class"
         )
     raise TypeError(
@@ -110,7 +112,7 @@ def app_kind(app: object) -> AppKind:
         return "wsgi"
     if not is_async and count == 1:
         return "asgi2"
-    taking = "*args" if count is None else f"{count} arguments"
+    taking = "*args (or an unreadable signature)" if count is None else f"{count} arguments"
     if is_async:
         shape = f"an async callable taking {taking}"
         expected = "ASGI 3 apps take (scope, receive, send)"

@@ -211,9 +211,18 @@ class _Marked:
         (_async2, r"_async2 is: an async callable taking 2 arguments"),
         (_varargs, r"_varargs is: a sync callable taking \*args"),
         (fastapi.FastAPI, r"FastAPI is a class whose instances are ASGI apps: pass an instance"),
-        (flask.Flask, r"cannot tell what kind of app the class flask\.app\.Flask is"),
+        (flask.Flask, r"flask\.app\.Flask is a class whose instances are WSGI apps"),
+        (_Marked.__mro__[1], r"cannot tell what kind of app the class builtins\.object is"),
     ],
-    ids=["not-callable", "sync-3", "async-2", "varargs", "asgi-class", "wsgi-framework-class"],
+    ids=[
+        "not-callable",
+        "sync-3",
+        "async-2",
+        "varargs",
+        "asgi-class",
+        "wsgi-framework-class",
+        "unknown-class",
+    ],
 )
 def test_unclear_apps_raise_type_error_naming_them(app: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
