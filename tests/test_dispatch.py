@@ -188,15 +188,18 @@ def test_acceptance_on_uvicorn_and_gunicorn() -> None:
         (SERVERS["gunicorn-gthread"], "tests.live.mixed_apps:mixed_wsgi"),
         (SERVERS["uvicorn-h11"], "tests.live.mixed_apps:fallback_asgi"),
         (SERVERS["gunicorn-gthread"], "tests.live.mixed_apps:fallback_wsgi"),
+        # and trio: the same dispatcher under hypercorn's trio worker
+        (SERVERS["hypercorn-trio"], "tests.live.mixed_apps:mixed_asgi"),
+        (SERVERS["hypercorn-trio"], "tests.live.mixed_apps:fallback_asgi"),
     ]
-    with running_servers(launches) as (mixed_a, mixed_w, fall_a, fall_w):
-        for server in (mixed_a, mixed_w):
+    with running_servers(launches) as (mixed_a, mixed_w, fall_a, fall_w, mixed_t, fall_t):
+        for server in (mixed_a, mixed_w, mixed_t):
             for path, expected in ROUTES.items():
                 status, data = get(server.port, "GET", path)
                 assert (status, seen(data)) == (200, expected), (server.spec.name, path)
             status, location = get(server.port, "GET", "/api")
             assert (status, location.endswith(f"{server.port}/api/")) == (307, True)
-        for server in (fall_a, fall_w):
+        for server in (fall_a, fall_w, fall_t):
             name = server.spec.name
             status, data = get(server.port, "POST", "/old/form", b"a=1&b=2")
             assert (status, data["app"], data["body"]) == (200, "raw", "a=1&b=2"), name
