@@ -19,7 +19,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # CR, LF and NUL allow response splitting; anything above U+00FF cannot be latin-1.
 _BAD_STR_VALUE = re.compile(r"[\x00\r\n\u0100-\U0010ffff]")
 _BAD_BYTES_VALUE = re.compile(rb"[\x00\r\n]")
-_STATUS = re.compile(r"([0-9]{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
+# "NNN reason": three digits, one space, a reason without control characters (PEP 3333,
+# as wsgiref.validate checks it); the reason itself may be empty.
+_STATUS = re.compile(r"([0-9]{3}) [^\x00-\x08\x0a-\x1f\x7f]*")
 
 # Connection-specific ("hop-by-hop") headers belong to the server that frames the
 # message (PEP 3333 §Other HTTP Features, RFC 9110 §7.6.1); h2 even treats them as a

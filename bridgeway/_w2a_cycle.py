@@ -300,6 +300,11 @@ class HTTPCycle(WSGIResponse):
     def _wait_acks(self, keep: int = 0) -> None:
         """Wait until at most ``keep`` posted sends are still unacknowledged."""
         while self._unacked > keep:
+            if self.halt:
+                # Stopped (disconnect or cancellation): a send interrupted by the
+                # cancellation will never be acknowledged, so nothing more is awaited.
+                self._unacked = 0
+                return
             self._unacked -= 1
             if not self._replies.get():
                 self.halt = True

@@ -44,8 +44,10 @@ class WSGIResponse:
     __slots__ = (
         "_cl",
         "_complete",
+        "_cut",
         "_headers",
         "_headers_sent",
+        "_inferred_length",
         "_method",
         "_no_body",
         "_remaining",
@@ -63,6 +65,8 @@ class WSGIResponse:
         self._remaining: int | None = None
         self._headers_sent = False
         self._complete = False
+        self._cut = False  # complete because the app's Content-Length was reached
+        self._inferred_length = False
         self._no_body = False
         self.halt = False
 
@@ -97,6 +101,8 @@ class WSGIResponse:
                 " of bytes (PEP 3333 §Specification Details)"
             ) from None
         for chunk in iterator:
+            if self.halt or self._complete:  # write() may have ended the response
+                break
             if type(chunk) is not bytes and not isinstance(chunk, bytes):
                 raise TypeError(
                     f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
@@ -114,6 +120,7 @@ class WSGIResponse:
     def _set_length(self, length: int) -> None:
         self._headers.append((b"content-length", str(length).encode()))
         self._cl = self._remaining = length
+        self._inferred_length = True
 
     def _start_response(
         self,
@@ -184,6 +191,15 @@ class WSGIResponse:
         if self._status is None:
             raise ProtocolError("write() was called before start_response()")
         if self._complete:
+            if self._no_body:
+                return  # HEAD, 204, 304: body bytes are dropped however they come (HTTP-03)
+            if self._cut:
+                logger.error(
+                    "bridgeway: the WSGI app wrote past its Content-Length (%d); the excess"
+                    " was dropped (PEP 3333 §Handling the Content-Length Header)",
+                    self._cl,
+                )
+                return
             raise ProtocolError("write() was called after the response was complete")
         if self.halt:
             raise ClientDisconnected("the client disconnected; write() cannot deliver")
@@ -224,7 +240,11 @@ class WSGIResponse:
                 )
                 chunk = chunk[:remaining]
             self._remaining = 0
+            # Reaching the app's own length ends the response; later write()s are
+            # excess and dropped. (A length we inferred from a one-item list cannot be
+            # exceeded: the list is all there is.)
             self._complete = True
+            self._cut = not self._inferred_length
             messages.append({"type": "http.response.body", "body": chunk, "more_body": False})
             self._wait_acks()
             self._post_send(messages)
