@@ -44,6 +44,7 @@ logger = logging.getLogger("bridgeway")
 LoopMode = Literal["inline", "thread"]
 Step = Callable[[], "asyncio.Future[Any]"]
 
+_BUSY_WAIT = 5.0  # seconds shutdown() waits for loops still serving a request
 _pools: weakref.WeakSet[LoopPool] = weakref.WeakSet()
 _exit_hook_registered = False
 _exit_lock = threading.Lock()
@@ -213,6 +214,7 @@ class LoopPool:
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
         self._idle: list[PooledLoop] = []
         self._all: list[PooledLoop] = []
         self._pid = os.getpid()
@@ -224,6 +226,7 @@ class LoopPool:
         # After fork: these loops belong to the parent. Closing them would unregister
         # the parent's fds from a shared epoll instance, so they are only dropped.
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
         self._idle = []
         self._all = []
         self._pid = os.getpid()
@@ -244,7 +247,13 @@ class LoopPool:
                 self._idle.append(ploop)
                 return
         if self.closed and ploop in self._all:
+            # A loop that was busy when the pool shut down: close it now, and tell
+            # shutdown(), which may be waiting for it.
             ploop.close(self.shutdown_timeout)
+            with self._lock:
+                if ploop in self._all:
+                    self._all.remove(ploop)
+                self._returned.notify_all()
 
     def _new_loop(self) -> PooledLoop:
         global _exit_hook_registered
@@ -310,9 +319,20 @@ class LoopPool:
         with self._lock:
             for ploop in idle:
                 self._all.remove(ploop)
-        for ploop in busy:
-            driver = ploop.driver
-            if driver is not None:  # background work: wait for it, then it closes
-                driver.join(max(0.0, deadline - time.monotonic()))
-        if busy:
-            logger.debug("bridgeway: %d event loop(s) still busy at shutdown", len(busy))
+        # Loops still serving a request (the server may stop between writing the last
+        # chunk and calling close()) or finishing background work are closed by
+        # checkin() when they come back; wait for that, bounded, so that their lifespan
+        # shutdown runs before the interpreter goes on with its exit.
+        with self._returned:
+            waited = self._returned.wait_for(
+                lambda: not any(p in self._all for p in busy),
+                max(0.0, deadline - time.monotonic())
+                if any(p.driver is not None for p in busy)  # background work: its timeout
+                else max(0.0, min(deadline - time.monotonic(), _BUSY_WAIT)),
+            )
+        if not waited:
+            logger.warning(
+                "bridgeway: %d event loop(s) were still serving a request at shutdown;"
+                " their lifespan shutdown did not run",
+                sum(p in self._all for p in busy),
+            )
