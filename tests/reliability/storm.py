@@ -60,7 +60,7 @@ class StormResult:
         return self.kinds["drop-upload"] + self.kinds["drop-download"]
 
 
-def _one(port: int, kind: str, rng: random.Random) -> str | None:
+def one_request(port: int, kind: str, rng: random.Random) -> str | None:
     """Run one request of ``kind``; returns a failure description or None."""
     reset = rng.random() < 0.5
     if kind == "upload":
@@ -118,7 +118,7 @@ def run_storm(
                 return
             index, kind = item
             try:
-                failure = _one(port, kind, random.Random(seed * 100003 + index))
+                failure = one_request(port, kind, random.Random(seed * 100003 + index))
             except (OSError, AssertionError, ValueError) as exc:
                 failure = f"{kind}: {exc!r}"
             if failure is not None:
