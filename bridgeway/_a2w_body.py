@@ -47,6 +47,7 @@ class BodyReader:
         self._paused = False
         self._stopped = False
         self._taken = 0
+        self._ended = False  # the last item (end of body, or GONE) was pushed
         self._finished = threading.Event()
         loop.run_in_executor(None, self._run)
 
@@ -66,7 +67,9 @@ class BodyReader:
                 size = self._chunk_size if left is None else min(self._chunk_size, left)
                 try:
                     data = self._stream.read(size)
-                except (OSError, ValueError) as exc:  # the server's stream broke: client gone
+                except Exception as exc:  # the server's stream broke (werkzeug's
+                    # ClientDisconnected is an HTTPException, cheroot's MaxSizeExceeded...):
+                    # for the app, the client is gone; never leave it waiting.
                     logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
                     self._push(GONE)
                     return
@@ -82,7 +85,12 @@ class BodyReader:
                 self._push((data, left > 0))
                 if left <= 0:
                     return
+        except BaseException:
+            logger.exception("bridgeway: internal error in the wsgi.input reader")
+            raise
         finally:
+            if not self._ended:
+                self._push(GONE)  # however the reader stopped, no receive() waits for ever
             self._finished.set()
 
     def _may_read(self) -> bool:
@@ -91,6 +99,8 @@ class BodyReader:
         return len(self._items) < self._ahead
 
     def _push(self, item: Any) -> None:
+        if item is GONE or not item[1]:
+            self._ended = True
         with self._cond:
             self._items.append(item)
             waiter, self._waiter = self._waiter, None

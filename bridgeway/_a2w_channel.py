@@ -224,7 +224,7 @@ class AppChannel:
         size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
         try:
             data = stream.read(size)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # any failure of the server's stream: the client is gone
             logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
             data = None
         if left is not None:

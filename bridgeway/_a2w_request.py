@@ -142,7 +142,7 @@ class Request(AppChannel):
             # The whole body is known: give the server its length rather than making it
             # chunk or close the connection (HTTP-08).
             headers.append(("Content-Length", str(len(self.chunk))))
-        self.start_response(status_line(self.status), headers)
+        self._start_response(headers)
         self.yielded = True
         if self.final:
             chunk = self.chunk
@@ -208,6 +208,17 @@ class Request(AppChannel):
             self.ploop.call(self._signal_gone)
         self.ploop.finish_in_background(self.task, timeout)
 
+    def _start_response(self, headers: list[tuple[str, str]]) -> None:
+        try:
+            self.start_response(status_line(self.status), headers)
+        except BaseException:
+            # The server refused the response (gunicorn's InvalidHeader, wsgiref's
+            # asserts, a client already gone): the app is told the client is gone and
+            # the loop still goes back to the pool.
+            self.closed = True
+            self._release()
+            raise
+
     def _error_response(self, error: BaseException, why: str) -> list[bytes]:
         logger.error("bridgeway: the ASGI app %s; answered 500", why, exc_info=error)
         errors = self.environ.get("wsgi.errors")
@@ -265,7 +276,11 @@ class Request(AppChannel):
         headers = self.headers
         if self.length is None and not self.head and self.status not in NO_BODY_STATUS:
             headers.append(("Content-Length", str(os.fstat(file.fileno()).st_size)))
-        self.start_response(status_line(self.status), headers)
+        try:
+            self._start_response(headers)
+        except BaseException:
+            file.close()
+            raise
         self.yielded = self.exhausted = True
         self._release()
         if self.head or self.status in NO_BODY_STATUS:
