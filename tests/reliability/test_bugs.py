@@ -1,5 +1,7 @@
-"""Reproductions of bridgeway bugs the reliability tests found (they fail until fixed,
-then stay as regressions).
+"""Reproductions of bridgeway bugs the reliability tests found (they failed until
+fixed, and stay as regressions). Both were fixed in 9d2da5b ("ASGIToWSGI: any failure of
+the server's input stream ends the body as a disconnect; start_response raising no
+longer leaks the loop").
 
 BUG-1: ``ASGIToWSGI`` hangs forever when ``wsgi.input.read()`` raises anything other
 than ``OSError`` or ``ValueError``. ``_a2w_body.BodyReader._run`` catches only those two;
