@@ -73,7 +73,15 @@ def machine_info() -> dict[str, str]:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    """Peak resident set size of this process so far, in MiB. On Linux ``VmHWM``:
+    ``ru_maxrss`` carries the parent's peak across fork+exec, which would hide growth."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (MIB if sys.platform == "darwin" else 1024)
 

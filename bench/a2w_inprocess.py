@@ -13,7 +13,7 @@ Run from the repository root: ``.venv/bin/python -m bench.a2w_inprocess [--quick
   another thread): an adapter that hands each request to another thread cannot beat it.
 * Streams: a 256 MiB upload (``wsgi.input`` is a file-like producing 64 KiB reads) and a
   256 MiB download (the ASGI app sends 64 KiB chunks with ``more_body=True``), each case
-  in a subprocess of its own: MiB/s and the growth of peak RSS (``ru_maxrss``).
+  in a subprocess of its own: MiB/s and the growth of peak RSS (``VmHWM``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Run from the repository root: ``.venv/bin/python -m bench.w2a_inprocess [--quick
 * Streams: a 256 MiB upload (the app reads ``wsgi.input`` 64 KiB at a time; the driver
   feeds 64 KiB ``http.request`` messages) and a 256 MiB download (the app yields 64 KiB
   chunks; ``send`` consumes them), each case in a subprocess of its own: MiB/s and the
-  growth of peak RSS (``ru_maxrss``) during the transfer.
+  growth of peak RSS (``VmHWM``) during the transfer.
 
 "uvicorn-wsgi" is uvicorn's built-in implementation,
 ``uvicorn.middleware.wsgi._WSGIMiddleware``: the public name ``WSGIMiddleware`` there is

@@ -32,7 +32,14 @@ FILL = [bytes([i]) for i in range(256)]
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """This process's peak RSS in MiB. Linux's ``VmHWM``, not ``ru_maxrss``: the latter
+    carries the parent's peak across fork+exec, so a child of a big pytest process
+    would start at the parent's peak and show no growth at all."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB elsewhere
 
 
 def fresh_chunks(total: int) -> Iterator[bytes]:
