@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._a2w_body import GONE, BodyReader
 from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
-from ._headers import check_asgi_header, is_hop_by_hop
+from ._headers import (
+    NAME_CONTENT_LENGTH,
+    NAME_HOP_BY_HOP,
+    asgi_header_name,
+    check_asgi_value,
+)
 from ._types import Environ, Message
 from .errors import ClientDisconnected, ProtocolError
 
@@ -36,6 +41,32 @@ NO_BODY_STATUS = (204, 304)
 
 
 class AppChannel:
+    __slots__ = (
+        "adapter",
+        "body_done",
+        "body_left",
+        "chunk",
+        "closed",
+        "cut",
+        "cycle",
+        "environ",
+        "error",
+        "file",
+        "final",
+        "gone",
+        "head",
+        "headers",
+        "left",
+        "length",
+        "loop",
+        "pulled",
+        "read_lock",
+        "reader",
+        "ready",
+        "status",
+        "trailers",
+    )
+
     def __init__(self, adapter: ASGIToWSGI, environ: Environ) -> None:
         self.adapter = adapter
         self.environ = environ
@@ -167,11 +198,10 @@ class AppChannel:
             )
         headers: list[tuple[str, str]] = []
         length = None
-        for header in message.get("headers", ()):
-            name, value = header
-            check_asgi_header(name, value)
-            lower = name.lower()
-            if lower == b"content-length":
+        for name, value in message.get("headers", ()):
+            text, kind = asgi_header_name(name)
+            check_asgi_value(name, value)
+            if kind == NAME_CONTENT_LENGTH:
                 if length is not None:
                     if value.strip() != length:
                         raise ValueError("http.response.start: conflicting content-length headers")
@@ -180,9 +210,9 @@ class AppChannel:
                 if not length.isdigit():
                     raise ValueError(f"http.response.start: invalid content-length {value!r}")
                 continue  # added once, below (it used to be sent twice)
-            elif is_hop_by_hop(lower):
+            if kind == NAME_HOP_BY_HOP:
                 continue  # the WSGI server frames the message (A2W-SEND-02)
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+            headers.append((text, value.decode("latin-1")))
         self.cycle.advance(START)
         if length is not None:
             headers.append(("Content-Length", length.decode()))

@@ -79,6 +79,16 @@ class _FileIterable:
 
 
 class Request(AppChannel):
+    __slots__ = (
+        "exhausted",
+        "ploop",
+        "scope",
+        "start_response",
+        "task",
+        "task_done",
+        "yielded",
+    )
+
     def __init__(
         self, adapter: ASGIToWSGI, environ: Environ, start_response: StartResponse
     ) -> None:

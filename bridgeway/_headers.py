@@ -108,15 +108,46 @@ def status_line(code: int) -> str:
 _PHRASES = {s.value: f"{s.value} {s.phrase}"[4:] for s in HTTPStatus}
 
 
-def check_asgi_header(name: object, value: object) -> None:
-    """Validate one ASGI response header (A2W-SEND-03); raise in the application."""
-    if type(name) is not bytes or type(value) is not bytes:
+NAME_PLAIN, NAME_CONTENT_LENGTH, NAME_HOP_BY_HOP = 0, 1, 2
+_ASGI_NAMES: dict[bytes, tuple[str, int]] = {}
+
+
+def asgi_header_name(name: object) -> tuple[str, int]:
+    """A valid ASGI response header name as WSGI's ``str`` and its kind (plain,
+    content-length, hop-by-hop). Checked once per distinct name, then cached."""
+    known: tuple[str, int] | None
+    try:
+        known = _ASGI_NAMES.get(name)  # type: ignore[call-overload]
+    except TypeError:  # unhashable (a bytearray): the check below names the problem
+        known = None
+    if known is not None:
+        return known
+    if type(name) is not bytes:
         raise TypeError(
-            f"http.response.start: header ({name!r}, {value!r}) must be a pair of bytes"
-            " (ASGI-www §Response Start)"
+            f"http.response.start: header name {name!r} must be bytes (ASGI-www §Response Start)"
         )
     if not name or name[:1] == b":" or _TOKEN.fullmatch(name.decode("latin-1")) is None:
         raise ValueError(f"http.response.start: header name {name!r} is not an HTTP token")
+    lower = name.lower()
+    kind = (
+        NAME_CONTENT_LENGTH
+        if lower == b"content-length"
+        else NAME_HOP_BY_HOP
+        if is_hop_by_hop(lower)
+        else NAME_PLAIN
+    )
+    known = (name.decode("latin-1"), kind)
+    if len(_ASGI_NAMES) < 512:  # a bounded cache: header names repeat
+        _ASGI_NAMES[name] = known
+    return known
+
+
+def check_asgi_value(name: bytes, value: object) -> None:
+    if type(value) is not bytes:
+        raise TypeError(
+            f"http.response.start: header {name!r} value {value!r} must be bytes"
+            " (ASGI-www §Response Start)"
+        )
     if _BAD_BYTES_VALUE.search(value) is not None:
         raise ValueError(f"http.response.start: header {name!r} value contains CR, LF or NUL")
 
