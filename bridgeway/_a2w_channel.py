@@ -32,6 +32,7 @@ from ._types import Environ, Message
 from .errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
+    from ._loops import PooledLoop
     from .asgi_to_wsgi import ASGIToWSGI
 
 logger = logging.getLogger("bridgeway")
@@ -59,6 +60,7 @@ class AppChannel:
         "left",
         "length",
         "loop",
+        "ploop",
         "pulled",
         "read_lock",
         "reader",
@@ -71,6 +73,7 @@ class AppChannel:
         self.adapter = adapter
         self.environ = environ
         self.loop: asyncio.AbstractEventLoop
+        self.ploop: PooledLoop
         self.cycle = ResponseCycle()
         self.head = environ.get("REQUEST_METHOD") == "HEAD"
         self.status = 0
@@ -96,6 +99,7 @@ class AppChannel:
         ready = self.ready
         if ready is not None and not ready.done():
             ready.set_result(None)
+            self.ploop.nudge()
 
     def _signal_gone(self) -> None:
         pulled, self.pulled = self.pulled, None

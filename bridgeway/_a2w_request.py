@@ -81,7 +81,6 @@ class _FileIterable:
 class Request(AppChannel):
     __slots__ = (
         "exhausted",
-        "ploop",
         "scope",
         "start_response",
         "task",
@@ -125,7 +124,7 @@ class Request(AppChannel):
         self.loop = ploop.loop
         scope["extensions"] = {"http.response.pathsend": {}}
         self.scope = scope
-        ploop.run(self._start_step)
+        ploop.run(self._start_step, nudged=True)
         return self._first_response()
 
     def _first_response(self) -> Any:
@@ -173,7 +172,7 @@ class Request(AppChannel):
         if self.final or self.exhausted:
             self.exhausted = True
             raise StopIteration
-        self.ploop.run(self._next_step)
+        self.ploop.run(self._next_step, nudged=True)
         if self.error is not None:
             self.exhausted = True
             error = self.error

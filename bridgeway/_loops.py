@@ -80,6 +80,16 @@ def _shutdown_all_pools() -> None:
         pool.shutdown()
 
 
+def run_until(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[Any]) -> Any:
+    """``loop.run_until_complete`` that tolerates stray ``loop.stop()`` calls: a
+    request's ``nudge()`` may stop the loop while another step drives it."""
+    fut = asyncio.ensure_future(awaitable, loop=loop)
+    fut.add_done_callback(lambda _: loop.stop())
+    while not fut.done():
+        loop.run_forever()
+    return fut.result()
+
+
 class PooledLoop:
     """One event loop, its lifespan, and how it is driven."""
 
@@ -90,12 +100,21 @@ class PooledLoop:
         self.thread: threading.Thread | None = None
         self.driver: threading.Thread | None = None  # inline mode: background hand-off
 
-    def run(self, step: Step) -> None:
-        """Run ``step()`` on the loop and wait until the future it returns is done."""
+    def run(self, step: Step, *, nudged: bool = False) -> None:
+        """Run ``step()`` on the loop and wait until the future it returns is done.
+
+        ``nudged``: whoever completes the future also calls ``nudge()``, which stops
+        the loop at the end of the very iteration that did it; run_until_complete
+        would need a second iteration (a second epoll call and GIL hand-off) for its
+        done callback. Requests use this; lifespan steps do not."""
         if self.thread is None:
             fut = step()
             if not fut.done():
-                self.loop.run_until_complete(fut)
+                if nudged:
+                    while not fut.done():
+                        self.loop.run_forever()
+                else:
+                    run_until(self.loop, fut)
             return
         done = threading.Event()
 
@@ -105,6 +124,12 @@ class PooledLoop:
 
         self.loop.call_soon_threadsafe(on_loop)
         done.wait()
+
+    def nudge(self) -> None:
+        """The request's ready future was just completed (on the loop): in inline mode,
+        end this run of the loop after the current iteration."""
+        if self.thread is None:
+            self.loop.stop()
 
     def call(self, fn: Callable[[], object]) -> None:
         """Run a plain callback on the loop (at once inline; scheduled in thread mode)."""
@@ -145,7 +170,7 @@ class PooledLoop:
 
         def drive() -> None:
             try:
-                self.loop.run_until_complete(wait())
+                run_until(self.loop, wait())
             except BaseException:
                 logger.exception("bridgeway: internal error while finishing background work")
             finally:
@@ -177,8 +202,8 @@ class PooledLoop:
 
         try:
             if self.thread is None:
-                self.loop.run_until_complete(retire())
-                self.loop.run_until_complete(self.loop.shutdown_default_executor())
+                run_until(self.loop, retire())
+                run_until(self.loop, self.loop.shutdown_default_executor())
                 self.loop.close()
             else:
                 fut = asyncio.run_coroutine_threadsafe(retire(), self.loop)
@@ -188,7 +213,7 @@ class PooledLoop:
                 if not self.thread.is_alive():
                     # The loop's thread has left run_forever(): close the loop here, as
                     # inline mode does, or its selector and self-pipe leak (ResourceWarning).
-                    self.loop.run_until_complete(self.loop.shutdown_default_executor())
+                    run_until(self.loop, self.loop.shutdown_default_executor())
                     self.loop.close()
         except BaseException:
             logger.exception("bridgeway: error while shutting an event loop down")
