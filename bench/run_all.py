@@ -7,7 +7,9 @@ no suite inherits another's threads, loops or memory; the JSON results are kept 
 the report (``bench/results/<suite>.json``). The report states the machine, the
 settings, every figure with its spread over the rounds (the noise band), its ratio to
 the floor where there is one, and every target with PASS/FAIL. A summary of the targets
-is printed at the end. To add a suite (end-to-end runs, plots), add it to ``SUITES``.
+is printed at the end. Each suite's figures are also plotted (``bench/plots.py``, with
+matplotlib) to ``<report dir>/img/bench-<suite>.png`` and linked from the report by a
+relative path. To add a suite, add it to ``SUITES``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench._common import REPO, machine_info
 SUITES = (
     ("w2a_inprocess", "WSGI -> ASGI in process"),
     ("a2w_inprocess", "ASGI -> WSGI in process"),
+    ("e2e", "End to end on loopback"),
 )
 RESULTS = REPO / "bench" / "results"
 
@@ -45,7 +48,29 @@ def run_suite(module: str, quick: bool, extra: list[str]) -> dict[str, Any] | No
     return result
 
 
-def render(reports: list[tuple[str, str, dict[str, Any] | None]], quick: bool) -> str:
+def write_plots(reports: list[tuple[str, str, dict[str, Any] | None]], out: Path) -> dict[str, str]:
+    """Plot every suite that ran next to the report; returns suite -> relative link."""
+    from bench.plots import plot_report  # matplotlib itself is imported when plotting
+
+    links: dict[str, str] = {}
+    for module, title, report in reports:
+        if report is None:
+            continue
+        name = f"img/bench-{module.replace('_', '-')}.png"
+        try:
+            plot_report(report, title, out.parent / name)
+        except ImportError:
+            print("!! matplotlib is not installed: no plots", file=sys.stderr)
+            return {}
+        links[module] = name
+    return links
+
+
+def render(
+    reports: list[tuple[str, str, dict[str, Any] | None]],
+    quick: bool,
+    plots: dict[str, str] | None = None,
+) -> str:
     machine = machine_info()
     lines = [
         "# bridgeway benchmarks (latest run)",
@@ -71,6 +96,8 @@ def render(reports: list[tuple[str, str, dict[str, Any] | None]], quick: bool) -
             continue
         settings = ", ".join(f"{k}: {v}" for k, v in report["settings"].items())
         lines += [f"Settings: {settings}.", ""]
+        if plots and module in plots:
+            lines += [f"![{title}]({plots[module]})", ""]
         lines += _rows_table(report["rows"])
         lines += ["### Targets", "", "| case | figure | value | target | result |"]
         lines += ["|---|---|---:|---|---|"]
@@ -92,18 +119,21 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
     section = None
     floors = {row["section"]: row["median"] for row in rows if row["adapter"] == "floor"}
     for row in rows:
+        floor = floors.get(row["section"])
         if row["section"] != section:
             section = row["section"]
             if lines:
                 lines.append("")
             lines += [f"### {section}", ""]
-            lines += ["| adapter | median | range | unit | x floor | note |"]
-            lines += ["|---|---:|---|---|---:|---|"]
-        floor = floors.get(section)
-        ratio = f"{row['median'] / floor:.1f}" if floor else ""
+            if floors:
+                lines += ["| adapter | median | range | unit | x floor | note |"]
+                lines += ["|---|---:|---|---|---:|---|"]
+            else:
+                lines += ["| adapter | median | range | unit | note |", "|---|---:|---|---|---|"]
+        ratio = f" {row['median'] / floor:.1f} |" if floor else " |"
         lines.append(
             f"| {row['adapter']} | {row['median']:.1f} | {row['low']:.1f} .. {row['high']:.1f}"
-            f" | {row['unit']} | {ratio} | {row['note']} |"
+            f" | {row['unit']} |{ratio if floors else ''} {row['note']} |"
         )
     return [*lines, ""]
 
@@ -145,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [(m, t) for m, t in SUITES if not args.suite or m in args.suite]
     reports = [(m, t, run_suite(m, args.quick, extra)) for m, t in chosen]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(reports, args.quick), encoding="utf-8")
+    plots = write_plots(reports, args.out)
+    args.out.write_text(render(reports, args.quick, plots), encoding="utf-8")
     print(summary(reports))
     print(f"\nreport written to {args.out}")
     return 0 if all(report is not None for _, _, report in reports) else 1

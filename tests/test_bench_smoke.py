@@ -6,6 +6,7 @@ completes and reports every comparison.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,20 @@ def test_a2w_bench_runs() -> None:
     assert any("bridgeway/cross-thread round trip = " in line for line in lines), lines
     for direction in ("upload", "download"):
         assert any(line.startswith(f"ratio {direction} ") for line in lines), lines
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
+)
+def test_e2e_bench_runs() -> None:
+    """Real servers on loopback under wrk, one short round each; every server is stopped."""
+    lines = ratio_lines(run_quick("bench.e2e"))
+    flask = "Flask under uvicorn, requests/s"
+    fastapi = "FastAPI under gunicorn gthread, requests/s"
+    for section, peer in (
+        (flask, "a2wsgi"),
+        (flask, "uvicorn-wsgi"),
+        (fastapi, "a2wsgi"),
+        (fastapi, "raw-wsgi"),
+    ):
+        assert any(f"{section}: bridgeway/{peer} = " in line for line in lines), lines
