@@ -60,6 +60,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bridgeway")
 
+
+def _server_broke_receive(kind: object, body_done: bool) -> None:
+    what = "after the request body ended" if body_done else "while the body was being read"
+    logger.error(
+        "bridgeway: the ASGI server broke the receive() contract: it returned %r %s;"
+        " only http.request (until more_body=False) and http.disconnect are allowed"
+        " (ASGI-www §Request, §Disconnect). bridgeway stops listening for a disconnect"
+        " on this request.",
+        kind,
+        what,
+    )
+
+
 _SEND, _RECV, _DONE = 1, 2, 3
 _DISCONNECT = object()
 _PREFETCH = 4  # request body messages the receiver may hand over ahead of reads
@@ -231,17 +244,28 @@ class HTTPCycle(WSGIResponse):
                 self._space = None
                 continue
             message = await self._receive()
-            if message["type"] == "http.request":
-                if self._body_done:
-                    continue
+            kind = message.get("type")
+            if kind == "http.request" and not self._body_done:
                 more = message.get("more_body", False)
                 if not more:
                     self._body_done = True
                 self._delivered += 1
                 replies.put((message.get("body", b""), more))
-            elif message["type"] == "http.disconnect":
+            elif kind == "http.disconnect":
                 self._on_disconnect()
                 replies.put(_DISCONNECT)
+                return
+            else:
+                # ASGI-www §Request: after more_body=False the only message receive()
+                # may return is http.disconnect. A server that answers again at once
+                # would turn this loop into a busy spin for the whole response, so
+                # stop listening (send() still reports a client that has gone).
+                _server_broke_receive(kind, self._body_done)
+                if not self._body_done:
+                    # The body cannot be completed: wsgi.input raises rather than
+                    # hand the app a truncated body that looks whole.
+                    self._body_done = True
+                    replies.put(_DISCONNECT)
                 return
 
     def _on_disconnect(self) -> None:

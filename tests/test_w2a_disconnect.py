@@ -10,7 +10,7 @@ import pytest
 from w2a_driver import CHUNKED, Peer, call, content_length, make_scope, wait_for, wait_thread_event
 
 from bridgeway import WSGIToASGI
-from bridgeway._types import Environ, StartResponse
+from bridgeway._types import Environ, Message, StartResponse
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +144,66 @@ async def test_disconnect_watch_can_be_turned_off() -> None:
         assert app.closed == 0
         tg.cancel_scope.cancel()
     assert app.closed == 1
+
+
+async def test_server_answering_receive_again_after_the_body_is_not_spun_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server whose receive() keeps returning ``http.request`` after the body ended
+    breaks ASGI-www §Request; the disconnect listener must stop listening (and say
+    so), not call receive() in a loop for the whole response."""
+    calls = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal calls
+        calls += 1
+        await anyio.lowlevel.checkpoint()
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    sent: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message.get("body", b""))
+            await anyio.sleep(0.02)  # a slow consumer: time for a spinning listener
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        for i in range(5):
+            yield b"%d" % i
+
+    with anyio.fail_after(10):
+        await WSGIToASGI(app)(make_scope(), receive, send)
+    assert b"".join(sent) == b"01234"
+    assert calls <= 3
+    assert "broke the receive() contract" in caplog.text
+
+
+async def test_unknown_message_while_reading_the_body_is_an_error_not_a_short_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    messages: Iterator[dict[str, object]] = iter(
+        [{"type": "http.request", "body": b"abc", "more_body": True}, {"type": "http.bogus"}]
+    )
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    peer = Peer()
+    seen: list[object] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        try:
+            seen.append(environ["wsgi.input"].read())
+        except Exception as exc:
+            seen.append(exc)
+            raise
+        start_response("200 OK", [])
+        return [b"read"]
+
+    with anyio.fail_after(10):
+        await WSGIToASGI(app)(make_scope("POST", headers=CHUNKED), receive, peer.send)
+    assert len(seen) == 1
+    assert isinstance(seen[0], OSError)
+    assert peer.messages[0]["status"] == 500
+    assert "'http.bogus' while the body was being read" in caplog.text
