@@ -30,6 +30,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 CHUNK = 64 * 1024
+SLOW_UPLOAD = "upload, slow consumer"
+SLOW_DOWNLOAD = "download, slow consumer"
+SLOW_MIB_S = 128  # the slow consumer's pace: 64 KiB every 0.5 ms
+MIN_STREAM_MIB_S = 16  # a stream case slower than this is given up (see stream_timeout)
 PACKAGES = (
     "bridgeway",
     "a2wsgi",
@@ -107,6 +111,29 @@ def timed(batch: Callable[[], int]) -> float:
     start = time.perf_counter()
     count = batch()
     return (time.perf_counter() - start) * 1e6 / count
+
+
+class Pacer:
+    """The pace of a slow consumer: at most ``mib_s`` MiB/s on average.
+
+    ``delay(n)`` says how long to wait (the caller sleeps: ``time.sleep`` or
+    ``asyncio.sleep``) before taking ``n`` more bytes. Each take is due ``n / rate`` after
+    the previous one was due, so a sleep that overshoots (asyncio's timers round up to
+    1 ms) is made good by the next takes; but never earlier than ``SLACK`` before now, so a
+    consumer kept waiting by its producer gains at most that much credit (256 KiB at
+    128 MiB/s) to catch up with."""
+
+    SLACK = 0.002
+    __slots__ = ("due", "rate")
+
+    def __init__(self, mib_s: float = SLOW_MIB_S) -> None:
+        self.rate = mib_s * MIB
+        self.due = 0.0
+
+    def delay(self, n: int) -> float:
+        now = time.perf_counter()
+        self.due = max(self.due + n / self.rate, now - self.SLACK)
+        return self.due - now
 
 
 # ------------------------------------------------------------------------- report
@@ -236,18 +263,33 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------- streams
 
 
-def run_child(module: str, adapter: str, direction: str, size_mib: int) -> dict[str, Any]:
+def stream_timeout(size_mib: int) -> float:
+    """Seconds a stream case may take: it is given up below ``MIN_STREAM_MIB_S`` (every
+    adapter does hundreds of MiB/s; Starlette's middleware, which grows the request body
+    with ``bytes +=``, is quadratic in the upload's size and would take minutes)."""
+    return max(10.0, size_mib / MIN_STREAM_MIB_S)
+
+
+def run_child(
+    module: str, adapter: str, direction: str, size_mib: int, timeout: float = 600.0
+) -> dict[str, Any]:
     """Run one streaming case in a fresh interpreter (``python -m module --child ...``)
     so that its peak RSS is its own. The child prints one JSON line last; a failure
-    gives ``{"error": "<last line of stderr>"}``."""
-    proc = subprocess.run(
-        [sys.executable, "-m", module, "--child", adapter, direction, str(size_mib)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    gives ``{"error": "<last line of stderr>"}``, a child still running after
+    ``timeout`` seconds is killed and gives ``{"error": "gave up after ..."}``."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--child", adapter, direction, str(size_mib)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {
+            "error": f"gave up after {timeout:g} s (under {size_mib / timeout:.1f} MiB/s)",
+        }
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
@@ -274,7 +316,11 @@ def stream_rounds(
     size_mib: int,
     rounds: int,
 ) -> None:
-    """Interleave child runs of every (direction, adapter); add MiB/s and RSS rows."""
+    """Interleave child runs of every (direction, adapter); add MiB/s and RSS rows.
+
+    A case that fails (or is given up, see ``stream_timeout``) is not run again in later
+    rounds; it gets a note instead of rows."""
+    timeout = stream_timeout(size_mib)
     for direction in directions:
         speed: dict[str, list[float]] = {a: [] for a in adapters}
         rss: dict[str, list[float]] = {a: [] for a in adapters}
@@ -290,7 +336,7 @@ def stream_rounds(
             def run() -> float:
                 if adapter in failed:
                     return 0.0
-                result = run_child(module, adapter, direction, size_mib)
+                result = run_child(module, adapter, direction, size_mib, timeout)
                 if "error" in result:
                     failed[adapter] = str(result["error"])
                     return 0.0

@@ -14,6 +14,12 @@ Run from the repository root: ``.venv/bin/python -m bench.a2w_inprocess [--quick
 * Streams: a 256 MiB upload (``wsgi.input`` is a file-like producing 64 KiB reads) and a
   256 MiB download (the ASGI app sends 64 KiB chunks with ``more_body=True``), each case
   in a subprocess of its own: MiB/s and the growth of peak RSS (``VmHWM``).
+* Slow consumer, the same 256 MiB: a download that the WSGI side iterates at 128 MiB/s
+  (``time.sleep`` between chunks) while the ASGI app sends fresh 64 KiB chunks as fast as
+  it can, and an upload that the ASGI app receives at 128 MiB/s (``asyncio.sleep``) while
+  ``wsgi.input`` hands out fresh 64 KiB reads as fast as they are asked for. MiB/s is
+  bounded by the pace; the figure to read is the RSS growth: an adapter without
+  backpressure holds the whole body.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from typing import Any, cast
 from bench._common import (
     CHUNK,
     MIB,
+    SLOW_DOWNLOAD,
+    SLOW_MIB_S,
+    SLOW_UPLOAD,
+    Pacer,
     Report,
     base_parser,
     child_result,
@@ -116,6 +126,29 @@ async def upload_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def slow_upload_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """``upload_app`` receiving at ``SLOW_MIB_S`` (it sleeps on the adapter's loop)."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    pacer = Pacer()
+    total = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        size = len(message.get("body", b""))
+        total += size
+        more = message.get("more_body", False)
+        delay = pacer.delay(size)
+        if delay > 0:
+            await asyncio.sleep(delay)
+    body = str(total).encode()
+    await send(_START)
+    await send({"type": "http.response.body", "body": body})
+
+
 _BLOCK = b"x" * CHUNK
 
 
@@ -128,6 +161,20 @@ async def download_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send(_START)
     for _ in range(size // CHUNK):
         await send({"type": "http.response.body", "body": _BLOCK, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def fresh_download_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """``download_app`` sending a new 64 KiB object each time, as a real app does: an
+    adapter that queues the chunks then holds them all (not 4096 references to one).
+    Written, not ``bytes(CHUNK)``: calloc'ed zero pages never touched are not in RSS."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    size = int(dict(scope["headers"])[b"x-size"])
+    await send(_START)
+    for _ in range(size // CHUNK):
+        await send({"type": "http.response.body", "body": b"x" * CHUNK, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
 
 
@@ -222,18 +269,23 @@ ENVIRON: dict[str, Any] = {
 
 
 class BodyInput:
-    """A ``wsgi.input`` of ``size`` bytes, handed out without copying when possible."""
+    """A ``wsgi.input`` of ``size`` bytes, handed out without copying when possible;
+    ``fresh``: a new object for every read (as a server's are), so that an adapter
+    queueing them holds their bytes."""
 
-    __slots__ = ("remaining",)
+    __slots__ = ("fresh", "remaining")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, fresh: bool = False) -> None:
         self.remaining = size
+        self.fresh = fresh
 
     def read(self, size: int = -1, /) -> bytes:
         if size is None or size < 0 or size > CHUNK:
             size = CHUNK
         size = min(size, self.remaining)
         self.remaining -= size
+        if self.fresh:
+            return b"u" * size
         return _BLOCK if size == CHUNK else _BLOCK[:size]
 
     def readline(self, size: int = -1, /) -> bytes:
@@ -241,14 +293,16 @@ class BodyInput:
 
 
 class Call:
-    """One WSGI call: records ``start_response``, consumes and closes the iterable."""
+    """One WSGI call: records ``start_response``, consumes and closes the iterable (at
+    the pace of ``pacer``, if given: a WSGI server writing to a slow client)."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "headers", "pacer", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, pacer: Pacer | None = None) -> None:
         self.status = ""
         self.headers: list[tuple[str, str]] = []
         self.body = 0
+        self.pacer = pacer
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -261,9 +315,14 @@ class Call:
 
     def run(self, app: WSGIApp, environ: dict[str, Any]) -> Call:
         result = app(environ, self.start_response)
+        pacer = self.pacer
         try:
             for chunk in result:
                 self.body += len(chunk)
+                if pacer is not None and chunk:
+                    delay = pacer.delay(len(chunk))
+                    if delay > 0:
+                        time.sleep(delay)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -373,21 +432,30 @@ def run_requests(report: Report, rounds: int, requests: int) -> None:
         round_trip.close()
 
 
+STREAM_APPS: dict[str, ASGIApp] = {
+    "upload": upload_app,
+    "download": download_app,
+    SLOW_UPLOAD: slow_upload_app,
+    SLOW_DOWNLOAD: fresh_download_app,
+}
+
+
 def child(adapter: str, direction: str, size_mib: int) -> None:
     """One streaming case (runs in its own interpreter); prints one JSON line."""
     size = size_mib * MIB
-    upload = direction == "upload"
-    app = make_adapter(adapter, upload_app if upload else download_app)
+    upload = direction in ("upload", SLOW_UPLOAD)
+    slow = direction in (SLOW_UPLOAD, SLOW_DOWNLOAD)
+    app = make_adapter(adapter, STREAM_APPS[direction])
 
     def call(body: int) -> Call:
         environ = dict(ENVIRON)
         if upload:
             environ.update(REQUEST_METHOD="POST", CONTENT_LENGTH=str(body))
-            environ["wsgi.input"] = BodyInput(body)
-        else:
-            environ["HTTP_X_SIZE"] = str(body)
-            environ["wsgi.input"] = io.BytesIO()
-        return Call().run(app, environ)
+            environ["wsgi.input"] = BodyInput(body, fresh=slow)
+            return Call().run(app, environ)
+        environ["HTTP_X_SIZE"] = str(body)
+        environ["wsgi.input"] = io.BytesIO()
+        return Call(Pacer() if slow else None).run(app, environ)
 
     call(CHUNK)  # warm up: loops, threads, imports
     gc.collect()
@@ -410,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (200 if args.quick else 2000)
     size_mib = args.size_mib or (16 if args.quick else 256)
     stream_round_count = 1 if args.quick else 3
+    slow_round_count = 1 if args.quick else 2
     report = Report("ASGI -> WSGI in process (bridgeway.ASGIToWSGI vs a2wsgi)")
     report.settings = {
         "rounds": rounds,
@@ -417,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": THREADS,
         "stream size MiB": size_mib,
         "stream rounds": stream_round_count,
+        "slow consumer MiB/s": SLOW_MIB_S,
+        "slow consumer stream rounds": slow_round_count,
     }
     if args.only in (None, "requests"):
         run_requests(report, rounds, requests)
@@ -424,10 +495,26 @@ def main(argv: list[str] | None = None) -> int:
         stream_rounds(
             report, MODULE, STREAM_ADAPTERS, ("upload", "download"), size_mib, stream_round_count
         )
+        stream_rounds(
+            report,
+            MODULE,
+            STREAM_ADAPTERS,
+            (SLOW_UPLOAD, SLOW_DOWNLOAD),
+            size_mib,
+            slow_round_count,
+        )
         for direction in ("upload", "download"):
             section = f"{direction} {size_mib} MiB"
             report.ratio(section, "bridgeway", "a2wsgi", ">=", 3.0)
             report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0)
+        for direction in (SLOW_UPLOAD, SLOW_DOWNLOAD):
+            report.limit(f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0)
+        report.notes.append(
+            f"slow consumer: the body is taken at {SLOW_MIB_S} MiB/s (the ASGI app's"
+            " receives, or the WSGI side's iteration, sleep), so MiB/s is bounded by that"
+            " pace; the figure to read is the peak RSS growth: an adapter without"
+            " backpressure holds the whole body."
+        )
     report.print()
     report.dump(args.json)
     return 0

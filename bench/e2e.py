@@ -4,8 +4,9 @@ Run from the repository root: ``.venv/bin/python -m bench.e2e [--quick]``.
 
 * **Flask under uvicorn** (httptools, uvloop, 1 process) through every WSGI->ASGI adapter
   (``bridgeway.WSGIToASGI``, ``a2wsgi.WSGIMiddleware``, uvicorn's own
-  ``uvicorn.middleware.wsgi._WSGIMiddleware``), against Flask served natively by gunicorn
-  (gthread, 1 worker).
+  ``uvicorn.middleware.wsgi._WSGIMiddleware``, Starlette's deprecated
+  ``starlette.middleware.wsgi.WSGIMiddleware``), against Flask served natively by
+  gunicorn (gthread, 1 worker).
 * **FastAPI under gunicorn** (gthread, 1 worker) through every ASGI->WSGI adapter
   (``bridgeway.ASGIToWSGI``, ``a2wsgi.ASGIMiddleware``), against FastAPI served natively by
   uvicorn, and against a bare WSGI hello callable under the same gunicorn: the server's
@@ -79,6 +80,7 @@ SCENARIOS = (
             Config("bridgeway", "uvicorn", "flask_bridgeway"),
             Config("a2wsgi", "uvicorn", "flask_a2wsgi"),
             Config("uvicorn-wsgi", "uvicorn", "flask_uvicorn_wsgi"),
+            Config("starlette-wsgi", "uvicorn", "flask_starlette_wsgi"),
             Config(
                 "gunicorn-native", "gunicorn-gthread", "flask_native", "Flask on gunicorn gthread"
             ),

@@ -9,14 +9,16 @@ framework it serves: gunicorn serving ``raw_wsgi`` never imports FastAPI.
 | ``flask_bridgeway`` | ASGI | it through ``bridgeway.WSGIToASGI`` |
 | ``flask_a2wsgi`` | ASGI | it through ``a2wsgi.WSGIMiddleware`` |
 | ``flask_uvicorn_wsgi`` | ASGI | it through ``uvicorn.middleware.wsgi._WSGIMiddleware`` |
+| ``flask_starlette_wsgi`` | ASGI | it through ``starlette.middleware.wsgi.WSGIMiddleware`` |
 | ``fastapi_native`` | ASGI | a FastAPI hello app |
 | ``fastapi_bridgeway`` | WSGI | it through ``bridgeway.ASGIToWSGI`` |
 | ``fastapi_a2wsgi`` | WSGI | it through ``a2wsgi.ASGIMiddleware`` |
 | ``raw_wsgi`` | WSGI | a bare WSGI hello callable (the WSGI server's ceiling) |
 
 ``uvicorn.middleware.wsgi.WSGIMiddleware`` *is* a2wsgi's class whenever a2wsgi is
-installed; uvicorn's own implementation is the private ``_WSGIMiddleware``. Every adapter
-runs with its default settings.
+installed; uvicorn's own implementation is the private ``_WSGIMiddleware``. Starlette's
+``WSGIMiddleware`` is deprecated by Starlette; its import warning is silenced here, as is
+uvicorn's. Every adapter runs with its default settings.
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ def _uvicorn_wsgi(app: Any) -> Any:
         return wsgi._WSGIMiddleware(app)
 
 
+def _starlette_wsgi(app: Any) -> Any:
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from starlette.middleware.wsgi import WSGIMiddleware
+
+        return WSGIMiddleware(app)
+
+
 def _bridgeway_w2a(app: Any) -> Any:
     from bridgeway import WSGIToASGI
 
@@ -95,6 +107,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "flask_bridgeway": lambda: _bridgeway_w2a(_flask()),
     "flask_a2wsgi": lambda: _a2wsgi_w2a(_flask()),
     "flask_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask()),
+    "flask_starlette_wsgi": lambda: _starlette_wsgi(_flask()),
     "fastapi_native": _fastapi,
     "fastapi_bridgeway": lambda: _bridgeway_a2w(_fastapi()),
     "fastapi_a2wsgi": lambda: _a2wsgi_a2w(_fastapi()),

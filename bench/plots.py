@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 COLOURS = {"bridgeway": "#d9730d", "a2wsgi": "#5b7fa6"}
-REFERENCE = {"floor", "raw-wsgi", "gunicorn-native", "uvicorn-native"}
+REFERENCE = {
+    "floor",
+    "raw-wsgi",
+    "gunicorn-native",
+    "uvicorn-native",
+    "thread round trip",
+    "cross-thread round trip",
+}
 OTHER = "#9aa5b1"
 REFERENCE_COLOUR = "#6aa36f"
 

@@ -6,16 +6,32 @@ Run from the repository root: ``.venv/bin/python -m bench.w2a_inprocess [--quick
   through the floor (the WSGI app called directly on the loop with a trivial
   ``start_response``), driven with a synthetic HTTP scope and trivial ``receive``/``send``
   on one asyncio loop: sequentially and 64 at a time (``asyncio.gather``). µs/request.
+* The thread round trip (hello sections, a reference row like the floor): an ASGI app
+  that, per request, hands a no-op to an already-running worker thread
+  (``queue.SimpleQueue``), is woken back by it (``loop.call_soon_threadsafe`` setting a
+  future), then sends the two response messages. Any adapter that runs the WSGI app in a
+  thread pays at least this; its ratio to uvicorn's middleware shows how much of the
+  <= 0.7x budget it leaves.
 * Streams: a 256 MiB upload (the app reads ``wsgi.input`` 64 KiB at a time; the driver
   feeds 64 KiB ``http.request`` messages) and a 256 MiB download (the app yields 64 KiB
   chunks; ``send`` consumes them), each case in a subprocess of its own: MiB/s and the
   growth of peak RSS (``VmHWM``) during the transfer.
+* Slow consumer, the same 256 MiB: a download whose ``send`` sleeps (``asyncio.sleep``)
+  so it takes the body at 128 MiB/s while the app yields fresh 64 KiB chunks as fast as
+  it can, and an upload whose app reads ``wsgi.input`` at 128 MiB/s (``time.sleep``)
+  while the driver offers fresh 64 KiB messages as fast as they are asked for. MiB/s is
+  bounded by the pace; the figure to read is the RSS growth: an adapter without
+  backpressure holds the whole body.
 
 "uvicorn-wsgi" is uvicorn's built-in implementation,
 ``uvicorn.middleware.wsgi._WSGIMiddleware``: the public name ``WSGIMiddleware`` there is
-an alias of a2wsgi's class whenever a2wsgi is installed. Adapters use their default
-settings (what a user gets): bridgeway 40 threads, a2wsgi and uvicorn's middleware 10
-workers, asgiref its ``sync_to_async`` executor.
+an alias of a2wsgi's class whenever a2wsgi is installed (its deprecation warning is
+silenced). "starlette-wsgi" is ``starlette.middleware.wsgi.WSGIMiddleware`` (deprecated
+by Starlette, warning silenced): it reads the whole request body (``bytes +=``, quadratic
+in its size: its 256 MiB uploads are given up, see ``_common.stream_timeout``) and queues
+the response in an unbounded stream. Adapters use their default settings (what a user
+gets): bridgeway 40 threads, a2wsgi and uvicorn's middleware 10 workers, asgiref its
+``sync_to_async`` executor, Starlette anyio's default thread limiter (40).
 """
 
 from __future__ import annotations
@@ -23,6 +39,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import queue
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -31,6 +49,10 @@ from typing import Any, cast
 from bench._common import (
     CHUNK,
     MIB,
+    SLOW_DOWNLOAD,
+    SLOW_MIB_S,
+    SLOW_UPLOAD,
+    Pacer,
     Report,
     base_parser,
     child_result,
@@ -48,8 +70,9 @@ StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 MODULE = "bench.w2a_inprocess"
-ADAPTERS = ("floor", "bridgeway", "a2wsgi", "asgiref", "uvicorn-wsgi")
-STREAM_ADAPTERS = ("bridgeway", "a2wsgi", "asgiref", "uvicorn-wsgi")
+ADAPTERS = ("floor", "bridgeway", "a2wsgi", "asgiref", "uvicorn-wsgi", "starlette-wsgi")
+STREAM_ADAPTERS = ("bridgeway", "a2wsgi", "asgiref", "uvicorn-wsgi", "starlette-wsgi")
+ROUND_TRIP = "thread round trip"
 CONCURRENCY = 64
 
 
@@ -82,6 +105,20 @@ def upload_app(environ: dict[str, Any], start_response: StartResponse) -> Iterab
     return [str(total).encode()]
 
 
+def slow_upload_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """``upload_app`` reading at ``SLOW_MIB_S`` (it sleeps in its worker thread)."""
+    read = environ["wsgi.input"].read
+    pacer = Pacer()
+    total = 0
+    while chunk := read(CHUNK):
+        total += len(chunk)
+        delay = pacer.delay(len(chunk))
+        if delay > 0:
+            time.sleep(delay)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(total).encode()]
+
+
 _BLOCK = b"x" * CHUNK
 
 
@@ -93,6 +130,65 @@ def download_app(environ: dict[str, Any], start_response: StartResponse) -> Iter
     )
     for _ in range(size // CHUNK):
         yield _BLOCK
+
+
+def fresh_download_app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+    """``download_app`` yielding a new 64 KiB object each time, as a real app does: an
+    adapter that queues the chunks then holds them all (not 4096 references to one).
+    Written, not ``bytes(CHUNK)``: calloc'ed zero pages that are never touched would not
+    count in RSS."""
+    size = int(environ["HTTP_X_SIZE"])
+    start_response(
+        "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+    )
+    for _ in range(size // CHUNK):
+        yield b"x" * CHUNK
+
+
+_HELLO_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"5")],
+}
+_HELLO_BODY: Message = {"type": "http.response.body", "body": b"hello"}
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class ThreadRoundTrip:
+    """The reference "thread round trip": an ASGI app paying, per request, only what any
+    WSGI->ASGI adapter running the app in a thread must: a hand-off to an
+    already-running worker thread (a ``queue.SimpleQueue``), the thread waking the loop
+    back (``loop.call_soon_threadsafe`` setting a future), then the two response
+    messages. The worker does nothing else: no environ, no WSGI call, no body."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None
+        ] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._work, name="bench-round-trip", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        get = self.jobs.get
+        while (job := get()) is not None:
+            loop, future = job
+            loop.call_soon_threadsafe(_resolve, future)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.jobs.put((loop, future))
+        await future
+        await send(_HELLO_START)
+        await send(_HELLO_BODY)
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join()
 
 
 # ------------------------------------------------------------------------- adapters
@@ -165,6 +261,14 @@ def make_adapter(name: str, app: WSGIApp) -> ASGIApp:
             # uvicorn.middleware.wsgi.WSGIMiddleware *is* a2wsgi's class whenever a2wsgi is
             # installed; uvicorn's own implementation is the private _WSGIMiddleware.
             return _asgi(wsgi._WSGIMiddleware, app)
+    if name == "starlette-wsgi":
+        from starlette.exceptions import StarletteDeprecationWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StarletteDeprecationWarning)
+            from starlette.middleware.wsgi import WSGIMiddleware as StarletteWSGI
+
+            return _asgi(StarletteWSGI, app)
     raise ValueError(f"unknown adapter {name!r}")
 
 
@@ -197,13 +301,20 @@ def scope_for(method: str = "GET", headers: list[tuple[bytes, bytes]] | None = N
 class Exchange:
     """One request's trivial server side: ``receive`` hands out the body messages, then
     (like a real server) blocks until the response is complete and reports a
-    disconnect; ``send`` consumes the response, counting body bytes."""
+    disconnect; ``send`` consumes the response, counting body bytes (at the pace of
+    ``pacer``, if given: a slow client)."""
 
-    __slots__ = ("body", "chunks", "done", "scope", "status")
+    __slots__ = ("body", "chunks", "done", "pacer", "scope", "status")
 
-    def __init__(self, scope: Scope, chunks: Iterator[Message] | None = None) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        chunks: Iterator[Message] | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
         self.scope = scope
         self.chunks = chunks
+        self.pacer = pacer
         self.done: asyncio.Future[None] | None = None
         self.status = 0
         self.body = 0
@@ -225,7 +336,12 @@ class Exchange:
         if message["type"] == "http.response.start":
             self.status = message["status"]
         else:
-            self.body += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            self.body += size
+            if self.pacer is not None and size:
+                delay = self.pacer.delay(size)
+                if delay > 0:
+                    await asyncio.sleep(delay)
             if not message.get("more_body", False):
                 if self.done is None:
                     self.done = asyncio.get_running_loop().create_future()
@@ -254,11 +370,14 @@ async def concurrent(app: ASGIApp, n: int) -> int:
     return batches * CONCURRENCY
 
 
-def body_messages(size: int) -> Iterator[Message]:
+def body_messages(size: int, fresh: bool = False) -> Iterator[Message]:
+    """64 KiB ``http.request`` messages; ``fresh``: a new body object in each (as a
+    server's are), so that an adapter queueing them holds their bytes."""
     block = b"u" * CHUNK
     count = size // CHUNK
     for i in range(count):
-        yield {"type": "http.request", "body": block, "more_body": i < count - 1}
+        body = b"x" * CHUNK if fresh else block
+        yield {"type": "http.request", "body": body, "more_body": i < count - 1}
 
 
 # ------------------------------------------------------------------------- parts
@@ -266,9 +385,12 @@ def body_messages(size: int) -> Iterator[Message]:
 
 def run_requests(report: Report, rounds: int, requests: int) -> None:
     loop = asyncio.new_event_loop()
+    round_trip = ThreadRoundTrip()
     try:
         for app_name, wsgi_app in (("hello", hello_app), ("flask", flask_app())):
             apps = {name: make_adapter(name, wsgi_app) for name in ADAPTERS}
+            if app_name == "hello":
+                apps[ROUND_TRIP] = round_trip
             for name, app in apps.items():  # warm up, and check each adapter answers
                 exchange = loop.run_until_complete(Exchange(scope_for()).run(app))
                 if exchange.status != 200 or exchange.body != 5:
@@ -289,26 +411,68 @@ def run_requests(report: Report, rounds: int, requests: int) -> None:
 
                 samples = interleave(rounds, {name: case(app) for name, app in apps.items()})
                 section = f"{app_name}, {mode}"
-                for name in ADAPTERS:
+                for name in apps:
                     report.add(section, name, samples[name], "µs/req")
                 report.ratio(section, "bridgeway", "a2wsgi", "<=", 0.3)
                 report.ratio(section, "bridgeway", "uvicorn-wsgi", "<=", 0.7)
+                if app_name == "hello":
+                    _round_trip_ratio(report, section)
     finally:
+        round_trip.close()
         loop.close()
+
+
+def _round_trip_ratio(report: Report, section: str) -> None:
+    """The thread round trip against uvicorn's middleware (informational: no adapter's
+    target, the lower bound of any threaded one), and a note putting bridgeway's figure
+    against both."""
+    report.ratio(
+        section,
+        ROUND_TRIP,
+        "uvicorn-wsgi",
+        "<=",
+        0.7,
+        label=f"{ROUND_TRIP}/uvicorn-wsgi (lower bound)",
+    )
+    trip = report.get(section, ROUND_TRIP)
+    uvicorn = report.get(section, "uvicorn-wsgi")
+    bridgeway = report.get(section, "bridgeway")
+    if trip is None or uvicorn is None or bridgeway is None or 0 in (trip.median, uvicorn.median):
+        return
+    budget = 0.7 * uvicorn.median
+    report.notes.append(
+        f"{section}: the thread round trip ({trip.median:.1f} µs/req) is"
+        f" {trip.median / uvicorn.median:.2f}x uvicorn-wsgi ({uvicorn.median:.1f} µs/req):"
+        f" {trip.median / budget:.0%} of the {budget:.1f} µs that bridgeway/uvicorn-wsgi"
+        f" <= 0.7 allows, before any WSGI work; bridgeway ({bridgeway.median:.1f} µs/req)"
+        f" is {bridgeway.median / trip.median:.2f}x the round trip. The"
+        f" '{ROUND_TRIP}/uvicorn-wsgi (lower bound)' row is not a target of bridgeway: it"
+        " FAILs when no threaded adapter can reach 0.7x on this machine."
+    )
+
+
+STREAM_APPS: dict[str, WSGIApp] = {
+    "upload": upload_app,
+    "download": download_app,
+    SLOW_UPLOAD: slow_upload_app,
+    SLOW_DOWNLOAD: fresh_download_app,
+}
 
 
 def child(adapter: str, direction: str, size_mib: int) -> None:
     """One streaming case (runs in its own interpreter); prints one JSON line."""
     size = size_mib * MIB
-    upload = direction == "upload"
-    app = make_adapter(adapter, upload_app if upload else download_app)
+    upload = direction in ("upload", SLOW_UPLOAD)
+    slow = direction in (SLOW_UPLOAD, SLOW_DOWNLOAD)
+    app = make_adapter(adapter, STREAM_APPS[direction])
     loop = asyncio.new_event_loop()
 
     def exchange(body: int) -> Exchange:
         if upload:
             headers = [(b"content-length", str(body).encode())]
-            return Exchange(scope_for("POST", headers), body_messages(body))
-        return Exchange(scope_for("GET", [(b"x-size", str(body).encode())]))
+            return Exchange(scope_for("POST", headers), body_messages(body, fresh=slow))
+        pacer = Pacer() if slow else None
+        return Exchange(scope_for("GET", [(b"x-size", str(body).encode())]), pacer=pacer)
 
     loop.run_until_complete(exchange(CHUNK).run(app))  # warm up: thread pools, imports
     gc.collect()
@@ -332,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (128 if args.quick else 2048)
     size_mib = args.size_mib or (16 if args.quick else 256)
     stream_round_count = 1 if args.quick else 3
+    slow_round_count = 1 if args.quick else 2
     report = Report("WSGI -> ASGI in process (bridgeway.WSGIToASGI vs peers)")
     report.settings = {
         "rounds": rounds,
@@ -339,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": CONCURRENCY,
         "stream size MiB": size_mib,
         "stream rounds": stream_round_count,
+        "slow consumer MiB/s": SLOW_MIB_S,
+        "slow consumer stream rounds": slow_round_count,
     }
     if args.only in (None, "requests"):
         run_requests(report, rounds, requests)
@@ -346,10 +513,32 @@ def main(argv: list[str] | None = None) -> int:
         stream_rounds(
             report, MODULE, STREAM_ADAPTERS, ("upload", "download"), size_mib, stream_round_count
         )
+        stream_rounds(
+            report,
+            MODULE,
+            STREAM_ADAPTERS,
+            (SLOW_UPLOAD, SLOW_DOWNLOAD),
+            size_mib,
+            slow_round_count,
+        )
         for direction in ("upload", "download"):
             section = f"{direction} {size_mib} MiB"
             report.ratio(section, "bridgeway", "a2wsgi", ">=", 2.0)
             report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0)
+        for direction in (SLOW_UPLOAD, SLOW_DOWNLOAD):
+            report.limit(f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0)
+        report.notes.append(
+            f"slow consumer: the body is taken at {SLOW_MIB_S} MiB/s (the WSGI app's reads,"
+            " or the ASGI send, sleep), so MiB/s is bounded by that pace; the figure to read"
+            " is the peak RSS growth: an adapter without backpressure holds the whole body."
+        )
+        report.notes.append(
+            "starlette-wsgi reads the whole request body before calling the app, growing it"
+            " with `bytes +=` (quadratic in its size: 16 MiB takes about a second, 256 MiB"
+            " minutes, hence its uploads given up at full size), and queues the response in"
+            " an unbounded stream (the whole download, less what the client took meanwhile,"
+            " when the client is slow)."
+        )
     report.print()
     report.dump(args.json)
     return 0

@@ -31,29 +31,47 @@ def ratio_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("ratio ")]
 
 
+def check_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("check ")]
+
+
+SLOW = ("upload, slow consumer", "download, slow consumer")
+
+
 def test_w2a_bench_runs() -> None:
-    lines = ratio_lines(run_quick("bench.w2a_inprocess"))
+    output = run_quick("bench.w2a_inprocess")
+    lines = ratio_lines(output)
     for section in ("hello, sequential", "hello, 64 concurrent", "flask, sequential"):
         assert any(f"{section}: bridgeway/a2wsgi = " in line for line in lines), lines
         assert any(f"{section}: bridgeway/uvicorn-wsgi = " in line for line in lines), lines
+    assert any("hello, sequential: thread round trip/uvicorn-wsgi" in line for line in lines)
     for direction in ("upload", "download"):
         assert any(line.startswith(f"ratio {direction} ") for line in lines), lines
+    checks = check_lines(output)
+    for direction in SLOW:
+        assert any(line.startswith(f"check {direction} ") for line in checks), checks
+    assert "starlette-wsgi" in output
 
 
 def test_a2w_bench_runs() -> None:
-    lines = ratio_lines(run_quick("bench.a2w_inprocess"))
+    output = run_quick("bench.a2w_inprocess")
+    lines = ratio_lines(output)
     for section in ("hello, 1 thread", "hello, 8 threads", "fastapi, 1 thread"):
         assert any(f"{section}: bridgeway/a2wsgi = " in line for line in lines), lines
     assert any("bridgeway/cross-thread round trip = " in line for line in lines), lines
     for direction in ("upload", "download"):
         assert any(line.startswith(f"ratio {direction} ") for line in lines), lines
+    checks = check_lines(output)
+    for direction in SLOW:
+        assert any(line.startswith(f"check {direction} ") for line in checks), checks
 
 
 def test_e2e_bench_runs() -> None:
     """Real servers on loopback under wrk, one short round each; every server is stopped.
     scripts/check.sh installs wrk (Debian's package) when it is missing."""
     assert shutil.which("wrk") is not None, "wrk is missing: run scripts/check.sh"
-    lines = ratio_lines(run_quick("bench.e2e"))
+    output = run_quick("bench.e2e")
+    lines = ratio_lines(output)
     flask = "Flask under uvicorn, requests/s"
     fastapi = "FastAPI under gunicorn gthread, requests/s"
     for section, peer in (
@@ -63,3 +81,4 @@ def test_e2e_bench_runs() -> None:
         (fastapi, "raw-wsgi"),
     ):
         assert any(f"{section}: bridgeway/{peer} = " in line for line in lines), lines
+    assert "   starlette-wsgi " in output  # its row, Flask under uvicorn
