@@ -82,6 +82,18 @@ SCENARIOS = (
             Config("uvicorn-wsgi", "uvicorn", "flask_uvicorn_wsgi"),
             Config("starlette-wsgi", "uvicorn", "flask_starlette_wsgi"),
             Config(
+                "bridgeway, closed by app",
+                "uvicorn",
+                "flask_closed_bridgeway",
+                "Flask's iterable drained and closed by the app (no close() wait)",
+            ),
+            Config(
+                "uvicorn-wsgi, closed by app",
+                "uvicorn",
+                "flask_closed_uvicorn_wsgi",
+                "the same app through uvicorn's middleware",
+            ),
+            Config(
                 "gunicorn-native", "gunicorn-gthread", "flask_native", "Flask on gunicorn gthread"
             ),
         ),
@@ -358,6 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     flask = "Flask under uvicorn, requests/s"
     report.ratio(flask, "bridgeway", "a2wsgi", ">=", 1.8)
     report.ratio(flask, "bridgeway", "uvicorn-wsgi", ">=", 1.0)
+    # Informational: the same comparison once the app closes its own iterable, i.e.
+    # without the wait for the loop that W2A-RESP-13 puts before close().
+    report.ratio(
+        flask,
+        "bridgeway, closed by app",
+        "uvicorn-wsgi, closed by app",
+        ">=",
+        1.0,
+        label="bridgeway/uvicorn-wsgi, iterable closed by the app (informational)",
+    )
     fastapi = "FastAPI under gunicorn gthread, requests/s"
     report.ratio(fastapi, "bridgeway", "a2wsgi", ">=", 2.5)
     report.ratio(fastapi, "bridgeway", "raw-wsgi", ">=", 0.7)

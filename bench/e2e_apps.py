@@ -10,6 +10,8 @@ framework it serves: gunicorn serving ``raw_wsgi`` never imports FastAPI.
 | ``flask_a2wsgi`` | ASGI | it through ``a2wsgi.WSGIMiddleware`` |
 | ``flask_uvicorn_wsgi`` | ASGI | it through ``uvicorn.middleware.wsgi._WSGIMiddleware`` |
 | ``flask_starlette_wsgi`` | ASGI | it through ``starlette.middleware.wsgi.WSGIMiddleware`` |
+| ``flask_closed_bridgeway`` | ASGI | Flask returning a closed list, through bridgeway |
+| ``flask_closed_uvicorn_wsgi`` | ASGI | the same through uvicorn's own middleware |
 | ``fastapi_native`` | ASGI | a FastAPI hello app |
 | ``fastapi_bridgeway`` | WSGI | it through ``bridgeway.ASGIToWSGI`` |
 | ``fastapi_a2wsgi`` | WSGI | it through ``a2wsgi.ASGIMiddleware`` |
@@ -45,6 +47,21 @@ def _flask() -> Any:
         return "hello"
 
     return app
+
+
+def _flask_closed() -> Any:
+    """Flask with its iterable drained and closed before it returns (no ``close()`` left
+    for the adapter): shows what W2A-RESP-13's close-after-the-last-send costs."""
+    app = _flask()
+
+    def closing(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        result = app(environ, start_response)
+        try:
+            return list(result)
+        finally:
+            result.close()
+
+    return closing
 
 
 def _fastapi() -> Any:
@@ -108,6 +125,8 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "flask_a2wsgi": lambda: _a2wsgi_w2a(_flask()),
     "flask_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask()),
     "flask_starlette_wsgi": lambda: _starlette_wsgi(_flask()),
+    "flask_closed_bridgeway": lambda: _bridgeway_w2a(_flask_closed()),
+    "flask_closed_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask_closed()),
     "fastapi_native": _fastapi,
     "fastapi_bridgeway": lambda: _bridgeway_a2w(_fastapi()),
     "fastapi_a2wsgi": lambda: _a2wsgi_a2w(_fastapi()),

@@ -51,6 +51,8 @@ def test_w2a_bench_runs() -> None:
     for direction in SLOW:
         assert any(line.startswith(f"check {direction} ") for line in checks), checks
     assert "starlette-wsgi" in output
+    closed = "flask, iterable closed by the app, sequential: bridgeway/uvicorn-wsgi (informational)"
+    assert any(closed in line for line in lines), lines
 
 
 def test_a2w_bench_runs() -> None:
@@ -82,3 +84,4 @@ def test_e2e_bench_runs() -> None:
     ):
         assert any(f"{section}: bridgeway/{peer} = " in line for line in lines), lines
     assert "   starlette-wsgi " in output  # its row, Flask under uvicorn
+    assert any("iterable closed by the app (informational) = " in line for line in lines), lines
