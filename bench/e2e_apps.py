@@ -15,6 +15,7 @@ framework it serves: gunicorn serving ``raw_wsgi`` never imports FastAPI.
 | ``fastapi_native`` | ASGI | a FastAPI hello app |
 | ``fastapi_bridgeway`` | WSGI | it through ``bridgeway.ASGIToWSGI`` |
 | ``fastapi_a2wsgi`` | WSGI | it through ``a2wsgi.ASGIMiddleware`` |
+| ``fastapi_floor`` | WSGI | it run on a per-thread loop, no translation (the floor) |
 | ``raw_wsgi`` | WSGI | a bare WSGI hello callable (the WSGI server's ceiling) |
 
 ``uvicorn.middleware.wsgi.WSGIMiddleware`` *is* a2wsgi's class whenever a2wsgi is
@@ -112,6 +113,15 @@ def _a2wsgi_w2a(app: Any) -> Any:
     return WSGIMiddleware(app)
 
 
+def _floor_a2w(app: Any) -> Any:
+    """The least any ASGI->WSGI bridge does: run the app to completion on a loop of the
+    calling thread with a fixed scope, and return its body (not an adapter: no
+    streaming, no lifespan, no disconnect; the in-process suite's floor)."""
+    from bench.a2w_inprocess import floor
+
+    return floor(app)
+
+
 def _a2wsgi_a2w(app: Any) -> Any:
     from a2wsgi import ASGIMiddleware
 
@@ -130,6 +140,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "fastapi_native": _fastapi,
     "fastapi_bridgeway": lambda: _bridgeway_a2w(_fastapi()),
     "fastapi_a2wsgi": lambda: _a2wsgi_a2w(_fastapi()),
+    "fastapi_floor": lambda: _floor_a2w(_fastapi()),
 }
 
 
