@@ -82,6 +82,12 @@ SCENARIOS = (
             Config("uvicorn-wsgi", "uvicorn", "flask_uvicorn_wsgi"),
             Config("starlette-wsgi", "uvicorn", "flask_starlette_wsgi"),
             Config(
+                "bridgeway, close_after_send=False",
+                "uvicorn",
+                "flask_bridgeway_nowait",
+                "close() without waiting for the last send() (uvicorn's order)",
+            ),
+            Config(
                 "bridgeway, closed by app",
                 "uvicorn",
                 "flask_closed_bridgeway",
@@ -376,6 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     flask = "Flask under uvicorn, requests/s"
     report.ratio(flask, "bridgeway", "a2wsgi", ">=", 1.8)
     report.ratio(flask, "bridgeway", "uvicorn-wsgi", ">=", 1.0)
+    report.ratio(
+        flask,
+        "bridgeway, close_after_send=False",
+        "uvicorn-wsgi",
+        ">=",
+        1.0,
+        label="bridgeway with close_after_send=False/uvicorn-wsgi (informational)",
+    )
     # Informational: the same comparison once the app closes its own iterable, i.e.
     # without the wait for the loop that W2A-RESP-13 puts before close().
     report.ratio(

@@ -10,6 +10,7 @@ framework it serves: gunicorn serving ``raw_wsgi`` never imports FastAPI.
 | ``flask_a2wsgi`` | ASGI | it through ``a2wsgi.WSGIMiddleware`` |
 | ``flask_uvicorn_wsgi`` | ASGI | it through ``uvicorn.middleware.wsgi._WSGIMiddleware`` |
 | ``flask_starlette_wsgi`` | ASGI | it through ``starlette.middleware.wsgi.WSGIMiddleware`` |
+| ``flask_bridgeway_nowait`` | ASGI | Flask through ``WSGIToASGI(close_after_send=False)`` |
 | ``flask_closed_bridgeway`` | ASGI | Flask returning a closed list, through bridgeway |
 | ``flask_closed_uvicorn_wsgi`` | ASGI | the same through uvicorn's own middleware |
 | ``fastapi_native`` | ASGI | a FastAPI hello app |
@@ -95,10 +96,10 @@ def _starlette_wsgi(app: Any) -> Any:
         return WSGIMiddleware(app)
 
 
-def _bridgeway_w2a(app: Any) -> Any:
+def _bridgeway_w2a(app: Any, **options: Any) -> Any:
     from bridgeway import WSGIToASGI
 
-    return WSGIToASGI(app)
+    return WSGIToASGI(app, **options)
 
 
 def _bridgeway_a2w(app: Any) -> Any:
@@ -135,6 +136,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "flask_a2wsgi": lambda: _a2wsgi_w2a(_flask()),
     "flask_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask()),
     "flask_starlette_wsgi": lambda: _starlette_wsgi(_flask()),
+    "flask_bridgeway_nowait": lambda: _bridgeway_w2a(_flask(), close_after_send=False),
     "flask_closed_bridgeway": lambda: _bridgeway_w2a(_flask_closed()),
     "flask_closed_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask_closed()),
     "fastapi_native": _fastapi,

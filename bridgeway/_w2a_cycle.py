@@ -365,8 +365,11 @@ class HTTPCycle(WSGIResponse):
             close = getattr(iterable, "close", None)
             if close is not None:
                 # close() runs after the last send() returned (W2A-RESP-13); a body
-                # without close() (a plain list) needs no such wait.
-                self._wait_acks()
+                # without close() (a plain list) needs no such wait. With
+                # close_after_send=False the user chose not to wait: the last chunk is
+                # already posted, so close() cannot hold the response back.
+                if self._adapter.close_after_send:
+                    self._wait_acks()
                 try:
                     close()
                 except BaseException:

@@ -13,7 +13,7 @@ import pytest
 from w2a_driver import CHUNKED, Peer, call, make_scope, wait_for, wait_thread_event
 
 from bridgeway import WSGIToASGI
-from bridgeway._types import Environ, StartResponse
+from bridgeway._types import Environ, Message, StartResponse
 
 pytestmark = pytest.mark.anyio
 
@@ -235,3 +235,55 @@ async def test_close_raising_is_logged_and_response_unchanged(
     assert peer.body == b"chunk 0\nchunk 1\n"
     rec.assert_closed_once_in_app_thread()
     assert any("close()" in r.getMessage() for r in caplog.records)
+
+
+async def test_close_after_send_false_closes_while_the_last_send_is_pending() -> None:
+    """close_after_send=False: close() runs in the app's thread without waiting for the
+    last send() to return. The server's send() of the final message here waits for
+    close() itself, which only completes if the adapter does not wait for that send
+    first (with the default it would wait for ever: see the next test)."""
+    closed = threading.Event()
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"one"
+            yield b"two"
+
+        def close(self) -> None:
+            closed.set()
+
+    def app(environ: Environ, start_response: StartResponse) -> Body:
+        start_response("200 OK", [])
+        return Body()
+
+    gave_up: list[bool] = []
+
+    async def hold_final_until_closed(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            try:
+                await wait_thread_event(closed, seconds=5)
+            except TimeoutError:  # an OSError: the adapter would take it for a disconnect
+                gave_up.append(True)
+
+    peer = Peer(on_send=hold_final_until_closed)
+    await call(WSGIToASGI(app, close_after_send=False), make_scope(), peer, seconds=10)
+    assert gave_up == []
+    assert peer.body == b"onetwo"
+    assert peer.complete
+
+
+async def test_close_after_send_default_waits_for_the_last_send() -> None:
+    """The default (W2A-RESP-13): while the final send() is pending, close() has not
+    run."""
+    rec = Recorder(chunks(2))
+    seen_at_final: list[int] = []
+
+    async def note_final(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            await anyio.sleep(0.05)  # give a close() that did not wait time to run
+            seen_at_final.append(len(rec.close_threads))
+
+    peer = Peer(on_send=note_final)
+    await run(rec, peer)
+    assert seen_at_final == [0]
+    assert len(rec.close_threads) == 1
