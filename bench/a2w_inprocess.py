@@ -413,6 +413,7 @@ def run_requests(report: Report, rounds: int, requests: int) -> None:
             for name in cases:
                 report.add(section, name, samples[name], "µs/req")
             report.ratio(section, "bridgeway", "a2wsgi", "<=", 0.1)
+            _floor_ratio(report, section, 0.1)
             if app_name == "hello":
                 report.ratio(section, "bridgeway", ROUND_TRIP, "<", 1.0)
             per_thread = max(1, requests // THREADS)
@@ -424,6 +425,7 @@ def run_requests(report: Report, rounds: int, requests: int) -> None:
             for name in apps:
                 report.add(section, name, samples[name], "µs/req")
             report.ratio(section, "bridgeway", "a2wsgi", "<=", 0.15)
+            _floor_ratio(report, section, 0.15)
             for app in apps.values():
                 shutdown = getattr(app, "shutdown", None)
                 if shutdown is not None:
@@ -467,6 +469,13 @@ def child(adapter: str, direction: str, size_mib: int) -> None:
     if not done.status.startswith("200") or done.body != expected:
         raise SystemExit(f"{adapter} {direction}: status {done.status!r}, {done.body} bytes")
     print(child_result(seconds, size, rss_before))
+
+
+def _floor_ratio(report: Report, section: str, target: float) -> None:
+    """Informational: the floor (the app run with no bridge at all) over a2wsgi. When it
+    is above the target, no bridge can meet the target with that app: the app's own
+    work already takes more."""
+    report.ratio(section, "floor", "a2wsgi", "<=", target, label="floor/a2wsgi (informational)")
 
 
 def main(argv: list[str] | None = None) -> int:
