@@ -157,6 +157,45 @@ def test_flask_under_hypercorn_trio() -> None:
         }
 
 
+# --- close_after_send=False under real servers ----------------------------------------
+
+FLASK_NOWAIT = "tests.live.apps:w2a_flask_nowait"
+
+
+@pytest.mark.parametrize("server_name", ["uvicorn-httptools", "hypercorn-trio"])
+def test_close_after_send_false_keeps_responses_whole_and_closes_each_once(
+    server_name: str,
+) -> None:
+    """Without the wait before close(), keep-alive responses stay whole and in order, and
+    every response is still closed exactly once."""
+    with running_server(server_name, FLASK_NOWAIT) as server:
+        with RawConnection(server.port, timeout=5.0) as conn:
+            calls = 0
+
+            def closes() -> int:
+                nonlocal calls
+                calls += 1
+                conn.send(request_bytes("GET", "/closes"))
+                return int(json.loads(conn.read_response().body)["count"])
+
+            before = closes()
+            for i in range(50):
+                conn.send(request_bytes("GET", f"/hello/n{i}"))
+                response = conn.read_response()
+                assert response.status == 200
+                assert json.loads(response.body) == {"hello": f"n{i}", "script_root": ""}
+            # Counted by now: the 50 responses and every earlier /closes response. A
+            # close() may still be running when its response has arrived (in either
+            # mode), so poll, with a deadline.
+            deadline = time.monotonic() + 5.0
+            while True:
+                counted = closes() - before - (calls - 1)
+                if counted >= 50 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        assert counted == 50
+
+
 # --- smoke: the echo probe on every ASGI server in the table --------------------------
 
 

@@ -135,4 +135,26 @@ def echo() -> dict[str, Any]:
     }
 
 
+# How many responses were closed: Flask runs call_on_close callbacks from the close()
+# of its response iterable (PEP 3333), so this counts the adapter's close() calls.
+_flask_closes = {"count": 0}
+_flask_closes_lock = threading.Lock()
+
+
+@flask_app.after_request
+def count_close(response: flask.Response) -> flask.Response:
+    def closed() -> None:
+        with _flask_closes_lock:
+            _flask_closes["count"] += 1
+
+    response.call_on_close(closed)
+    return response
+
+
+@flask_app.get("/closes")
+def closes() -> dict[str, int]:
+    return dict(_flask_closes)
+
+
 w2a_flask = WSGIToASGI(flask_app)
+w2a_flask_nowait = WSGIToASGI(flask_app, close_after_send=False)
