@@ -357,3 +357,69 @@ def stream_rounds(
                 row.note = f"max {max(rss[adapter]):.1f}"
         for adapter, error in failed.items():
             report.notes.append(f"{section}: {adapter} failed: {error}")
+
+
+# ------------------------------------------------------------------------- suites
+
+
+@dataclass
+class SuiteSettings:
+    """What every in-process suite's command line decides."""
+
+    rounds: int
+    requests: int
+    size_mib: int
+    stream_rounds: int
+    slow_rounds: int
+    only: str | None
+
+
+def suite_settings(args: argparse.Namespace, quick_requests: int, requests: int) -> SuiteSettings:
+    return SuiteSettings(
+        rounds=args.rounds or (3 if args.quick else 7),
+        requests=args.requests or (quick_requests if args.quick else requests),
+        size_mib=args.size_mib or (16 if args.quick else 256),
+        stream_rounds=1 if args.quick else 3,
+        slow_rounds=1 if args.quick else 2,
+        only=args.only,
+    )
+
+
+def stream_settings(settings: SuiteSettings) -> dict[str, object]:
+    return {
+        "stream size MiB": settings.size_mib,
+        "stream rounds": settings.stream_rounds,
+        "slow consumer MiB/s": SLOW_MIB_S,
+        "slow consumer stream rounds": settings.slow_rounds,
+    }
+
+
+def run_streams(
+    report: Report,
+    module: str,
+    adapters: Sequence[str],
+    settings: SuiteSettings,
+    min_ratio: float,
+    slow_note: str,
+) -> None:
+    """The large-body cases of a suite: fast up and down (throughput at least
+    ``min_ratio`` x a2wsgi's), then with a slow consumer; bridgeway's peak RSS growth
+    stays under 32 MiB in all four."""
+    size_mib = settings.size_mib
+    stream_rounds(
+        report, module, adapters, ("upload", "download"), size_mib, settings.stream_rounds
+    )
+    stream_rounds(
+        report, module, adapters, (SLOW_UPLOAD, SLOW_DOWNLOAD), size_mib, settings.slow_rounds
+    )
+    for direction in ("upload", "download"):
+        section = f"{direction} {size_mib} MiB"
+        report.ratio(section, "bridgeway", "a2wsgi", ">=", min_ratio)
+        report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0)
+    for direction in (SLOW_UPLOAD, SLOW_DOWNLOAD):
+        report.limit(f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0)
+    report.notes.append(
+        f"slow consumer: the body is taken at {SLOW_MIB_S} MiB/s ({slow_note} sleep), so"
+        " MiB/s is bounded by that pace; the figure to read is the peak RSS growth: an"
+        " adapter without backpressure holds the whole body."
+    )

@@ -37,7 +37,6 @@ from bench._common import (
     CHUNK,
     MIB,
     SLOW_DOWNLOAD,
-    SLOW_MIB_S,
     SLOW_UPLOAD,
     Pacer,
     Report,
@@ -45,7 +44,9 @@ from bench._common import (
     child_result,
     interleave,
     peak_rss_mib,
-    stream_rounds,
+    run_streams,
+    stream_settings,
+    suite_settings,
 )
 
 Message = dict[str, Any]
@@ -483,46 +484,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return 0
-    rounds = args.rounds or (3 if args.quick else 7)
-    requests = args.requests or (200 if args.quick else 2000)
-    size_mib = args.size_mib or (16 if args.quick else 256)
-    stream_round_count = 1 if args.quick else 3
-    slow_round_count = 1 if args.quick else 2
+    settings = suite_settings(args, quick_requests=200, requests=2000)
     report = Report("ASGI -> WSGI in process (bridgeway.ASGIToWSGI vs a2wsgi)")
     report.settings = {
-        "rounds": rounds,
-        "requests per round": requests,
+        "rounds": settings.rounds,
+        "requests per round": settings.requests,
         "threads": THREADS,
-        "stream size MiB": size_mib,
-        "stream rounds": stream_round_count,
-        "slow consumer MiB/s": SLOW_MIB_S,
-        "slow consumer stream rounds": slow_round_count,
+        **stream_settings(settings),
     }
-    if args.only in (None, "requests"):
-        run_requests(report, rounds, requests)
-    if args.only in (None, "streams"):
-        stream_rounds(
-            report, MODULE, STREAM_ADAPTERS, ("upload", "download"), size_mib, stream_round_count
-        )
-        stream_rounds(
+    if settings.only in (None, "requests"):
+        run_requests(report, settings.rounds, settings.requests)
+    if settings.only in (None, "streams"):
+        run_streams(
             report,
             MODULE,
             STREAM_ADAPTERS,
-            (SLOW_UPLOAD, SLOW_DOWNLOAD),
-            size_mib,
-            slow_round_count,
-        )
-        for direction in ("upload", "download"):
-            section = f"{direction} {size_mib} MiB"
-            report.ratio(section, "bridgeway", "a2wsgi", ">=", 3.0)
-            report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0)
-        for direction in (SLOW_UPLOAD, SLOW_DOWNLOAD):
-            report.limit(f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0)
-        report.notes.append(
-            f"slow consumer: the body is taken at {SLOW_MIB_S} MiB/s (the ASGI app's"
-            " receives, or the WSGI side's iteration, sleep), so MiB/s is bounded by that"
-            " pace; the figure to read is the peak RSS growth: an adapter without"
-            " backpressure holds the whole body."
+            settings,
+            min_ratio=3.0,
+            slow_note="the ASGI app's receives, or the WSGI side's iteration,",
         )
     report.print()
     report.dump(args.json)

@@ -50,7 +50,6 @@ from bench._common import (
     CHUNK,
     MIB,
     SLOW_DOWNLOAD,
-    SLOW_MIB_S,
     SLOW_UPLOAD,
     Pacer,
     Report,
@@ -58,7 +57,9 @@ from bench._common import (
     child_result,
     interleave,
     peak_rss_mib,
-    stream_rounds,
+    run_streams,
+    stream_settings,
+    suite_settings,
 )
 
 Message = dict[str, Any]
@@ -521,45 +522,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return 0
-    rounds = args.rounds or (3 if args.quick else 7)
-    requests = args.requests or (128 if args.quick else 2048)
-    size_mib = args.size_mib or (16 if args.quick else 256)
-    stream_round_count = 1 if args.quick else 3
-    slow_round_count = 1 if args.quick else 2
+    settings = suite_settings(args, quick_requests=128, requests=2048)
     report = Report("WSGI -> ASGI in process (bridgeway.WSGIToASGI vs peers)")
     report.settings = {
-        "rounds": rounds,
-        "requests per round": requests,
+        "rounds": settings.rounds,
+        "requests per round": settings.requests,
         "concurrency": CONCURRENCY,
-        "stream size MiB": size_mib,
-        "stream rounds": stream_round_count,
-        "slow consumer MiB/s": SLOW_MIB_S,
-        "slow consumer stream rounds": slow_round_count,
+        **stream_settings(settings),
     }
-    if args.only in (None, "requests"):
-        run_requests(report, rounds, requests)
-    if args.only in (None, "streams"):
-        stream_rounds(
-            report, MODULE, STREAM_ADAPTERS, ("upload", "download"), size_mib, stream_round_count
-        )
-        stream_rounds(
+    if settings.only in (None, "requests"):
+        run_requests(report, settings.rounds, settings.requests)
+    if settings.only in (None, "streams"):
+        run_streams(
             report,
             MODULE,
             STREAM_ADAPTERS,
-            (SLOW_UPLOAD, SLOW_DOWNLOAD),
-            size_mib,
-            slow_round_count,
-        )
-        for direction in ("upload", "download"):
-            section = f"{direction} {size_mib} MiB"
-            report.ratio(section, "bridgeway", "a2wsgi", ">=", 2.0)
-            report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0)
-        for direction in (SLOW_UPLOAD, SLOW_DOWNLOAD):
-            report.limit(f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0)
-        report.notes.append(
-            f"slow consumer: the body is taken at {SLOW_MIB_S} MiB/s (the WSGI app's reads,"
-            " or the ASGI send, sleep), so MiB/s is bounded by that pace; the figure to read"
-            " is the peak RSS growth: an adapter without backpressure holds the whole body."
+            settings,
+            min_ratio=2.0,
+            slow_note="the WSGI app's reads, or the ASGI send,",
         )
         report.notes.append(
             "starlette-wsgi reads the whole request body before calling the app, growing it"
