@@ -423,3 +423,51 @@ def run_streams(
         " MiB/s is bounded by that pace; the figure to read is the peak RSS growth: an"
         " adapter without backpressure holds the whole body."
     )
+
+
+@dataclass(frozen=True)
+class Suite:
+    """An in-process suite, for ``suite_main``: what differs between the two directions."""
+
+    title: str
+    module: str
+    stream_adapters: Sequence[str]
+    child: Callable[[str, str, int], None]  # (adapter, direction, size MiB), in a subprocess
+    run_requests: Callable[[Report, int, int], None]  # (report, rounds, requests)
+    settings: Mapping[str, object]  # shown in the report besides the common ones
+    quick_requests: int
+    requests: int
+    min_stream_ratio: float  # the fast large-body cases, x a2wsgi
+    slow_note: str  # what sleeps in the slow-consumer cases
+    stream_notes: Sequence[str] = ()
+
+
+def suite_main(suite: Suite, doc: str, argv: list[str] | None) -> int:
+    """The command line of an in-process suite: a child stream case, or the whole run."""
+    args = base_parser(doc).parse_args(argv)
+    if args.child:
+        suite.child(args.child[0], args.child[1], int(args.child[2]))
+        return 0
+    settings = suite_settings(args, suite.quick_requests, suite.requests)
+    report = Report(suite.title)
+    report.settings = {
+        "rounds": settings.rounds,
+        "requests per round": settings.requests,
+        **suite.settings,
+        **stream_settings(settings),
+    }
+    if settings.only in (None, "requests"):
+        suite.run_requests(report, settings.rounds, settings.requests)
+    if settings.only in (None, "streams"):
+        run_streams(
+            report,
+            suite.module,
+            suite.stream_adapters,
+            settings,
+            suite.min_stream_ratio,
+            suite.slow_note,
+        )
+        report.notes.extend(suite.stream_notes)
+    report.print()
+    report.dump(args.json)
+    return 0

@@ -40,13 +40,11 @@ from bench._common import (
     SLOW_UPLOAD,
     Pacer,
     Report,
-    base_parser,
+    Suite,
     child_result,
     interleave,
     peak_rss_mib,
-    run_streams,
-    stream_settings,
-    suite_settings,
+    suite_main,
 )
 
 Message = dict[str, Any]
@@ -479,33 +477,22 @@ def _floor_ratio(report: Report, section: str, target: float) -> None:
     report.ratio(section, "floor", "a2wsgi", "<=", target, label="floor/a2wsgi (informational)")
 
 
+SUITE = Suite(
+    title="ASGI -> WSGI in process (bridgeway.ASGIToWSGI vs a2wsgi)",
+    module=MODULE,
+    stream_adapters=STREAM_ADAPTERS,
+    child=child,
+    run_requests=run_requests,
+    settings={"threads": THREADS},
+    quick_requests=200,
+    requests=2000,
+    min_stream_ratio=3.0,
+    slow_note="the ASGI app's receives, or the WSGI side's iteration,",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = base_parser(__doc__ or "").parse_args(argv)
-    if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
-        return 0
-    settings = suite_settings(args, quick_requests=200, requests=2000)
-    report = Report("ASGI -> WSGI in process (bridgeway.ASGIToWSGI vs a2wsgi)")
-    report.settings = {
-        "rounds": settings.rounds,
-        "requests per round": settings.requests,
-        "threads": THREADS,
-        **stream_settings(settings),
-    }
-    if settings.only in (None, "requests"):
-        run_requests(report, settings.rounds, settings.requests)
-    if settings.only in (None, "streams"):
-        run_streams(
-            report,
-            MODULE,
-            STREAM_ADAPTERS,
-            settings,
-            min_ratio=3.0,
-            slow_note="the ASGI app's receives, or the WSGI side's iteration,",
-        )
-    report.print()
-    report.dump(args.json)
-    return 0
+    return suite_main(SUITE, __doc__ or "", argv)
 
 
 if __name__ == "__main__":

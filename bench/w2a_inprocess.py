@@ -53,13 +53,11 @@ from bench._common import (
     SLOW_UPLOAD,
     Pacer,
     Report,
-    base_parser,
+    Suite,
     child_result,
     interleave,
     peak_rss_mib,
-    run_streams,
-    stream_settings,
-    suite_settings,
+    suite_main,
 )
 
 Message = dict[str, Any]
@@ -517,40 +515,29 @@ def child(adapter: str, direction: str, size_mib: int) -> None:
     print(child_result(seconds, size, rss_before))
 
 
+SUITE = Suite(
+    title="WSGI -> ASGI in process (bridgeway.WSGIToASGI vs peers)",
+    module=MODULE,
+    stream_adapters=STREAM_ADAPTERS,
+    child=child,
+    run_requests=run_requests,
+    settings={"concurrency": CONCURRENCY},
+    quick_requests=128,
+    requests=2048,
+    min_stream_ratio=2.0,
+    slow_note="the WSGI app's reads, or the ASGI send,",
+    stream_notes=(
+        "starlette-wsgi reads the whole request body before calling the app, growing it"
+        " with `bytes +=` (quadratic in its size: 16 MiB takes about a second, 256 MiB"
+        " minutes, hence its uploads given up at full size), and queues the response in"
+        " an unbounded stream (the whole download, less what the client took meanwhile,"
+        " when the client is slow).",
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = base_parser(__doc__ or "").parse_args(argv)
-    if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
-        return 0
-    settings = suite_settings(args, quick_requests=128, requests=2048)
-    report = Report("WSGI -> ASGI in process (bridgeway.WSGIToASGI vs peers)")
-    report.settings = {
-        "rounds": settings.rounds,
-        "requests per round": settings.requests,
-        "concurrency": CONCURRENCY,
-        **stream_settings(settings),
-    }
-    if settings.only in (None, "requests"):
-        run_requests(report, settings.rounds, settings.requests)
-    if settings.only in (None, "streams"):
-        run_streams(
-            report,
-            MODULE,
-            STREAM_ADAPTERS,
-            settings,
-            min_ratio=2.0,
-            slow_note="the WSGI app's reads, or the ASGI send,",
-        )
-        report.notes.append(
-            "starlette-wsgi reads the whole request body before calling the app, growing it"
-            " with `bytes +=` (quadratic in its size: 16 MiB takes about a second, 256 MiB"
-            " minutes, hence its uploads given up at full size), and queues the response in"
-            " an unbounded stream (the whole download, less what the client took meanwhile,"
-            " when the client is slow)."
-        )
-    report.print()
-    report.dump(args.json)
-    return 0
+    return suite_main(SUITE, __doc__ or "", argv)
 
 
 if __name__ == "__main__":
