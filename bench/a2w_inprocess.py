@@ -29,7 +29,7 @@ import gc
 import io
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, cast
 
@@ -38,22 +38,21 @@ from bench._common import (
     MIB,
     SLOW_DOWNLOAD,
     SLOW_UPLOAD,
+    ASGIApp,
+    Message,
     Pacer,
+    Receive,
     Report,
+    Scope,
+    Send,
+    StartResponse,
     Suite,
+    WSGIApp,
     child_result,
     interleave,
     peak_rss_mib,
     suite_main,
 )
-
-Message = dict[str, Any]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 MODULE = "bench.a2w_inprocess"
 ADAPTERS = ("floor", "bridgeway", "a2wsgi")

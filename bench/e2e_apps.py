@@ -54,16 +54,9 @@ def _flask() -> Any:
 def _flask_closed() -> Any:
     """Flask with its iterable drained and closed before it returns (no ``close()`` left
     for the adapter): shows what W2A-RESP-13's close-after-the-last-send costs."""
-    app = _flask()
+    from bench.w2a_inprocess import closed_by_app
 
-    def closing(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        result = app(environ, start_response)
-        try:
-            return list(result)
-        finally:
-            result.close()
-
-    return closing
+    return closed_by_app(_flask())
 
 
 def _fastapi() -> Any:

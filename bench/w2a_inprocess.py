@@ -51,22 +51,21 @@ from bench._common import (
     MIB,
     SLOW_DOWNLOAD,
     SLOW_UPLOAD,
+    ASGIApp,
+    Message,
     Pacer,
+    Receive,
     Report,
+    Scope,
+    Send,
+    StartResponse,
     Suite,
+    WSGIApp,
     child_result,
     interleave,
     peak_rss_mib,
     suite_main,
 )
-
-Message = dict[str, Any]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-StartResponse = Callable[..., Callable[[bytes], object]]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 MODULE = "bench.w2a_inprocess"
 ADAPTERS = ("floor", "bridgeway", "a2wsgi", "asgiref", "uvicorn-wsgi", "starlette-wsgi")
