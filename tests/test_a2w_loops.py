@@ -30,6 +30,9 @@ class Where:
 
     def __init__(self) -> None:
         self.threads: list[int] = []
+        # The Thread objects themselves: idents of joined threads are reused by CPython,
+        # object identity of threads still referenced here is not.
+        self.thread_objects: list[threading.Thread] = []
         self.loops: list[asyncio.AbstractEventLoop] = []
         self.startups: list[tuple[int, asyncio.AbstractEventLoop]] = []
 
@@ -43,6 +46,7 @@ class Where:
             await send({"type": "lifespan.shutdown.complete"})
             return
         self.threads.append(threading.get_ident())
+        self.thread_objects.append(threading.current_thread())
         self.loops.append(loop)
         await respond(send, type(loop).__name__.encode())
 
@@ -76,17 +80,19 @@ def test_construction_makes_no_thread_and_no_loop() -> None:
         made.append(loop)
         return loop
 
-    before = threading.active_count()
+    # Compared as sets of Thread objects, not counts: threads left by earlier tests may
+    # end meanwhile, and none of them is one the adapter started.
+    before = set(threading.enumerate())
     adapter = ASGIToWSGI(Where(), loop_factory=factory)
     try:
-        assert threading.active_count() == before
+        assert set(threading.enumerate()) - before == set()
         assert made == []
         assert adapter.loops_created == 0
         assert call(adapter).code == 200
         assert len(made) == 1
         assert adapter.loops_created == 1
         # Serving a plain request inline started no thread either.
-        assert threading.active_count() == before
+        assert set(threading.enumerate()) - before == set()
     finally:
         adapter.shutdown(timeout=5.0)
 
@@ -97,15 +103,20 @@ def test_short_lived_threads_reuse_pooled_loops() -> None:
     app = Where()
     with serving(app) as adapter:
         codes: list[int] = []
+        callers: list[threading.Thread] = []
         for _ in range(1000):
             thread = threading.Thread(target=lambda: codes.append(call(adapter).code))
+            callers.append(thread)  # kept alive as objects, so each stays distinct
             thread.start()
             thread.join(TIMEOUT)
             assert not thread.is_alive()
         assert codes == [200] * 1000
+        # Each request ran in the very thread that called it: 1,000 distinct threads
+        # (compared by object, since CPython reuses the ident of a joined thread).
+        assert len(app.thread_objects) == 1000
+        assert all(ran is caller for ran, caller in zip(app.thread_objects, callers, strict=True))
         assert adapter.loops_created <= 2
         assert len(app.startups) == adapter.loops_created
-        assert len(set(app.threads)) > 1  # really many threads (idents may be reused)
         assert len({id(loop) for loop in app.loops}) <= 2
 
 
@@ -286,14 +297,16 @@ def test_thread_mode_runs_app_on_the_loop_thread() -> None:
     """In thread mode each pooled loop has a thread of its own (one hand-off per step):
     the app runs there, not in the caller's thread, and shutdown() stops that thread."""
     app = Where()
-    before = threading.active_count()
+    # Sets of Thread objects, not counts: threads left by earlier tests may end meanwhile.
+    before = set(threading.enumerate())
     with serving(app, loop_mode="thread") as adapter:
         assert call(adapter).code == 200
         assert call(adapter).code == 200
-        assert app.threads[0] != threading.get_ident()
-        assert app.threads[0] == app.threads[1]
-        assert threading.active_count() == before + 1
-    deadline = time.monotonic() + TIMEOUT
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before
+        loop_thread = app.thread_objects[0]
+        assert loop_thread is not threading.current_thread()
+        assert app.thread_objects[1] is loop_thread
+        # The adapter started exactly one thread, and it is the one the app ran in.
+        assert set(threading.enumerate()) - before == {loop_thread}
+    loop_thread.join(TIMEOUT)
+    assert not loop_thread.is_alive()
+    assert set(threading.enumerate()) - before == set()
