@@ -26,6 +26,23 @@ from typing import Any
 
 import h11
 import pytest
+from known_bugs import (
+    CHEROOT_COOKIES,
+    GRANIAN_ABORT,
+    GRANIAN_HTTP10,
+    GRANIAN_LATIN1_IN,
+    GRANIAN_LATIN1_OUT,
+    UWSGI_CHUNKED_UPLOAD,
+    UWSGI_CLOSE_FRAMED,
+    UWSGI_EXC_INFO,
+    WAITRESS_204_CLOSE,
+    WERKZEUG_RAW_BYTES,
+    WSGIREF_204,
+    WSGIREF_CHUNKED_UPLOAD,
+    WSGIREF_CLOSE_FRAMED,
+    KnownBug,
+    marks_for,
+)
 from live.rawclient import RawConnection, request_bytes
 from live.servers import (
     ASGI_SERVERS,
@@ -128,51 +145,7 @@ NATURE: dict[str, str] = {
 }
 
 # Server bugs and limitations, each reproduced without bridgeway by the probe's /plain/...
-UWSGI_EXC_INFO = (
-    "uWSGI bug: a start_response(..., exc_info) before any output sends the head and then"
-    " closes with an empty body (plain WSGI reproduction: GET /plain/exc-info gives"
-    " 'Content-Length: 9' and 0 body bytes)"
-)
-GRANIAN_ABORT = (
-    "granian bug: when the WSGI iterable raises mid-stream, granian ends the chunked"
-    " response normally, so a truncated body looks complete (plain WSGI reproduction:"
-    " GET /plain/raise-mid ends with 0\\r\\n\\r\\n)"
-)
-CLOSE_FRAMED = (
-    "server limitation: streamed responses are framed by closing the connection (no"
-    " chunked encoding), so an aborted response cannot be told from a complete one"
-    " (GET /plain/raise-mid)"
-)
-CHUNKED_UPLOAD = (
-    "server limitation: chunked request bodies are not supported; the app gets an empty"
-    " body (no CONTENT_LENGTH, no wsgi.input_terminated)"
-)
-WERKZEUG_RAW_BYTES = (
-    "werkzeug bug: raw UTF-8 bytes in the request target are decoded as latin-1 and then"
-    " UTF-8 encoded again, so PATH_INFO is double-encoded ('/caf\\xc3\\x83\\xc2\\xa9';"
-    " GET /plain/environ with the target b'/caf\\xc3\\xa9' shows it)"
-)
-GRANIAN_HTTP10 = (
-    "granian bug: SERVER_PROTOCOL is 'HTTP/1' for an HTTP/1.0 request (GET /plain/environ"
-    " sent as HTTP/1.0), not a PEP 3333 value; bridgeway maps unknown values to '1.1' with a"
-    " warning (A2W-SCOPE-02)"
-)
-GRANIAN_LATIN1_IN = (
-    "granian bug: a request header value that is not UTF-8 (b'caf\\xe9') reaches the environ"
-    " as '' instead of latin-1 'caf\\xe9' (GET /plain/environ with 'X-Foo: caf\\xe9')"
-)
-GRANIAN_LATIN1_OUT = (
-    "granian bug: response header values are encoded as UTF-8 instead of latin-1 (PEP 3333"
-    " §Unicode Issues), so 'caf\\xc3\\xa9' goes out as b'caf\\xc3\\x83\\xc2\\xa9'"
-)
-CHEROOT_COOKIES = (
-    "cheroot bug: of two Cookie header lines only the last reaches HTTP_COOKIE (GET"
-    " /plain/environ with 'Cookie: a=1' and 'Cookie: b=2' gives 'b=2')"
-)
-WSGIREF_204 = (
-    "wsgiref bug: BaseHandler.finish_content() adds 'Content-Length: 0' to every empty"
-    " response, 204 and 304 included (RFC 9110 §8.6; GET /plain/204)"
-)
+# and tied to the versions that have it: tests/known_bugs.py.
 
 
 # --- fleet -------------------------------------------------------------------------------
@@ -206,17 +179,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 def cases(
     items: str,
     servers: Sequence[str] = SERVERS,
-    xfail: Mapping[str, str] | None = None,
+    xfail: Mapping[str, KnownBug] | None = None,
 ) -> list[Any]:
     """One param per server, id ``ITEMS][server`` (so the test id reads
-    ``test_x[ITEMS][server]``); ``xfail`` maps a server to the reason of its own bug."""
+    ``test_x[ITEMS][server]``); ``xfail`` maps a server to its own bug, expected to fail
+    only in the versions that have it."""
     xfail = xfail or {}
     return [
-        pytest.param(
-            name,
-            id=f"{items}][{name}",
-            marks=[pytest.mark.xfail(strict=True, reason=xfail[name])] if name in xfail else [],
-        )
+        pytest.param(name, id=f"{items}][{name}", marks=marks_for(xfail.get(name)))
         for name in servers
     ]
 
@@ -355,7 +325,7 @@ class EchoCase:
     name: str
     data: bytes
     expect: Callable[[Any, str], None]
-    xfail: Mapping[str, str] = field(default_factory=dict)
+    xfail: Mapping[str, KnownBug] = field(default_factory=dict)
     refused_by: frozenset[str] = frozenset()  # servers that answer 400 themselves
     native: bool = True  # uvicorn can serve it as the same HTTP request
 
@@ -510,7 +480,7 @@ ECHO_CASES = [
         "chunked-upload",
         request_bytes("POST", "/echo", body=[b"\x01" * 70000, b"\x01" * 30000, b"\x01"]),
         _expect_body(100001),
-        {"wsgiref": CHUNKED_UPLOAD, "uwsgi": CHUNKED_UPLOAD},
+        {"wsgiref": WSGIREF_CHUNKED_UPLOAD, "uwsgi": UWSGI_CHUNKED_UPLOAD},
     ),
     EchoCase(
         "A2W-RECV-04",
@@ -691,7 +661,7 @@ class SendCase:
     status: int = 200
     body: bytes | None = None  # None: the response must be aborted (incomplete)
     same_as_native: bool = True  # else NATURE says why
-    xfail: Mapping[str, str] = field(default_factory=dict)
+    xfail: Mapping[str, KnownBug] = field(default_factory=dict)
     check: Callable[[Reply, str], None] | None = None
 
 
@@ -722,7 +692,11 @@ def _streamed(reply: Reply, server: str) -> None:
     assert [json.loads(line)["i"] for line in reply.body.splitlines()] == [0, 1, 2]
 
 
-_ABORTED = {"wsgiref": CLOSE_FRAMED, "uwsgi": CLOSE_FRAMED, "granian-wsgi": GRANIAN_ABORT}
+_ABORTED = {
+    "wsgiref": WSGIREF_CLOSE_FRAMED,
+    "uwsgi": UWSGI_CLOSE_FRAMED,
+    "granian-wsgi": GRANIAN_ABORT,
+}
 _FIVE_HUNDRED = {"uwsgi": UWSGI_EXC_INFO}
 _ERROR = b"Internal Server Error"
 
@@ -1045,10 +1019,7 @@ def test_head_leaves_no_body_bytes_on_the_connection(fleet: Fleet, server: str) 
     cases(
         "HTTP-05",
         servers=sorted(KEEP_ALIVE),
-        xfail={
-            "waitress": "waitress closes the connection after a 204/304 that has no"
-            " Content-Length (plain WSGI: GET /plain/204 answers 'Connection: close')"
-        },
+        xfail={"waitress": WAITRESS_204_CLOSE},
     ),
 )
 def test_keep_alive_survives_every_kind_of_response(fleet: Fleet, server: str) -> None:

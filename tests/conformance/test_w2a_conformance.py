@@ -40,6 +40,17 @@ import h2.connection
 import h2.events
 import h11
 import pytest
+from known_bugs import (
+    DAPHNE_BUFFERS,
+    DAPHNE_HANGS,
+    DAPHNE_NO_BACKPRESSURE,
+    DAPHNE_NO_DATE,
+    GRANIAN_EMPTY_HOST,
+    HYPERCORN_LIFESPAN_EXIT_0,
+    UVICORN_HTTPTOOLS_CHUNKS_10,
+    KnownBug,
+    marks_for,
+)
 from live.rawclient import RawConnection, RawResponse, exchange, request_bytes
 from live.servers import ASGI_SERVERS, SERVERS, ServerProcess, ServerSpec
 
@@ -463,10 +474,8 @@ SCENARIOS = [
 ]
 
 # (scenario, server) pairs where the server shows a bug of its own.
-SERVER_BUGS: dict[tuple[str, str], str] = {
-    ("http10-no-host", "granian-asgi"): "granian 2.8.7 puts an empty `host` header in the scope"
-    " of an HTTP/1.0 request without Host (printf 'GET /x HTTP/1.0\\r\\n\\r\\n' | nc:"
-    " the app sees HTTP_HOST='')",
+SERVER_BUGS: dict[tuple[str, str], KnownBug] = {
+    ("http10-no-host", "granian-asgi"): GRANIAN_EMPTY_HOST,
 }
 
 
@@ -474,10 +483,7 @@ def _params() -> list[Any]:
     params = []
     for scenario in SCENARIOS:
         for server in BRIDGED:
-            marks = []
-            reason = SERVER_BUGS.get((scenario.name, server))
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
+            marks = marks_for(SERVER_BUGS.get((scenario.name, server)))
             ident = f"{'+'.join(scenario.items)}:{scenario.name}:{server}"
             params.append(pytest.param(scenario, server, id=ident, marks=marks))
     return params
@@ -536,40 +542,19 @@ def test_differential(fleet: Fleet, scenario: Scenario, server_name: str) -> Non
 
 # --- direct checks, on every bridged server ------------------------------------------
 
-# (test name, server) pairs where the server shows a bug of its own.
-DAPHNE_BUFFERS = (
-    "daphne 4.2.3 calls the app only once the whole request body has arrived: POST with"
-    " Content-Length: 2048 and send 1024 bytes, the app is not called"
-)
-DAPHNE_HANGS = (
-    "daphne 4.2.3 leaves the connection open when an ASGI app raises after"
-    " http.response.start (start, body more_body=True, raise): the client hangs until its"
-    " own timeout instead of seeing the connection close"
-)
-HTTPTOOLS_CHUNKS_10 = (
-    "uvicorn 0.54 (httptools) answers an HTTP/1.0 request with Transfer-Encoding: chunked"
-    " (RFC 9112 §6.1 forbids it): any ASGI app sending more_body=True, GET / HTTP/1.0"
-)
-DAPHNE_NO_BACKPRESSURE = (
-    "daphne 4.2.3's send() returns before the bytes are written (twisted buffers them):"
-    " an ASGI app sending 1 MiB chunks in a loop to a client that stops reading queues"
-    " hundreds of MiB in the server"
-)
-SERVER_BUGS_DIRECT: dict[tuple[str, str], str] = {
+# (test name, server) pairs where the server shows a bug of its own (tests/known_bugs.py).
+SERVER_BUGS_DIRECT: dict[tuple[str, str], KnownBug] = {
     ("download-backpressure", "daphne"): DAPHNE_NO_BACKPRESSURE,
-    ("one-date", "daphne"): "daphne 4.2.3 sends no Date header (RFC 9110 §6.6.1: an origin"
-    " server with a clock MUST): any ASGI app, curl -i shows only `Server: daphne`",
+    ("one-date", "daphne"): DAPHNE_NO_DATE,
     ("upload-backpressure", "daphne"): DAPHNE_BUFFERS,
     ("expect-reject", "daphne"): DAPHNE_BUFFERS,
     ("leave-upload", "daphne"): DAPHNE_BUFFERS,
     ("streamed-upload", "daphne"): DAPHNE_BUFFERS,
     ("raise-after", "daphne"): DAPHNE_HANGS,
     ("content-length", "daphne"): DAPHNE_HANGS,
-    ("http10-stream", "uvicorn-httptools"): HTTPTOOLS_CHUNKS_10,
-    ("http10-stream", "gunicorn-uvicorn"): HTTPTOOLS_CHUNKS_10 + " (the worker uses httptools)",
-    ("lifespan-failed", "hypercorn-asyncio"): "hypercorn 0.18.0 exits with code 0 when the app"
-    " sends lifespan.startup.failed (the worker dies with LifespanFailureError, the master"
-    " returns 0): an ASGI app that answers startup with startup.failed, `hypercorn app; echo $?`",
+    ("http10-stream", "uvicorn-httptools"): UVICORN_HTTPTOOLS_CHUNKS_10,
+    ("http10-stream", "gunicorn-uvicorn"): UVICORN_HTTPTOOLS_CHUNKS_10,
+    ("lifespan-failed", "hypercorn-asyncio"): HYPERCORN_LIFESPAN_EXIT_0,
 }
 
 
@@ -577,8 +562,7 @@ def each(test: str, items: str, servers: list[str] | None = None) -> list[Any]:
     """Parameters for ``test`` on every bridged server, with ids ``items:test:server``."""
     params = []
     for server in servers or BRIDGED:
-        reason = SERVER_BUGS_DIRECT.get((test, server))
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        marks = marks_for(SERVER_BUGS_DIRECT.get((test, server)))
         params.append(pytest.param(server, id=f"{items}:{test}:{server}", marks=marks))
     return params
 

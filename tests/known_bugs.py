@@ -1,0 +1,209 @@
+"""Other projects' bugs and limitations that the suite expects, each tied to the versions
+that have it.
+
+A test that shows a server's own bug (reproduced without bridgeway, by a plain WSGI or
+ASGI app) is marked with the ``KnownBug`` describing it. The mark is an
+``xfail(strict=True)`` **only while the installed version is one of** ``affected``:
+
+* the check runs against pinned versions (``constraints.txt``), so which tests are
+  expected to fail is decided by that file, not by what PyPI serves today;
+* when a pinned or latest version fixes the bug, the test XPASSes and the strict xfail
+  fails the run with a reason that names the project, the installed version and this
+  file, so the fix is seen and the bound narrowed (``affected="<2.8.9"``), never left
+  in place;
+* outside ``affected`` the test runs unmarked, so a version known to be fixed is held to
+  the normal expectation.
+
+``python`` as the project means the standard library (wsgiref) of the running CPython.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+
+def installed_version(project: str) -> Version:
+    """The version of ``project`` in this environment (``python``: the interpreter)."""
+    if project == "python":
+        return Version(platform.python_version())
+    return Version(metadata.version(project))
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    """A bug (or a documented limitation) of ``project`` seen in the versions
+    ``affected`` (a PEP 440 specifier; ``""`` for every version)."""
+
+    project: str
+    affected: str
+    text: str
+
+    def applies(self) -> bool:
+        """Is the installed version one that has this bug?"""
+        return installed_version(self.project) in SpecifierSet(self.affected)
+
+    @property
+    def reason(self) -> str:
+        version = installed_version(self.project)
+        known = f"{self.project}{self.affected}" if self.affected else "all versions"
+        return (
+            f"{self.project} {version}: {self.text} [known in {known}; if this test passes,"
+            f" {self.project} {version} has fixed it: exclude {version} from `affected`"
+            " in tests/known_bugs.py]"
+        )
+
+    def marks(self) -> list[Any]:
+        """The marks for a test that shows this bug: a strict xfail while it applies."""
+        return [pytest.mark.xfail(strict=True, reason=self.reason)] if self.applies() else []
+
+
+def marks_for(bug: KnownBug | None) -> list[Any]:
+    return bug.marks() if bug is not None else []
+
+
+# --- WSGI servers (ASGIToWSGI's conformance suite) -------------------------------------
+
+UWSGI_EXC_INFO = KnownBug(
+    "uwsgi",
+    ">=2.0.26",
+    "a start_response(..., exc_info) before any output sends the head and then closes with"
+    " an empty body (plain WSGI reproduction: GET /plain/exc-info gives 'Content-Length: 9'"
+    " and 0 body bytes)",
+)
+GRANIAN_ABORT = KnownBug(
+    "granian",
+    "<2.8.9",
+    "when the WSGI iterable raises mid-stream, granian ends the chunked response normally,"
+    " so a truncated body looks complete (plain WSGI reproduction: GET /plain/raise-mid ends"
+    " with 0\\r\\n\\r\\n); fixed in granian 2.8.9",
+)
+WSGIREF_CLOSE_FRAMED = KnownBug(
+    "python",
+    "",
+    "wsgiref limitation: streamed responses are framed by closing the connection (no"
+    " chunked encoding), so an aborted response cannot be told from a complete one"
+    " (GET /plain/raise-mid)",
+)
+UWSGI_CLOSE_FRAMED = KnownBug(
+    "uwsgi",
+    "",
+    "uWSGI limitation: streamed responses are framed by closing the connection (no chunked"
+    " encoding), so an aborted response cannot be told from a complete one"
+    " (GET /plain/raise-mid)",
+)
+WSGIREF_CHUNKED_UPLOAD = KnownBug(
+    "python",
+    "",
+    "wsgiref limitation: chunked request bodies are not supported; the app gets an empty"
+    " body (no CONTENT_LENGTH, no wsgi.input_terminated)",
+)
+UWSGI_CHUNKED_UPLOAD = KnownBug(
+    "uwsgi",
+    "",
+    "uWSGI limitation (without --http-chunked-input): chunked request bodies are not"
+    " supported; the app gets an empty body (no CONTENT_LENGTH, no wsgi.input_terminated)",
+)
+WERKZEUG_RAW_BYTES = KnownBug(
+    "werkzeug",
+    ">=3.0",
+    "raw UTF-8 bytes in the request target are decoded as latin-1 and then UTF-8 encoded"
+    " again, so PATH_INFO is double-encoded ('/caf\\xc3\\x83\\xc2\\xa9'; GET /plain/environ"
+    " with the target b'/caf\\xc3\\xa9' shows it)",
+)
+GRANIAN_HTTP10 = KnownBug(
+    "granian",
+    ">=2.0",
+    "SERVER_PROTOCOL is 'HTTP/1' for an HTTP/1.0 request (GET /plain/environ sent as"
+    " HTTP/1.0), not a PEP 3333 value; bridgeway maps unknown values to '1.1' with a"
+    " warning (A2W-SCOPE-02)",
+)
+GRANIAN_LATIN1_IN = KnownBug(
+    "granian",
+    ">=2.0",
+    "a request header value that is not UTF-8 (b'caf\\xe9') reaches the environ as ''"
+    " instead of latin-1 'caf\\xe9' (GET /plain/environ with 'X-Foo: caf\\xe9')",
+)
+GRANIAN_LATIN1_OUT = KnownBug(
+    "granian",
+    ">=2.0",
+    "response header values are encoded as UTF-8 instead of latin-1 (PEP 3333 §Unicode"
+    " Issues), so 'caf\\xc3\\xa9' goes out as b'caf\\xc3\\x83\\xc2\\xa9'",
+)
+CHEROOT_COOKIES = KnownBug(
+    "cheroot",
+    ">=10",
+    "of two Cookie header lines only the last reaches HTTP_COOKIE (GET /plain/environ with"
+    " 'Cookie: a=1' and 'Cookie: b=2' gives 'b=2')",
+)
+WSGIREF_204 = KnownBug(
+    "python",
+    "",
+    "wsgiref's BaseHandler.finish_content() adds 'Content-Length: 0' to every empty"
+    " response, 204 and 304 included (RFC 9110 §8.6; GET /plain/204)",
+)
+WAITRESS_204_CLOSE = KnownBug(
+    "waitress",
+    ">=3.0",
+    "waitress closes the connection after a 204/304 that has no Content-Length (plain"
+    " WSGI: GET /plain/204 answers 'Connection: close')",
+)
+
+# --- ASGI servers (WSGIToASGI's conformance suite) -------------------------------------
+
+GRANIAN_EMPTY_HOST = KnownBug(
+    "granian",
+    ">=2.8.7",
+    "granian's ASGI interface puts an empty `host` header in the scope of an HTTP/1.0"
+    " request without Host (printf 'GET /x HTTP/1.0\\r\\n\\r\\n' | nc: the app sees"
+    " HTTP_HOST='')",
+)
+DAPHNE_BUFFERS = KnownBug(
+    "daphne",
+    ">=4.1",
+    "daphne calls the app only once the whole request body has arrived: POST with"
+    " Content-Length: 2048 and send 1024 bytes, the app is not called",
+)
+DAPHNE_HANGS = KnownBug(
+    "daphne",
+    ">=4.1",
+    "daphne leaves the connection open when an ASGI app raises after http.response.start"
+    " (start, body more_body=True, raise): the client hangs until its own timeout instead"
+    " of seeing the connection close",
+)
+DAPHNE_NO_BACKPRESSURE = KnownBug(
+    "daphne",
+    ">=4.1",
+    "daphne's send() returns before the bytes are written (twisted buffers them): an ASGI"
+    " app sending 1 MiB chunks in a loop to a client that stops reading queues hundreds of"
+    " MiB in the server",
+)
+DAPHNE_NO_DATE = KnownBug(
+    "daphne",
+    ">=4.1",
+    "daphne sends no Date header (RFC 9110 §6.6.1: an origin server with a clock MUST): any"
+    " ASGI app, curl -i shows only `Server: daphne`",
+)
+UVICORN_HTTPTOOLS_CHUNKS_10 = KnownBug(
+    "uvicorn",
+    ">=0.54",
+    "uvicorn's httptools protocol (also under gunicorn's uvicorn worker) answers an HTTP/1.0"
+    " request with Transfer-Encoding: chunked (RFC 9112 §6.1 forbids it): any ASGI app"
+    " sending more_body=True, GET / HTTP/1.0",
+)
+HYPERCORN_LIFESPAN_EXIT_0 = KnownBug(
+    "hypercorn",
+    ">=0.17",
+    "hypercorn exits with code 0 when the app sends lifespan.startup.failed (the worker dies"
+    " with LifespanFailureError, the master returns 0): an ASGI app that answers startup"
+    " with startup.failed, `hypercorn app; echo $?`",
+)
+
+# Every bug above, for the registry's own test.
+ALL: tuple[KnownBug, ...] = tuple(v for v in dict(globals()).values() if isinstance(v, KnownBug))
