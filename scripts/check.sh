@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# The whole check: creates .venv if needed, installs bridgeway with its test extras,
-# then runs ruff format --check, ruff check, mypy --strict and pytest.
-# Extra arguments go to pytest (for example: scripts/check.sh -k environ).
+# The whole check: creates .venv if needed and installs bridgeway with its test extras
+# against the pinned versions in constraints.txt (BRIDGEWAY_DEPS=latest: the newest
+# releases instead, in .venv-latest), then runs ruff format --check, ruff check,
+# mypy --strict and the whole pytest suite (real servers included; the docs are built by
+# tests/test_docs_build.py with mkdocs build --strict) on the default Python, and the
+# fast lane (-m "not servers and not bench") on every other supported Python it can find.
+# Extra arguments go to the full pytest run (for example: scripts/check.sh -k environ).
+# BRIDGEWAY_PYTHONS="3.11" limits the fast lanes to the Pythons listed.
+#
+# apt-get: the script calls `apt-get update` and `apt-get install wrk` (as root, else with
+# sudo) only when wrk is missing; the end-to-end benchmark's smoke test needs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv test
-# The end-to-end benchmark's smoke test drives real servers with wrk (Debian's package).
+main_venv="$VENV"
+main_version="$("$main_venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 if ! command -v wrk >/dev/null 2>&1; then
   echo "== installing wrk (apt-get)"
   if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
   $apt_get update -qq >/dev/null && $apt_get install -y -qq wrk >/dev/null ||
     echo "could not install wrk; tests/test_bench_smoke.py::test_e2e_bench_runs will fail" >&2
 fi
-echo "== ruff format --check" && .venv/bin/ruff format --check bridgeway tests bench examples scripts
-echo "== ruff check" && .venv/bin/ruff check bridgeway tests bench examples scripts
-echo "== mypy --strict" && .venv/bin/mypy
-echo "== pytest" && .venv/bin/pytest "$@"
+echo "== ruff format --check" && "$main_venv/bin/ruff" format --check bridgeway tests bench examples scripts
+echo "== ruff check" && "$main_venv/bin/ruff" check bridgeway tests bench examples scripts
+echo "== mypy --strict" && "$main_venv/bin/mypy"
+echo "== pytest, Python $main_version, the whole suite" && "$main_venv/bin/pytest" "$@"
+
+missing=""
+for version in ${BRIDGEWAY_PYTHONS:-$SUPPORTED_PYTHONS}; do
+  [ "$version" = "$main_version" ] && continue
+  if ! py="$(find_python "$version")"; then
+    missing="$missing $version"; continue
+  fi
+  ensure_venv test "$main_venv-$version" "$py"
+  echo "== pytest, Python $version, the fast lane (-m 'not servers and not bench')"
+  "$VENV/bin/pytest" -q -m "not servers and not bench and not soak" -p no:cacheprovider
+done
+if [ -n "$missing" ]; then
+  echo "== NOT CHECKED: no Python$missing found (PATH, pyenv, /usr/bin); the fast lane ran on the others" >&2
+fi

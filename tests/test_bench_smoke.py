@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -38,6 +40,7 @@ def check_lines(output: str) -> list[str]:
 SLOW = ("upload, slow consumer", "download, slow consumer")
 
 
+@pytest.mark.bench
 def test_w2a_bench_runs() -> None:
     output = run_quick("bench.w2a_inprocess")
     lines = ratio_lines(output)
@@ -55,6 +58,7 @@ def test_w2a_bench_runs() -> None:
     assert any(closed in line for line in lines), lines
 
 
+@pytest.mark.bench
 def test_a2w_bench_runs() -> None:
     output = run_quick("bench.a2w_inprocess")
     lines = ratio_lines(output)
@@ -68,6 +72,8 @@ def test_a2w_bench_runs() -> None:
         assert any(line.startswith(f"check {direction} ") for line in checks), checks
 
 
+@pytest.mark.bench
+@pytest.mark.servers
 def test_e2e_bench_runs() -> None:
     """Real servers on loopback under wrk, one short round each; every server is stopped.
     scripts/check.sh installs wrk (Debian's package) when it is missing."""
