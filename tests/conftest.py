@@ -22,3 +22,12 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         and inspect.iscoroutinefunction(obj)
     ):
         pytest.mark.anyio(obj)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of this test runs (module-scoped server fleets included): tell
+    # the live harness whether this test may start server processes (see live.servers).
+    from live import servers
+
+    servers.CURRENT_TEST_MARKED_SERVERS = item.get_closest_marker("servers") is not None

@@ -138,6 +138,12 @@ class ServerFailed(RuntimeError):
     """The server did not come up (or died); the message carries its log."""
 
 
+# Set by tests/conftest.py before each test's setup: whether that test carries the
+# `servers` marker. A server started by an unmarked test would make the fast lane
+# (-m "not servers") start processes, so launch() refuses it. None: not under pytest.
+CURRENT_TEST_MARKED_SERVERS: bool | None = None
+
+
 @dataclass
 class ServerProcess:
     """One server subprocess. Use ``running_server()`` unless you need the two phases."""
@@ -163,6 +169,11 @@ class ServerProcess:
 
     def launch(self) -> None:
         """Start the process; returns at once (``wait_ready()`` waits)."""
+        if CURRENT_TEST_MARKED_SERVERS is False:
+            raise RuntimeError(
+                f"a test that starts a server process ({self.spec.name}) must be marked"
+                " @pytest.mark.servers, so the fast lane (-m 'not servers') stays server-free"
+            )
         self.port = self.port or free_port()
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(
