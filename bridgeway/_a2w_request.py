@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import traceback
@@ -80,6 +81,7 @@ class _FileIterable:
 
 class Request(AppChannel):
     __slots__ = (
+        "context",
         "exhausted",
         "scope",
         "start_response",
@@ -92,6 +94,9 @@ class Request(AppChannel):
         self, adapter: ASGIToWSGI, environ: Environ, start_response: StartResponse
     ) -> None:
         super().__init__(adapter, environ)
+        # The calling WSGI thread's context, taken at the call: what WSGI middleware set
+        # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09).
+        self.context = contextvars.copy_context()
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
@@ -215,7 +220,7 @@ class Request(AppChannel):
             # The server closed the response early: the client is gone (A2W-RECV-07).
             timeout = self.adapter.disconnect_grace
             self.ploop.call(self._signal_gone)
-        self.ploop.finish_in_background(self.task, timeout)
+        self.ploop.finish_in_background(self.task, timeout, gone=not self.final)
 
     def _start_response(self, headers: list[tuple[str, str]]) -> None:
         try:
@@ -250,7 +255,7 @@ class Request(AppChannel):
 
     def _start_step(self) -> asyncio.Future[None]:
         self.ready = self.loop.create_future()
-        self.task = self.ploop.spawn(self._main())
+        self.task = self.ploop.spawn(self._main(), self.context)
         return self.ready
 
     def _next_step(self) -> asyncio.Future[None]:
