@@ -197,6 +197,7 @@ class Request(AppChannel):
         self.chunk = None
         if self.final:
             self.exhausted = True
+            self._wait_background()
         if chunk:
             return chunk
         raise StopIteration
@@ -211,6 +212,8 @@ class Request(AppChannel):
         """Hand the loop back; if the task still runs, finish it off this thread."""
         if self.reader is not None:
             self.reader.stop(self.adapter.disconnect_grace)
+        if self.final:
+            self._wait_background()
         if self.task_done:
             self.adapter.pool().checkin(self.ploop)
             return
@@ -221,6 +224,13 @@ class Request(AppChannel):
             timeout = self.adapter.disconnect_grace
             self.ploop.call(self._signal_gone)
         self.ploop.finish_in_background(self.task, timeout, gone=not self.final)
+
+    def _wait_background(self) -> None:
+        """``wait_background=True``: the work after the final body (``yield``
+        dependencies' teardown, background tasks) runs to its end in this thread before
+        the response ends, so a test client sees its side effects."""
+        if self.adapter.wait_background and not self.task_done:
+            self.ploop.finish_here(self.task, self.adapter.background_timeout)
 
     def _start_response(self, headers: list[tuple[str, str]]) -> None:
         try:

@@ -168,24 +168,8 @@ class PooledLoop:
         the server closed the response early; the async generators the request dropped
         are finalized too, within the same ``timeout`` (see ``_reap``)."""
 
-        async def wait() -> None:
-            deadline = self.loop.time() + timeout
-            before = asyncio.all_tasks()
-            done, _ = await asyncio.wait({task}, timeout=timeout)
-            if not done:
-                logger.warning(
-                    "bridgeway: work after the response did not finish within %gs; cancelled",
-                    timeout,
-                )
-                task.cancel()
-                await asyncio.wait({task}, timeout=5.0)
-            if gone:
-                await self._reap(before, deadline)
-                return
-            # Let what the task's end scheduled run now, not at the loop's next request:
-            # the aclose() of an async generator it dropped (a streaming body) is one.
-            for _ in range(3):
-                await asyncio.sleep(0)
+        def wait() -> Awaitable[None]:
+            return self._finish(task, timeout, gone)
 
         if self.thread is not None:
             self.loop.call_soon_threadsafe(
@@ -204,6 +188,30 @@ class PooledLoop:
 
         self.driver = threading.Thread(target=drive, name="bridgeway-asgi-after", daemon=True)
         self.driver.start()
+
+    def finish_here(self, task: asyncio.Task[Any], timeout: float) -> None:
+        """Run the loop in the calling thread until ``task`` is done (bounded by
+        ``timeout``, then cancelled): ``wait_background=True``, for test clients."""
+        self.run(lambda: asyncio.ensure_future(self._finish(task, timeout, False), loop=self.loop))
+
+    async def _finish(self, task: asyncio.Task[Any], timeout: float, gone: bool) -> None:
+        deadline = self.loop.time() + timeout
+        before = asyncio.all_tasks()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            logger.warning(
+                "bridgeway: work after the response did not finish within %gs; cancelled",
+                timeout,
+            )
+            task.cancel()
+            await asyncio.wait({task}, timeout=5.0)
+        if gone:
+            await self._reap(before, deadline)
+            return
+        # Let what the task's end scheduled run now, not at the loop's next request:
+        # the aclose() of an async generator it dropped (a streaming body) is one.
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     async def _reap(self, before: set[asyncio.Task[Any]], deadline: float) -> None:
         """Finalize what a request that lost its client left behind, before the loop
@@ -226,7 +234,7 @@ class PooledLoop:
         for _ in range(2):  # call_soon_threadsafe(create_task, agen.aclose()) runs
             await asyncio.sleep(0)
         left = asyncio.all_tasks() - before
-        left.discard(asyncio.current_task())  # type: ignore[arg-type]
+        left.discard(asyncio.current_task())
         if left:
             _, still = await asyncio.wait(left, timeout=max(0.0, deadline - self.loop.time()))
             if still:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import types
 import weakref
 from collections.abc import AsyncIterator
@@ -28,6 +29,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bridgeway import ASGIToWSGI
 
@@ -115,3 +121,60 @@ async def sse_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 sse = ASGIToWSGI(sse_app)
+
+
+# --- traced ---------------------------------------------------------------------------
+
+
+def traced_stack() -> tuple[Any, Any, InMemorySpanExporter]:
+    """``(wsgi_app, fastapi_app, exporter)``: ``OpenTelemetryMiddleware(ASGIToWSGI(api))``
+    with ``api`` instrumented, both on one SDK provider exporting to memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    api = FastAPI()
+
+    @api.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    @api.get("/spans")
+    async def spans() -> list[dict[str, Any]]:
+        return [span_record(span) for span in exporter.get_finished_spans()]
+
+    FastAPIInstrumentor.instrument_app(api, tracer_provider=provider, exclude_spans=["receive", "send"])
+    wsgi = OpenTelemetryMiddleware(ASGIToWSGI(api), tracer_provider=provider)
+    return wsgi, api, exporter
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    """What a test compares: the span's name, kind, ids and its parent's span id."""
+    context = span.get_span_context()
+    assert context is not None
+    return {
+        "name": span.name,
+        "kind": span.kind.name,
+        "trace_id": context.trace_id,
+        "span_id": context.span_id,
+        "parent": span.parent.span_id if span.parent is not None else None,
+        "target": (span.attributes or {}).get("http.target")
+        or (span.attributes or {}).get("url.path"),
+    }
+
+
+traced, _traced_api, _traced_exporter = traced_stack()
+
+
+# --- raw_path -------------------------------------------------------------------------
+
+
+async def raw_path_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return  # no lifespan
+    body = json.dumps({"path": scope["path"], "raw_path": scope["raw_path"].decode("latin-1")})
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+raw_path = ASGIToWSGI(raw_path_app)
