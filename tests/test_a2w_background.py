@@ -96,9 +96,7 @@ def test_werkzeug_client_sees_teardown_and_background_work(
     adapter_for: Any, released: threading.Event, loop_mode: str
 ) -> None:
     events: list[str] = []
-    adapter = adapter_for(
-        fastapi_app(events, released), wait_background=True, loop_mode=loop_mode
-    )
+    adapter = adapter_for(fastapi_app(events, released), wait_background=True, loop_mode=loop_mode)
     client = Client(adapter)
     for _ in range(3):
         events.clear()

@@ -58,9 +58,7 @@ def sse_markers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sse_fleet(sse_markers: Path) -> Iterator[dict[str, ServerProcess]]:
-    launches = [
-        (SERVERS[name], SSE_NATIVE if name == NATIVE else SSE) for name in SSE_SERVERS
-    ]
+    launches = [(SERVERS[name], SSE_NATIVE if name == NATIVE else SSE) for name in SSE_SERVERS]
     env = {"BRIDGEWAY_MARKERS": str(sse_markers)}
     with running_servers(launches, env=env, ready_path="/leftovers") as servers:
         yield {server.spec.name: server for server in servers}

@@ -9,19 +9,18 @@ the same ASGI app served natively (``NAME_app`` under uvicorn) and bridged
   ["spec_version"]`` first, which picks Starlette's disconnect strategy (at 2.4 it
   relies on ``send()`` raising ``OSError``; below, it listens on ``receive()`` and
   cancels the stream). ``/raw?id=X`` is a raw ASGI stream that listens on ``receive()``
-  and whose ``finally`` writes the same marker. ``/leftovers`` reports what the streams left behind: requests whose task
-  has not finished, and stream generators that were never finalized.
+  and whose ``finally`` writes the same marker. ``/leftovers`` reports what the
+  streams left behind: requests whose task has not finished, and stream generators
+  that were never finalized.
 - ``traced``: ``OpenTelemetryMiddleware(ASGIToWSGI(fastapi))`` with the FastAPI app
   instrumented and the SDK's in-memory exporter; ``/hello`` answers, ``/spans`` returns
   the finished spans.
-- ``raw_path``: ``/{anything}`` answers the scope's ``path`` and ``raw_path``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import types
 import weakref
 from collections.abc import AsyncIterator
@@ -142,7 +141,9 @@ def traced_stack() -> tuple[Any, Any, InMemorySpanExporter]:
     async def spans() -> list[dict[str, Any]]:
         return [span_record(span) for span in exporter.get_finished_spans()]
 
-    FastAPIInstrumentor.instrument_app(api, tracer_provider=provider, exclude_spans=["receive", "send"])
+    FastAPIInstrumentor.instrument_app(
+        api, tracer_provider=provider, exclude_spans=["receive", "send"]
+    )
     wsgi = OpenTelemetryMiddleware(ASGIToWSGI(api), tracer_provider=provider)
     return wsgi, api, exporter
 
@@ -163,18 +164,3 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 
 
 traced, _traced_api, _traced_exporter = traced_stack()
-
-
-# --- raw_path -------------------------------------------------------------------------
-
-
-async def raw_path_app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] != "http":
-        return  # no lifespan
-    body = json.dumps({"path": scope["path"], "raw_path": scope["raw_path"].decode("latin-1")})
-    headers = [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
-
-
-raw_path = ASGIToWSGI(raw_path_app)
