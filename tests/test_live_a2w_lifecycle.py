@@ -102,3 +102,21 @@ def test_sse_stream_is_ended_when_the_client_leaves(
     log = server.log()
     for bad in ("Task was destroyed but it is pending", "was never awaited"):
         assert bad not in log, log
+
+
+# --- point 7: raw_path under cheroot, as uvicorn gives it --------------------------------
+
+
+def test_raw_path_with_an_encoded_slash_under_cheroot_matches_uvicorn() -> None:
+    launches = [
+        (SERVERS["uvicorn-h11"], "tests.live.a2w_apps:echo_app"),
+        (SERVERS["cheroot"], "tests.live.a2w_apps:echo"),
+    ]
+    seen = {}
+    with running_servers(launches) as servers:
+        for server in servers:
+            response = exchange(server.port, request_bytes("GET", "/a%2Fb%20c?x=1"))
+            assert response.status == 200, response
+            echoed = json.loads(response.body)
+            seen[server.spec.name] = (echoed["raw_path"], echoed["path"])
+    assert seen["cheroot"][0] == seen["uvicorn-h11"][0] == "/a%2Fb%20c"
