@@ -67,7 +67,7 @@ def test_auto_serves_at_once_with_a_warning_naming_the_rule(
 @pytest.mark.parametrize("name", list(APPS))
 def test_a2wsgi_reference_serves_them(name: str) -> None:
     middleware = ASGIMiddleware(cast(Any, APPS[name]))
-    body = b"".join(middleware(make_environ(), cast(Any, StartResponseRecorder())))
+    body = b"".join(middleware(cast(Any, make_environ()), cast(Any, StartResponseRecorder())))
     assert body == b"served"
 
 
