@@ -154,7 +154,13 @@ class AppChannel:
             self.chunk = body
             pulled = self.pulled = self.loop.create_future()
             self._wake()
-            await pulled
+            try:
+                await pulled
+            finally:
+                # The future may hold our ClientDisconnected, whose traceback holds this
+                # frame: without this the app's frames (and the async generator its
+                # streaming body was iterating) form a cycle only the GC frees.
+                del pulled
         elif kind == "http.response.start":
             self._start(message)
         elif kind == "http.response.trailers":

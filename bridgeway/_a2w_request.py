@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import traceback
@@ -80,6 +81,7 @@ class _FileIterable:
 
 class Request(AppChannel):
     __slots__ = (
+        "context",
         "exhausted",
         "scope",
         "start_response",
@@ -92,6 +94,9 @@ class Request(AppChannel):
         self, adapter: ASGIToWSGI, environ: Environ, start_response: StartResponse
     ) -> None:
         super().__init__(adapter, environ)
+        # The calling WSGI thread's context, taken at the call: what WSGI middleware set
+        # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09).
+        self.context = contextvars.copy_context()
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
@@ -192,6 +197,7 @@ class Request(AppChannel):
         self.chunk = None
         if self.final:
             self.exhausted = True
+            self._wait_background()
         if chunk:
             return chunk
         raise StopIteration
@@ -206,6 +212,8 @@ class Request(AppChannel):
         """Hand the loop back; if the task still runs, finish it off this thread."""
         if self.reader is not None:
             self.reader.stop(self.adapter.disconnect_grace)
+        if self.final:
+            self._wait_background()
         if self.task_done:
             self.adapter.pool().checkin(self.ploop)
             return
@@ -215,7 +223,14 @@ class Request(AppChannel):
             # The server closed the response early: the client is gone (A2W-RECV-07).
             timeout = self.adapter.disconnect_grace
             self.ploop.call(self._signal_gone)
-        self.ploop.finish_in_background(self.task, timeout)
+        self.ploop.finish_in_background(self.task, timeout, gone=not self.final)
+
+    def _wait_background(self) -> None:
+        """``wait_background=True``: the work after the final body (``yield``
+        dependencies' teardown, background tasks) runs to its end in this thread before
+        the response ends, so a test client sees its side effects."""
+        if self.adapter.wait_background and not self.task_done:
+            self.ploop.finish_here(self.task, self.adapter.background_timeout)
 
     def _start_response(self, headers: list[tuple[str, str]]) -> None:
         try:
@@ -250,7 +265,7 @@ class Request(AppChannel):
 
     def _start_step(self) -> asyncio.Future[None]:
         self.ready = self.loop.create_future()
-        self.task = self.ploop.spawn(self._main())
+        self.task = self.ploop.spawn(self._main(), self.context)
         return self.ready
 
     def _next_step(self) -> asyncio.Future[None]:

@@ -54,6 +54,10 @@ class Lifespan:
         self._received += 1
         if self._received == 1:
             return {"type": "lifespan.startup"}
+        if not self._started.done():
+            # A second receive() before answering startup: the app (or a middleware
+            # that calls receive() for every scope) swallowed lifespan.startup.
+            self._not_speaking("it called receive() again before answering lifespan.startup")
         await self._stop_requested
         return {"type": "lifespan.shutdown"}
 
@@ -70,7 +74,24 @@ class Lifespan:
             logger.error("bridgeway: lifespan shutdown failed: %s", message.get("message", ""))
             self._stopped.set_result(None)
         else:
+            if not self._started.done():
+                self._not_speaking(f"it sent {kind!r} on the lifespan scope")
             raise RuntimeError(f"unexpected lifespan message {kind!r} (ASGI-life)")
+
+    def _not_speaking(self, why: str) -> None:
+        """The app does not speak lifespan but does not raise either (issue 13 point 5):
+        decided at once instead of after ``startup_timeout``; ``on`` fails loudly."""
+        if self.mode == "on":
+            self._fail(f"the app does not speak lifespan: {why}")
+            return
+        self.status = "unsupported"
+        logger.warning(
+            "bridgeway: the ASGI app does not speak lifespan (%s; rule: a second receive()"
+            " before startup was answered, or any non-lifespan message, means"
+            " unsupported); serving without it",
+            why,
+        )
+        self._started.set_result(None)
 
     def _fail(self, why: str) -> None:
         self.status = "failed"
@@ -136,6 +157,10 @@ class Lifespan:
     async def shutdown(self) -> None:
         """Send lifespan.shutdown and wait for the answer, bounded by the timeout."""
         task = self._task
+        if task is not None and not task.done() and self.status != "ready":
+            task.cancel()  # an app that never spoke lifespan, still waiting
+            await asyncio.wait({task}, timeout=1.0)
+            return
         if task is None or task.done() or self.status != "ready":
             return
         self._stop_requested.set_result(None)

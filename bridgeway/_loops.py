@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
+import gc
 import logging
 import os
 import threading
@@ -80,6 +82,14 @@ def _shutdown_all_pools() -> None:
         pool.shutdown()
 
 
+def _asyncgen_count(loop: asyncio.AbstractEventLoop) -> int | None:
+    """How many async generators first iterated on ``loop`` are alive: asyncio's base
+    loop keeps them in ``_asyncgens`` (for ``shutdown_asyncgens``); None for a loop
+    type that does not (uvloop), which makes ``_reap`` always collect."""
+    gens = getattr(loop, "_asyncgens", None)
+    return None if gens is None else len(gens)
+
+
 def run_until(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[Any]) -> Any:
     """``loop.run_until_complete`` that tolerates stray ``loop.stop()`` calls: a
     request's ``nudge()`` may stop the loop while another step drives it."""
@@ -99,6 +109,9 @@ class PooledLoop:
         self.lifespan: Lifespan | None = None
         self.thread: threading.Thread | None = None
         self.driver: threading.Thread | None = None  # inline mode: background hand-off
+        # How many async generators were alive on the loop when the current request
+        # began (None: the loop type does not say; see ``_reap``).
+        self.asyncgens_at_checkout: int | None = None
 
     def run(self, step: Step, *, nudged: bool = False) -> None:
         """Run ``step()`` on the loop and wait until the future it returns is done.
@@ -138,29 +151,25 @@ class PooledLoop:
         else:
             self.loop.call_soon_threadsafe(fn)
 
-    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        # Each request runs in a fresh, empty context (A2W-LIFE-09).
-        import contextvars
+    def spawn(
+        self, coro: Awaitable[Any], context: contextvars.Context | None = None
+    ) -> asyncio.Task[Any]:
+        """A task for ``coro`` in a copy of ``context`` (a request: the calling WSGI
+        thread's context, taken at the call, A2W-LIFE-09), or in an empty one. The
+        task's own copy keeps what the app sets from leaking back to the caller."""
+        ctx = contextvars.Context() if context is None else context
+        return ctx.run(self.loop.create_task, coro)  # type: ignore[arg-type]
 
-        return contextvars.Context().run(self.loop.create_task, coro)  # type: ignore[arg-type]
-
-    def finish_in_background(self, task: asyncio.Task[Any], timeout: float) -> None:
+    def finish_in_background(
+        self, task: asyncio.Task[Any], timeout: float, *, gone: bool = False
+    ) -> None:
         """Let ``task`` run to completion without the calling thread, then check the
-        loop back in. Tasks still running after ``timeout`` are cancelled."""
+        loop back in. Tasks still running after ``timeout`` are cancelled. ``gone``:
+        the server closed the response early; the async generators the request dropped
+        are finalized too, within the same ``timeout`` (see ``_reap``)."""
 
-        async def wait() -> None:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
-            if not done:
-                logger.warning(
-                    "bridgeway: work after the response did not finish within %gs; cancelled",
-                    timeout,
-                )
-                task.cancel()
-                await asyncio.wait({task}, timeout=5.0)
-            # Let what the task's end scheduled run now, not at the loop's next request:
-            # the aclose() of an async generator it dropped (a streaming body) is one.
-            for _ in range(3):
-                await asyncio.sleep(0)
+        def wait() -> Awaitable[None]:
+            return self._finish(task, timeout, gone)
 
         if self.thread is not None:
             self.loop.call_soon_threadsafe(
@@ -179,6 +188,61 @@ class PooledLoop:
 
         self.driver = threading.Thread(target=drive, name="bridgeway-asgi-after", daemon=True)
         self.driver.start()
+
+    def finish_here(self, task: asyncio.Task[Any], timeout: float) -> None:
+        """Run the loop in the calling thread until ``task`` is done (bounded by
+        ``timeout``, then cancelled): ``wait_background=True``, for test clients."""
+        self.run(lambda: asyncio.ensure_future(self._finish(task, timeout, False), loop=self.loop))
+
+    async def _finish(self, task: asyncio.Task[Any], timeout: float, gone: bool) -> None:
+        deadline = self.loop.time() + timeout
+        before = asyncio.all_tasks()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            logger.warning(
+                "bridgeway: work after the response did not finish within %gs; cancelled",
+                timeout,
+            )
+            task.cancel()
+            await asyncio.wait({task}, timeout=5.0)
+        if gone:
+            await self._reap(before, deadline)
+            return
+        # Let what the task's end scheduled run now, not at the loop's next request:
+        # the aclose() of an async generator it dropped (a streaming body) is one.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def _reap(self, before: set[asyncio.Task[Any]], deadline: float) -> None:
+        """Finalize what a request that lost its client left behind, before the loop
+        goes back to the pool (in inline mode nothing runs it until its next request).
+
+        Starlette's ``StreamingResponse`` never closes its body iterator when ``send()``
+        raises (spec 2.4) or when it cancels the stream (below 2.4): the async generator
+        is dropped at its ``yield``, and its ``finally`` runs only when asyncio's
+        finalizer hook schedules ``aclose()`` on the loop. Dropped inside a reference
+        cycle (anyio's task group and the exception's traceback make one), it is not
+        even freed until the cyclic GC runs. So: when async generators first iterated
+        during the request are still alive, collect cycles once (on this disconnect path
+        only), then wait for the tasks scheduled since the request's end (the
+        ``aclose()`` calls), bounded by ``deadline``."""
+        await asyncio.sleep(0)  # finalizers of generators freed by refcount: scheduled
+        base = self.asyncgens_at_checkout
+        now = _asyncgen_count(self.loop)
+        if base is None or now is None or now > base:
+            gc.collect()
+        for _ in range(2):  # call_soon_threadsafe(create_task, agen.aclose()) runs
+            await asyncio.sleep(0)
+        left = asyncio.all_tasks() - before
+        left.discard(asyncio.current_task())
+        if left:
+            _, still = await asyncio.wait(left, timeout=max(0.0, deadline - self.loop.time()))
+            if still:
+                logger.warning(
+                    "bridgeway: %d task(s) left by a request whose client went away were"
+                    " still running at the end of disconnect_grace",
+                    len(still),
+                )
 
     def close(self, timeout: float) -> None:
         """Shut this loop down: lifespan shutdown, pending work, async generators,
@@ -260,11 +324,13 @@ class LoopPool:
         if self._pid != os.getpid():  # forked without the at-fork hook (or an odd runtime)
             self._forget()
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            if self.closed:
+            ploop = self._idle.pop() if self._idle else None
+            if ploop is None and self.closed:
                 raise RuntimeError("ASGIToWSGI has been shut down")
-        return self._new_loop()
+        if ploop is None:
+            ploop = self._new_loop()
+        ploop.asyncgens_at_checkout = _asyncgen_count(ploop.loop)
+        return ploop
 
     def checkin(self, ploop: PooledLoop) -> None:
         with self._lock:

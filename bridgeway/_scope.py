@@ -23,6 +23,7 @@ SPEC_VERSION = "2.4"
 _ASGI = {"version": "3.0", "spec_version": SPEC_VERSION}
 _PATH_SAFE = "/:@!$&'()*+,;=~-._"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=~\-._]*")
+_ENCODED_SLASH = re.compile(rb"%(2[fF])")
 _HEADER_NAMES: dict[str, bytes] = {}
 _HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2"}
 
@@ -47,6 +48,13 @@ def _raw_path(environ: dict[str, Any], path: str) -> bytes:
         decoded = unquote_to_bytes(raw) if b"%" in raw else raw
         if decoded.decode("utf-8", "replace") == path:
             return raw
+        if b"%" in raw:
+            # cheroot decodes everything in PATH_INFO but ``%2F`` (a ``/`` kept apart
+            # from the separators): the same target, so the raw one still counts;
+            # re-quoting the path would double-encode it (``/a%252Fb``).
+            kept = unquote_to_bytes(_ENCODED_SLASH.sub(rb"%25\1", raw))
+            if kept.decode("utf-8", "replace") == path:
+                return raw
     if _PLAIN_PATH.fullmatch(path):
         return path.encode("ascii")  # nothing to quote: the common case
     quoted: str = quote(path, safe=_PATH_SAFE)

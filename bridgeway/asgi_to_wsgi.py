@@ -33,6 +33,11 @@ class ASGIToWSGI:
     :param disconnect_grace: after the server closed the response early, how long the
         app may run on (after ``http.disconnect``) before it is cancelled.
     :param background_timeout: how long work after the final body may run.
+    :param wait_background: for tests: the work the app does after its final body
+        (FastAPI ``yield`` dependencies' teardown, ``BackgroundTasks``) runs to its end
+        before the response ends, in the calling thread, so a WSGI test client sees
+        its side effects when its call returns. Off by default: a server's client would
+        wait for that work (and waitress writes the last chunk only after ``close()``).
     :param startup_timeout: / :param shutdown_timeout: bounds for lifespan.
     :param disconnect_poll_interval: how often waitress's disconnect probe is polled.
     """
@@ -50,6 +55,7 @@ class ASGIToWSGI:
         startup_timeout: float = 60.0,
         shutdown_timeout: float = 30.0,
         disconnect_poll_interval: float = 0.5,
+        wait_background: bool = False,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
@@ -67,6 +73,7 @@ class ASGIToWSGI:
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
         self.disconnect_poll_interval = disconnect_poll_interval
+        self.wait_background = wait_background
         # No loop and no thread here: the pool is made on first use, per process.
         self._pool: LoopPool | None = None
         self._pool_lock = threading.Lock()

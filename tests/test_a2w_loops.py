@@ -6,7 +6,6 @@ dropped after fork, and the "thread" loop mode keeps tasks running between reque
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import os
 import select
@@ -222,31 +221,6 @@ def test_fork_discards_inherited_pool() -> None:
         assert call(adapter).code == 200
         assert app.loops[-1] is parent_loop
         assert adapter.loops_created == 1
-
-
-def test_requests_do_not_share_context_variables() -> None:
-    """A2W-LIFE-09: each request runs in a fresh context; a ContextVar set in one request
-    (or during lifespan startup) is not visible in the next on the same loop."""
-    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="default")
-    seen: list[str] = []
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await receive()
-            var.set("from-startup")
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        seen.append(var.get())
-        var.set("from-request")
-        await respond(send)
-
-    with serving(app) as adapter:
-        call(adapter)
-        call(adapter)
-        assert adapter.loops_created == 1
-    assert seen == ["default", "default"]
 
 
 def _ticker_app(ticks: list[float]) -> Any:

@@ -92,6 +92,42 @@ CASES = [
         path="/p/q",
         RAW_URI="http://h.example/p%2Fq?x",
     ),
+    # Issue 13 point 7: cheroot leaves %2F undecoded in PATH_INFO (and decodes the
+    # rest); REQUEST_URI is the same target, not re-quoted to /a%252Fb.
+    _case(
+        "cheroot-encoded-slash",
+        "raw_path",
+        b"/a%2Fb",
+        path="/a%2Fb",
+        REQUEST_URI="/a%2Fb?x=1",
+    ),
+    _case(
+        "cheroot-encoded-slash-lower-and-space",
+        "raw_path",
+        b"/a%2fb%20c",
+        path="/a%2fb c",
+        REQUEST_URI="/a%2fb%20c",
+    ),
+    _case(
+        "cheroot-encoded-slash-utf8",
+        "raw_path",
+        b"/caf%C3%A9%2Fx",
+        path="/caf\xc3\xa9%2Fx",
+        REQUEST_URI="/caf%C3%A9%2Fx",
+    ),
+    _case(
+        "cheroot-no-request-uri-rebuilt",
+        "raw_path",
+        b"/a%252Fb",
+        path="/a%2Fb",
+    ),
+    _case(
+        "encoded-slash-mismatch-rebuilt",
+        "raw_path",
+        b"/x%252Fy",
+        path="/x%2Fy",
+        REQUEST_URI="/other%2Fpath",
+    ),
     # A2W-SCOPE-07: query_string is the raw latin-1 bytes, b"" when absent.
     _case("A2W-SCOPE-07-plain", "query_string", b"a=1&b=%20", query_string="a=1&b=%20"),
     _case("A2W-SCOPE-07-latin1", "query_string", b"q=\xc3\xa9", query_string="q=\xc3\xa9"),
