@@ -322,7 +322,9 @@ class WSGIResponse:
         # for a complete one (ASGI-www §Response Body).
         return None
 
-    def _close_failed(self, exc: BaseException, error: BaseException | None) -> BaseException | None:
+    def _close_failed(
+        self, exc: BaseException, error: BaseException | None
+    ) -> BaseException | None:
         """close() raised: the error to raise out of the ASGI call, or None. It
         propagates like the app's own errors (a2wsgi does the same; a WSGI server logs
         it) unless an earlier error already does, or the client is gone; the response

@@ -252,9 +252,7 @@ class Refused(NamedTuple):
     peer: Peer  # what bridgeway answered itself with propagate_exceptions=False
 
 
-async def refused(
-    wsgi_app: WSGIApp, scope: Scope | None = None, **settings: Any
-) -> Refused:
+async def refused(wsgi_app: WSGIApp, scope: Scope | None = None, **settings: Any) -> Refused:
     """Run a WSGI app that fails before its response starts, both ways (W2A-RESP-12):
     by default its exception leaves the ASGI call and nothing was sent (the server
     answers 500, as for any ASGI app that raised); with ``propagate_exceptions=False``
