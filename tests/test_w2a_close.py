@@ -127,7 +127,7 @@ def failing_after_headers(rec: Recorder) -> Iterator[bytes]:
 async def test_close_after_app_exception_before_headers() -> None:
     rec = Recorder(failing_before_headers)
     peer = Peer()
-    with pytest.raises(Exception):  # noqa: B017 - any: it is the app's own error
+    with pytest.raises(ValueError, match="first next"):
         await run(rec, peer)
     assert peer.messages == []  # the server answers 500 (W2A-RESP-12)
     rec.assert_closed_once_in_app_thread()
@@ -238,7 +238,10 @@ async def test_close_raising_propagates_after_the_whole_response(
     """As a2wsgi: close()'s exception leaves the ASGI call once the response is whole."""
     rec = Recorder(chunks(2), close_raises=True)
     peer = Peer()
-    with caplog.at_level(logging.ERROR, logger="bridgeway"), pytest.raises(OSError):
+    with (
+        caplog.at_level(logging.ERROR, logger="bridgeway"),
+        pytest.raises(OSError, match="close failed"),
+    ):
         await run(rec, peer)
     assert peer.complete
     assert peer.body == b"chunk 0\nchunk 1\n"

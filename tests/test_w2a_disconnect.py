@@ -201,7 +201,7 @@ async def test_unknown_message_while_reading_the_body_is_an_error_not_a_short_bo
         start_response("200 OK", [])
         return [b"read"]
 
-    with anyio.fail_after(10), pytest.raises(OSError) as raised:
+    with anyio.fail_after(10), pytest.raises(OSError, match="body") as raised:
         await WSGIToASGI(app)(make_scope("POST", headers=CHUNKED), receive, peer.send)
     assert len(seen) == 1
     assert isinstance(seen[0], OSError)
