@@ -158,3 +158,21 @@ def closes() -> dict[str, int]:
 
 w2a_flask = WSGIToASGI(flask_app)
 w2a_flask_nowait = WSGIToASGI(flask_app, close_after_send=False)
+w2a_flask_strict = WSGIToASGI(flask_app, close_after_send=True)
+
+
+class LiveBoom(Exception):
+    pass
+
+
+def _raising(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["PATH_INFO"] == "/before":
+        raise LiveBoom("raised before the first byte")
+    if environ["PATH_INFO"] == "/mid":
+        yield b"part"
+        raise LiveBoom("raised mid-body")
+    yield b"ok"
+
+
+w2a_raising = WSGIToASGI(_raising)
