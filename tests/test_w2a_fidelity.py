@@ -39,7 +39,7 @@ async def test_header_shapes_are_served_as_natively(shape: str) -> None:
     native = Client(app).get("/")
     assert (native.status_code, native.headers["X-Colour"]) == (200, "Blue")
     ours = await call(WSGIToASGI(app))
-    theirs = await call(WSGIMiddleware(app))
+    theirs = await call(WSGIMiddleware(app))  # type: ignore[arg-type]
     for peer in (ours, theirs):
         assert peer.status == 200
         assert peer.body == native.data
