@@ -137,15 +137,20 @@ def echo() -> dict[str, Any]:
 
 # How many responses were closed: Flask runs call_on_close callbacks from the close()
 # of its response iterable (PEP 3333), so this counts the adapter's close() calls.
-_flask_closes = {"count": 0}
+_flask_closes = {"count": 0, "hello": 0}
 _flask_closes_lock = threading.Lock()
 
 
 @flask_app.after_request
 def count_close(response: flask.Response) -> flask.Response:
+    # /hello responses counted apart: a test's own requests, not the readiness probe's
+    # (whose close() may still be running when the test starts).
+    hello = flask.request.path.startswith("/hello/")
+
     def closed() -> None:
         with _flask_closes_lock:
             _flask_closes["count"] += 1
+            _flask_closes["hello"] += hello
 
     response.call_on_close(closed)
     return response
