@@ -104,7 +104,7 @@ class HTTPCycle(WSGIResponse):
     )
 
     def __init__(self, adapter: WSGIToASGI, scope: Scope, receive: Receive, send: Send) -> None:
-        super().__init__(scope["method"], adapter.strict_headers)
+        super().__init__(scope["method"], adapter.strict_headers, adapter.propagate_exceptions)
         self._adapter = adapter
         self._scope = scope
         self._receive = receive
@@ -364,18 +364,16 @@ class HTTPCycle(WSGIResponse):
         finally:
             close = getattr(iterable, "close", None)
             if close is not None:
-                # close() runs after the last send() returned (W2A-RESP-13); a body
-                # without close() (a plain list) needs no such wait. With
-                # close_after_send=False the user chose not to wait: the last chunk is
-                # already posted, so close() cannot hold the response back.
+                # close() runs once the last chunk was handed to the loop (W2A-RESP-13):
+                # it is already posted, so close() cannot hold the response back. With
+                # close_after_send=True it also waits until that send() returned; a body
+                # without close() (a plain list) needs no such wait.
                 if self._adapter.close_after_send:
                     self._wait_acks()
                 try:
                     close()
-                except BaseException:
-                    # PEP 3333: close() runs whatever happened; its failure cannot change
-                    # a response already on its way, so it is only logged.
-                    logger.exception("bridgeway: close() of the WSGI response iterable raised")
+                except BaseException as exc:
+                    error = self._close_failed(exc, error)
         del iterable
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))

@@ -50,14 +50,16 @@ class WSGIResponse:
         "_inferred_length",
         "_method",
         "_no_body",
+        "_propagate",
         "_remaining",
         "_status",
         "_strict_headers",
         "halt",
     )
 
-    def __init__(self, method: str, strict_headers: bool) -> None:
+    def __init__(self, method: str, strict_headers: bool, propagate: bool = True) -> None:
         self._method = method
+        self._propagate = propagate
         self._strict_headers = strict_headers
         self._status: int | None = None
         self._headers: list[tuple[bytes, bytes]] = []
@@ -141,17 +143,24 @@ class WSGIResponse:
                 " (PEP 3333 §The start_response() Callable)"
             )
         code = parse_wsgi_status(status)
-        if type(headers) is not list:
+        # PEP 3333 asks for a list of tuples, but gunicorn, waitress, uWSGI, mod_wsgi
+        # and the peer adapters take any sequence of (name, value) pairs, and apps
+        # rely on that (lists as pairs, a tuple of headers): only the name and value
+        # themselves are checked (issue 13, point 4).
+        if not isinstance(headers, (list, tuple)):
             raise TypeError(
-                f"start_response(): headers must be a list of (name, value) tuples, got"
+                f"start_response(): headers must be a list of (name, value) pairs, got"
                 f" {type(headers).__name__} (PEP 3333 §The start_response() Callable)"
             )
         kept: list[tuple[str, str]] = []
         length: str | None = None
         for header in headers:
-            if type(header) is not tuple or len(header) != 2:
-                raise TypeError(f"start_response(): header {header!r} is not a 2-tuple")
-            name, value = check_wsgi_header(*header)
+            if not isinstance(header, (tuple, list)) or len(header) != 2:
+                raise TypeError(
+                    f"start_response(): header {header!r} is not a (name, value) pair"
+                    " (PEP 3333 §The start_response() Callable)"
+                )
+            name, value = check_wsgi_header(header[0], header[1])
             lower = name.lower()
             if lower == "content-length":
                 value = value.strip()
@@ -278,12 +287,24 @@ class WSGIResponse:
             self._post_send([{"type": "http.response.body"}])
 
     def _fail(self, exc: BaseException) -> BaseException | None:
-        """An exception escaped the app, its iterable or a protocol check."""
+        """An exception escaped the app, its iterable or a protocol check: the error to
+        raise out of the ASGI call, or None (W2A-RESP-12; the table in
+        docs/wsgi-to-asgi.md says where it surfaces in each case)."""
         if self.halt:
-            # The client is gone; errors from here on are its consequence.
+            # The client is gone or the request was cancelled; errors from here on are
+            # its consequence, not the app's failure (ASGI-www §Disconnect).
             logger.debug("bridgeway: WSGI app stopped after the client left: %r", exc)
             return None
-        if not self._headers_sent and not self._complete:
+        started = self._headers_sent or self._complete
+        if self._propagate:
+            # As a2wsgi and Starlette's middleware: nothing of the failed response is
+            # sent; the exception leaves the ASGI call, and whoever is above answers as
+            # it does for any ASGI app that raised: the server a generic 500 (or an
+            # abort once the response started, since no more_body=False was sent),
+            # ServerErrorMiddleware its error page, TestClient re-raises. The server
+            # logs it, so bridgeway does not (one traceback in the log).
+            return exc
+        if not started:
             logger.error(
                 "bridgeway: the WSGI app raised before sending headers; answered 500",
                 exc_info=exc,
@@ -291,12 +312,24 @@ class WSGIResponse:
             self._complete = True
             self._post_send(plain_response(500, _ERROR_BODY))
             return None
-        if isinstance(exc, Exception):
-            logger.error(
-                "bridgeway: the WSGI app raised after the response headers were sent;"
-                " the response is aborted",
-                exc_info=exc,
-            )
-        # Raising out of the ASGI app makes the server abort the connection, so a
-        # truncated body is never taken for a complete one (W2A-RESP-12).
-        return exc
+        logger.error(
+            "bridgeway: the WSGI app raised after the response headers were sent;"
+            " the response is aborted",
+            exc_info=exc,
+        )
+        # Returning without more_body=False: every ASGI server takes the response as
+        # incomplete and closes the connection, so a truncated body is never taken
+        # for a complete one (ASGI-www §Response Body).
+        return None
+
+    def _close_failed(
+        self, exc: BaseException, error: BaseException | None
+    ) -> BaseException | None:
+        """close() raised: the error to raise out of the ASGI call, or None. It
+        propagates like the app's own errors (a2wsgi does the same; a WSGI server logs
+        it) unless an earlier error already does, or the client is gone; the response
+        is already posted whole, so it cannot change it."""
+        if error is None and self._propagate and not self.halt:
+            return exc
+        logger.error("bridgeway: close() of the WSGI response iterable raised", exc_info=exc)
+        return error

@@ -48,14 +48,22 @@ class WSGIToASGI:
         response streams, so an endless generator stops when the client leaves.
     :param cancel_timeout: how long a cancelled request waits for the app's thread to
         reach a chunk boundary and close the iterable.
-    :param close_after_send: call the iterable's ``close()`` only once the last
-        ``send()`` has returned (W2A-RESP-13, the default). False: call it in the app's
-        thread as soon as the iteration is over, while the last chunk may still be on
-        its way to the server (the order of uvicorn's built-in middleware). ``close()``
-        still runs exactly once, in the app's thread, and never delays the response;
-        it may just run before the server has taken the last bytes. This saves the
-        app's thread one wait for the event loop per request, which under load is the
-        largest cost of the bridge for Flask and Django (see the benchmark report).
+    :param propagate_exceptions: let an exception of the WSGI app (from the app call,
+        its iteration, ``write()`` or ``close()``) propagate out of the ASGI call, the
+        same object with its traceback, as a2wsgi and Starlette's middleware do: the
+        server logs it once and answers 500 (nothing was sent yet) or aborts the
+        response (it had started), and outer ASGI middleware and test clients see it
+        (W2A-RESP-12, the default). False: bridgeway answers 500 or aborts the
+        response itself, logs the traceback and never raises.
+    :param close_after_send: False (the default): call the iterable's ``close()`` in
+        the app's thread as soon as the iteration is over and its last chunk was handed
+        to the event loop, without waiting for that ``send()`` to return
+        (W2A-RESP-13). ``close()`` still runs exactly once, in the app's thread, never
+        delays the response, and the ASGI call returns only after it returned. True:
+        the strict order, ``close()`` only once the last ``send()`` has returned, for a
+        ``close()`` that must not run before the server has taken the last bytes; it
+        costs the app's thread one wait for the event loop per request (see the
+        benchmark report).
     :param on_startup: / :param on_shutdown: sync callables run in a worker thread at
         ``lifespan.startup`` / ``lifespan.shutdown``.
     :param shutdown_timeout: at ``lifespan.shutdown``, how long to wait for requests
@@ -73,7 +81,8 @@ class WSGIToASGI:
         strict_headers: bool = False,
         watch_disconnect: bool = True,
         cancel_timeout: float = 10.0,
-        close_after_send: bool = True,
+        propagate_exceptions: bool = True,
+        close_after_send: bool = False,
         on_startup: Sequence[Callable[[], object]] = (),
         on_shutdown: Sequence[Callable[[], object]] = (),
         shutdown_timeout: float = 30.0,
@@ -89,6 +98,7 @@ class WSGIToASGI:
         self.strict_headers = strict_headers
         self.watch_disconnect = watch_disconnect
         self.cancel_timeout = cancel_timeout
+        self.propagate_exceptions = propagate_exceptions
         self.close_after_send = close_after_send
         self.on_startup = tuple(on_startup)
         self.on_shutdown = tuple(on_shutdown)

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import h11
 import pytest
 from live.rawclient import RawConnection, exchange, request_bytes
 from live.servers import ASGI_SERVERS, ServerProcess, running_server, running_servers
@@ -157,39 +158,37 @@ def test_flask_under_hypercorn_trio() -> None:
         }
 
 
-# --- close_after_send=False under real servers ----------------------------------------
+# --- close_after_send, both settings, under real servers ------------------------------
 
-FLASK_NOWAIT = "tests.live.apps:w2a_flask_nowait"
+FLASK_NOWAIT = "tests.live.apps:w2a_flask_nowait"  # the default, spelt out
+FLASK_STRICT = "tests.live.apps:w2a_flask_strict"  # close_after_send=True
 
 
+@pytest.mark.parametrize("app", [FLASK_NOWAIT, FLASK_STRICT], ids=["fast-close", "strict"])
 @pytest.mark.parametrize("server_name", ["uvicorn-httptools", "hypercorn-trio"])
-def test_close_after_send_false_keeps_responses_whole_and_closes_each_once(
-    server_name: str,
+def test_close_after_send_keeps_responses_whole_and_closes_each_once(
+    server_name: str, app: str
 ) -> None:
-    """Without the wait before close(), keep-alive responses stay whole and in order, and
-    every response is still closed exactly once."""
-    with running_server(server_name, FLASK_NOWAIT) as server:
+    """With or without the wait before close(), keep-alive responses stay whole and in
+    order, and every response is still closed exactly once."""
+    with running_server(server_name, app) as server:
         with RawConnection(server.port, timeout=5.0) as conn:
-            calls = 0
 
-            def closes() -> int:
-                nonlocal calls
-                calls += 1
+            def closed_hellos() -> int:
                 conn.send(request_bytes("GET", "/closes"))
-                return int(json.loads(conn.read_response().body)["count"])
+                return int(json.loads(conn.read_response().body)["hello"])
 
-            before = closes()
+            assert closed_hellos() == 0
             for i in range(50):
                 conn.send(request_bytes("GET", f"/hello/n{i}"))
                 response = conn.read_response()
                 assert response.status == 200
                 assert json.loads(response.body) == {"hello": f"n{i}", "script_root": ""}
-            # Counted by now: the 50 responses and every earlier /closes response. A
-            # close() may still be running when its response has arrived (in either
+            # A close() may still be running when its response has arrived (in either
             # mode), so poll, with a deadline.
             deadline = time.monotonic() + 5.0
             while True:
-                counted = closes() - before - (calls - 1)
+                counted = closed_hellos()
                 if counted >= 50 or time.monotonic() > deadline:
                     break
                 time.sleep(0.02)
@@ -240,3 +239,38 @@ def test_chunked_upload_arrives_whole(
     environ = json.loads(echo.body)
     assert "CONTENT_LENGTH" not in environ  # W2A-ENV-09: chunked means no length at all
     assert environ["wsgi.input_terminated"] is True
+
+
+# --- W2A-RESP-12: the app's exception reaches the server, logged once ----------------
+
+RAISING = "tests.live.apps:w2a_raising"
+
+
+@pytest.mark.parametrize("server_name", ["uvicorn-h11", "hypercorn-trio"])
+def test_app_exception_is_logged_once_by_the_server(server_name: str) -> None:
+    with running_server(server_name, RAISING) as server:
+        early = exchange(server.port, request_bytes("GET", "/before"), timeout=5.0)
+        assert early.status == 500
+        assert b"LiveBoom" not in early.body
+        with RawConnection(server.port, timeout=5.0) as conn:
+            conn.send(request_bytes("GET", "/mid"))
+            head, parser = conn.read_head()
+            assert head.status == 200
+            # Aborted, never a clean end: no terminating chunk before the close.
+            with pytest.raises(h11.RemoteProtocolError, match="incomplete chunked read"):
+                conn.read_body(head, parser, limit=1 << 20)
+            assert not head.complete
+        assert get_ok(server)
+        deadline = time.monotonic() + 5.0
+        while server.log().count("Traceback") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server writes its log asynchronously
+        log = server.log()
+        assert log.count("Traceback") == 2, log  # one per failed request
+        assert log.count("LiveBoom: raised before the first byte") == 1, log
+        assert log.count("LiveBoom: raised mid-body") == 1, log
+        assert "bridgeway: " not in log, log  # bridgeway did not log them as well
+
+
+def get_ok(server: ServerProcess) -> bool:
+    response = exchange(server.port, request_bytes("GET", "/ok"), timeout=5.0)
+    return response.status == 200 and response.body == b"ok"

@@ -201,9 +201,11 @@ async def test_unknown_message_while_reading_the_body_is_an_error_not_a_short_bo
         start_response("200 OK", [])
         return [b"read"]
 
-    with anyio.fail_after(10):
+    with anyio.fail_after(10), pytest.raises(OSError, match="body") as raised:
         await WSGIToASGI(app)(make_scope("POST", headers=CHUNKED), receive, peer.send)
     assert len(seen) == 1
     assert isinstance(seen[0], OSError)
-    assert peer.messages[0]["status"] == 500
+    # The app's error propagates (W2A-RESP-12); the server answers 500.
+    assert raised.value is seen[0]
+    assert peer.messages == []
     assert "'http.bogus' while the body was being read" in caplog.text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
-from w2a_driver import Peer, call, make_scope
+from w2a_driver import Peer, call, make_scope, refused
 
 from bridgeway import ProtocolError, WSGIToASGI
 from bridgeway._types import Environ, StartResponse
@@ -37,55 +38,80 @@ class Secret(Exception):
         pytest.param("after-start-response", id="W2A-RESP-12-after-start-response"),
     ],
 )
-async def test_exception_before_headers_is_generic_500_and_logged(
+async def test_exception_before_headers_propagates_or_is_a_generic_500(
     where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    cause = KeyError("db")
+
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        def fail() -> None:
+            raise Secret("password=hunter2") from cause
+
         if where == "call":
-            raise Secret("password=hunter2")
+            fail()
         if where == "after-start-response":
             start_response("200 OK", [("X-Should-Not-Leak", "1")])
-            raise Secret("password=hunter2")
+            fail()
 
         def gen() -> Iterator[bytes]:
             start_response("200 OK", [])
-            raise Secret("password=hunter2")
+            fail()
             yield b""  # pragma: no cover
 
         return gen()
 
     with caplog.at_level(logging.ERROR, logger="bridgeway"):
-        peer = await call(WSGIToASGI(app))
+        outcome = await refused(app)
+        # The default: the same object, traceback and chain, and no log of ours.
+        assert isinstance(outcome.raised, Secret)
+        assert outcome.raised.__cause__ is cause
+        assert "fail" in [f.name for f in traceback.extract_tb(outcome.raised.__traceback__)]
+    # propagate_exceptions=False: bridgeway answers 500 and logs once.
+    peer = outcome.peer
     assert_generic_500(peer)
     assert b"hunter2" not in peer.body
     assert peer.header(b"x-should-not-leak") is None
     errors = bridgeway_errors(caplog)
-    assert len(errors) == 1
+    assert len(errors) == 1  # from the quiet run only: the default run logged nothing
     assert errors[0].exc_info is not None
     assert isinstance(errors[0].exc_info[1], Secret)
     assert "Traceback" in caplog.text
 
 
-async def test_exception_after_headers_aborts(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("propagate", [True, False])
+async def test_exception_after_headers_aborts(
+    propagate: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    failure = Secret("late failure")
+
     def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         start_response("200 OK", [])
         yield b"1"
         yield b"2"
         yield b"3"
-        raise Secret("late failure")
+        raise failure
 
     peer = Peer()
-    with caplog.at_level(logging.ERROR, logger="bridgeway"), pytest.raises(Secret):
-        await call(WSGIToASGI(app), make_scope(), peer)
+    adapter = WSGIToASGI(app, propagate_exceptions=propagate)
+    with caplog.at_level(logging.ERROR, logger="bridgeway"):
+        if propagate:
+            with pytest.raises(Secret) as raised:
+                await call(adapter, make_scope(), peer)
+            assert raised.value is failure
+        else:
+            await call(adapter, make_scope(), peer)
     assert peer.status == 200
     assert peer.body == b"123"
     # never completed as if all was well
     assert peer.final_messages == 0
     assert not peer.complete
     errors = bridgeway_errors(caplog)
-    assert len(errors) == 1
-    assert errors[0].exc_info is not None
-    assert isinstance(errors[0].exc_info[1], Secret)
+    if propagate:
+        assert errors == []  # the server logs what propagates: one traceback
+    else:
+        assert len(errors) == 1
+        assert errors[0].exc_info is not None
+        assert errors[0].exc_info[1] is failure
 
 
 async def test_exception_after_write_aborts() -> None:
@@ -170,8 +196,9 @@ async def test_protocol_misuse_names_the_rule(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="bridgeway"):
-        peer = await call(WSGIToASGI(app))
-    assert_generic_500(peer)
+        outcome = await refused(app)
+    assert isinstance(outcome.raised, error)
+    assert_generic_500(outcome.peer)
     errors = bridgeway_errors(caplog)
     assert len(errors) == 1
     assert errors[0].exc_info is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
-from w2a_driver import Peer, call, make_scope, wait_thread_event
+from w2a_driver import Peer, call, make_scope, refused, wait_thread_event
 
 from bridgeway import WSGIToASGI
 from bridgeway._types import Environ, StartResponse
@@ -72,9 +72,10 @@ def assert_generic_500(peer: Peer) -> None:
 )
 async def test_resp_01_bad_status_raises_in_app(status: Any, error: type[Exception]) -> None:
     app = Catching(status, [])
-    peer = await call(WSGIToASGI(app))
+    outcome = await refused(app)
     assert isinstance(app.raised, error)
-    assert_generic_500(peer)
+    assert outcome.raised is app.raised
+    assert_generic_500(outcome.peer)
 
 
 async def test_resp_01_custom_reason_keeps_code() -> None:
@@ -101,7 +102,8 @@ async def test_resp_02_bad_header_never_reaches_wire(
 ) -> None:
     app = Catching("200 OK", [("Content-Type", "text/plain"), header])
     with caplog.at_level(logging.ERROR, logger="bridgeway"):
-        peer = await call(WSGIToASGI(app))
+        outcome = await refused(app)
+    peer = outcome.peer
     assert isinstance(app.raised, (TypeError, ValueError))
     assert_generic_500(peer)
     for name, value in peer.headers:
@@ -110,15 +112,25 @@ async def test_resp_02_bad_header_never_reaches_wire(
         assert name != b"set-cookie"
     errors = [r for r in caplog.records if r.name == "bridgeway" and r.levelno >= logging.ERROR]
     assert len(errors) == 1
-    assert errors[0].exc_info is not None
-    assert errors[0].exc_info[1] is app.raised
+    assert errors[0].exc_info is not None  # the quiet run logs; the default one raises
+    assert repr(errors[0].exc_info[1]) == repr(app.raised)
+    assert outcome.raised is app.raised
 
 
-async def test_resp_02_headers_must_be_a_list() -> None:
-    app = Catching("200 OK", (("X-A", "v"),))
-    peer = await call(WSGIToASGI(app))
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"X-A": "v"}, id="W2A-RESP-02-dict"),
+        pytest.param("X-A: v", id="W2A-RESP-02-str"),
+        pytest.param(None, id="W2A-RESP-02-None"),
+    ],
+)
+async def test_resp_02_headers_must_be_a_sequence_of_pairs(headers: Any) -> None:
+    app = Catching("200 OK", headers)
+    outcome = await refused(app)
     assert isinstance(app.raised, TypeError)
-    assert_generic_500(peer)
+    assert outcome.raised is app.raised
+    assert_generic_500(outcome.peer)
 
 
 async def test_resp_03_latin1_header_values() -> None:
@@ -162,9 +174,9 @@ async def test_resp_05_hop_by_hop(name: str, caplog: pytest.LogCaptureFixture) -
     assert any(name in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
     app = Catching("200 OK", headers)
-    peer = await call(WSGIToASGI(app, strict_headers=True))
+    outcome = await refused(app, strict_headers=True)
     assert isinstance(app.raised, ValueError)
-    assert_generic_500(peer)
+    assert_generic_500(outcome.peer)
 
 
 async def test_resp_06_exc_info_replaces_unsent_headers(caplog: pytest.LogCaptureFixture) -> None:
@@ -260,9 +272,10 @@ async def test_resp_07_error_after_empty_chunks_is_500() -> None:
         yield b""
         raise RuntimeError("failed before any byte")
 
-    peer = await call(WSGIToASGI(app))
-    assert_generic_500(peer)
-    assert peer.header(b"x-promised") is None
+    outcome = await refused(app)
+    assert isinstance(outcome.raised, RuntimeError)
+    assert_generic_500(outcome.peer)
+    assert outcome.peer.header(b"x-promised") is None
 
 
 @pytest.mark.parametrize(
@@ -372,7 +385,9 @@ async def test_resp_11_non_bytes_item(item: Any) -> None:
         start_response("200 OK", [])
         return [item]
 
-    assert_generic_500(await call(WSGIToASGI(first)))
+    outcome = await refused(first)
+    assert isinstance(outcome.raised, TypeError)
+    assert_generic_500(outcome.peer)
 
     def later(environ: Environ, start_response: StartResponse) -> Iterable[Any]:
         start_response("200 OK", [])
@@ -413,15 +428,16 @@ async def test_resp_15_content_length_excess_is_cut(caplog: pytest.LogCaptureFix
 
 
 async def test_resp_15_content_length_short_aborts(caplog: pytest.LogCaptureFixture) -> None:
+    short = simple(headers=[("Content-Length", "10")], body=[b"12", b"345"])
     peer = Peer()
-    with caplog.at_level(logging.ERROR, logger="bridgeway"), pytest.raises(RuntimeError):
-        await call(
-            WSGIToASGI(simple(headers=[("Content-Length", "10")], body=[b"12", b"345"])),
-            make_scope(),
-            peer,
-        )
-    assert peer.body == b"12345"
-    assert peer.final_messages == 0
+    with caplog.at_level(logging.ERROR, logger="bridgeway"):
+        with pytest.raises(RuntimeError, match="fewer bytes"):
+            await call(WSGIToASGI(short), make_scope(), peer)
+        assert caplog.records == []  # the server logs what propagates
+        quiet = await call(WSGIToASGI(short, propagate_exceptions=False))
+    for aborted in (peer, quiet):
+        assert aborted.body == b"12345"
+        assert aborted.final_messages == 0
     assert any(r.exc_info and "fewer bytes" in str(r.exc_info[1]) for r in caplog.records)
 
 
@@ -507,7 +523,7 @@ async def test_http_10_duplicate_content_length() -> None:
     assert peer.body == b"hello"
 
     app = Catching("200 OK", [("Content-Length", "5"), ("Content-Length", "6")])
-    assert_generic_500(await call(WSGIToASGI(app)))
+    assert_generic_500((await refused(app)).peer)
     assert isinstance(app.raised, ValueError)
 
 

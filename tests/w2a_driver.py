@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
-from bridgeway._types import ASGIApp, Message, Scope
+from bridgeway._types import ASGIApp, Message, Scope, WSGIApp
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -243,3 +243,31 @@ async def wait_for(predicate: Callable[[], bool], seconds: float = DEFAULT_TIMEO
 async def wait_thread_event(event: threading.Event, seconds: float = DEFAULT_TIMEOUT) -> None:
     """Wait for a ``threading.Event`` set by the WSGI app, without blocking the loop."""
     await wait_for(event.is_set, seconds)
+
+
+class Refused(NamedTuple):
+    """How ``WSGIToASGI`` handled an app that failed before its response started."""
+
+    raised: BaseException  # what propagated out of the ASGI call (the default)
+    peer: Peer  # what bridgeway answered itself with propagate_exceptions=False
+
+
+async def refused(wsgi_app: WSGIApp, scope: Scope | None = None, **settings: Any) -> Refused:
+    """Run a WSGI app that fails before its response starts, both ways (W2A-RESP-12):
+    by default its exception leaves the ASGI call and nothing was sent (the server
+    answers 500, as for any ASGI app that raised); with ``propagate_exceptions=False``
+    bridgeway answers the 500 itself (``Refused.peer``) and raises nothing."""
+    from bridgeway import WSGIToASGI
+
+    # The quiet run first: an app that records what it raised keeps the propagated one.
+    quiet = WSGIToASGI(wsgi_app, propagate_exceptions=False, **settings)
+    answered = await call(quiet, dict(scope or make_scope()))
+    peer = Peer()
+    try:
+        await call(WSGIToASGI(wsgi_app, **settings), dict(scope or make_scope()), peer)
+    except Exception as exc:
+        raised = exc
+    else:
+        raise AssertionError(f"the app's error did not propagate; sent {peer.messages}")
+    assert peer.messages == [], "a failed response must leave the 500 to the server"
+    return Refused(raised, answered)

@@ -137,15 +137,20 @@ def echo() -> dict[str, Any]:
 
 # How many responses were closed: Flask runs call_on_close callbacks from the close()
 # of its response iterable (PEP 3333), so this counts the adapter's close() calls.
-_flask_closes = {"count": 0}
+_flask_closes = {"count": 0, "hello": 0}
 _flask_closes_lock = threading.Lock()
 
 
 @flask_app.after_request
 def count_close(response: flask.Response) -> flask.Response:
+    # /hello responses counted apart: a test's own requests, not the readiness probe's
+    # (whose close() may still be running when the test starts).
+    hello = flask.request.path.startswith("/hello/")
+
     def closed() -> None:
         with _flask_closes_lock:
             _flask_closes["count"] += 1
+            _flask_closes["hello"] += hello
 
     response.call_on_close(closed)
     return response
@@ -158,3 +163,21 @@ def closes() -> dict[str, int]:
 
 w2a_flask = WSGIToASGI(flask_app)
 w2a_flask_nowait = WSGIToASGI(flask_app, close_after_send=False)
+w2a_flask_strict = WSGIToASGI(flask_app, close_after_send=True)
+
+
+class LiveBoom(Exception):
+    pass
+
+
+def _raising(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["PATH_INFO"] == "/before":
+        raise LiveBoom("raised before the first byte")
+    if environ["PATH_INFO"] == "/mid":
+        yield b"part"
+        raise LiveBoom("raised mid-body")
+    yield b"ok"
+
+
+w2a_raising = WSGIToASGI(_raising)
