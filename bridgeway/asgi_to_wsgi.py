@@ -35,6 +35,9 @@ class ASGIToWSGI:
     :param background_timeout: how long work after the final body may run.
     :param startup_timeout: / :param shutdown_timeout: bounds for lifespan.
     :param disconnect_poll_interval: how often waitress's disconnect probe is polled.
+    :param propagate_exceptions: ``True`` (default): the app's exception reaches the
+        WSGI server, its middleware and test clients as a native WSGI app's would (see
+        docs/asgi-to-wsgi.md for each case). ``False``: answer 500, log, never raise.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class ASGIToWSGI:
         startup_timeout: float = 60.0,
         shutdown_timeout: float = 30.0,
         disconnect_poll_interval: float = 0.5,
+        propagate_exceptions: bool = True,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
@@ -67,6 +71,7 @@ class ASGIToWSGI:
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
         self.disconnect_poll_interval = disconnect_poll_interval
+        self.propagate_exceptions = propagate_exceptions
         # No loop and no thread here: the pool is made on first use, per process.
         self._pool: LoopPool | None = None
         self._pool_lock = threading.Lock()

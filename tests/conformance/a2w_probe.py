@@ -228,6 +228,9 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
     elif name == "raise-after-start":
         await _start(send, 200, [(b"content-type", b"text/plain")])
         raise RuntimeError("probe: raised after http.response.start")
+    elif name == "raise-after-final":  # Starlette's ServerErrorMiddleware: 500, re-raise
+        await respond(send, b"late 500", 500)
+        raise RuntimeError("probe: raised after the final body")
     elif name == "raise-mid":
         await _start(send, 200, [(b"content-type", b"text/plain")])
         for i in range(3):
@@ -362,8 +365,8 @@ _INVALID: dict[str, list[Message]] = {
     ],
     "unknown-type": [{"type": "http.response.nonsense"}],
     "status-str": [{"type": "http.response.start", "status": "200", "headers": []}],
-    "status-1xx": [{"type": "http.response.start", "status": 103, "headers": []}],
-    "status-600": [{"type": "http.response.start", "status": 600, "headers": []}],
+    "status-99": [{"type": "http.response.start", "status": 99, "headers": []}],
+    "status-1000": [{"type": "http.response.start", "status": 1000, "headers": []}],
     "header-name-str": [{"type": "http.response.start", "status": 200, "headers": [("x", b"1")]}],
     "header-value-str": [{"type": "http.response.start", "status": 200, "headers": [(b"x", "1")]}],
     "header-crlf": [
@@ -491,7 +494,9 @@ async def probe_app(scope: Scope, receive: Receive, send: Send) -> None:
         await echo(scope, receive, send)
 
 
-adapter = ASGIToWSGI(probe_app)
+# The opt-out: most SEND cases compare bridgeway's own 500 and its log line; the
+# default (propagate_exceptions=True) is mounted at /x/propagate (A2W-SEND-05).
+adapter = ASGIToWSGI(probe_app, propagate_exceptions=False)
 
 
 # --- more adapters in the same process, mounted by the shim at /x/NAME (A2W-LIFE-*) ----
@@ -549,6 +554,7 @@ def _uvloop() -> asyncio.AbstractEventLoop:
 
 MOUNTED: dict[str, ASGIToWSGI] = {
     "nolifespan": ASGIToWSGI(no_lifespan_app),
+    "propagate": ASGIToWSGI(probe_app),
     "second": ASGIToWSGI(second_app),
     "uvloop": ASGIToWSGI(second_app, loop_factory=_uvloop),
     "failstart": ASGIToWSGI(failing_start_app),
@@ -567,6 +573,11 @@ _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+def _plain_raise_after_final() -> Iterator[bytes]:
+    yield b"late 500"
+    raise RuntimeError("plain WSGI generator raised after its body")
+
+
 def _plain_raise_mid() -> Iterator[bytes]:
     yield b"chunk 0\n"
     yield b"chunk 1\n"
@@ -583,9 +594,15 @@ def plain(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
             headers = [("Content-Type", "text/plain"), ("Content-Length", "9")]
             start_response("500 Internal Server Error", headers, sys.exc_info())
         return [b"plain 500"]
+    if name == "raise-before":  # the native reference of A2W-SEND-05's default
+        raise RuntimeError("plain WSGI app raised before start_response")
     if name == "raise-mid":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _plain_raise_mid()
+    if name == "raise-after-final":
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "8")]
+        start_response("500 Internal Server Error", headers)
+        return _plain_raise_after_final()
     if name.startswith("environ"):
         shown = {k: v for k, v in environ.items() if isinstance(v, str)}
         body = json.dumps(shown, sort_keys=True).encode()
