@@ -122,8 +122,7 @@ class AppChannel:
                     body = memoryview(body).tobytes()
                 except TypeError:
                     raise TypeError(
-                        "http.response.body: body must be bytes-like, not"
-                        f" {type(body).__name__}"
+                        f"http.response.body: body must be bytes-like, not {type(body).__name__}"
                     ) from None
             more = bool(message.get("more_body", False))
             if self.cut:

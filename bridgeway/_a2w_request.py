@@ -82,8 +82,8 @@ class Request(AppChannel):
     __slots__ = (
         "exhausted",
         "released",
-        "settler",
         "scope",
+        "settler",
         "start_response",
         "task",
         "task_done",
@@ -132,7 +132,7 @@ class Request(AppChannel):
 
     def _first_response(self) -> Any:
         error = self.error
-        if error is not None:
+        if error is not None and not self.final:  # raised after the final body: below
             if self.adapter.propagate_exceptions and not isinstance(error, ClientDisconnected):
                 # As a native WSGI app's would (PEP 3333 §Error Handling): raised from
                 # the app call before start_response, so the server answers its own
@@ -186,19 +186,19 @@ class Request(AppChannel):
             if self.final and self._settle():
                 error, self.error = self.error, None
                 assert error is not None
+                self.close()  # a caller that sees the exception may never call close()
                 raise error  # after the complete body: the server logs it (A2W-SEND-05)
             raise StopIteration
         self.ploop.run(self._next_step, nudged=True)
         if self.error is not None:
             self.exhausted = True
             error = self.error
-            if not (
-                isinstance(error, ClientDisconnected) or self.adapter.propagate_exceptions
-            ):
+            if not (isinstance(error, ClientDisconnected) or self.adapter.propagate_exceptions):
                 logger.error(
                     "bridgeway: the ASGI app raised mid-response; the response is aborted",
                     exc_info=error,
                 )
+            self.close()  # the task is over; a caller that sees the error may not close()
             raise error
         chunk = self.chunk
         if chunk is None:

@@ -7,12 +7,14 @@ import asyncio
 import logging
 import threading
 import time
+import traceback
+from array import array
 from typing import Any
 
 import pytest
 from a2w_driver import TIMEOUT, call, make_environ, respond, serving, wait_until
 
-from bridgeway import ClientDisconnected, ProtocolError
+from bridgeway import ASGIToWSGI, ClientDisconnected, ProtocolError
 from bridgeway._types import Message, Receive, Scope, Send
 
 START: Message = {"type": "http.response.start", "status": 200, "headers": []}
@@ -416,7 +418,8 @@ def test_background_exception_is_logged(caplog: pytest.LogCaptureFixture) -> Non
 def test_exception_before_start_is_500_with_exc_info_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The opt-out (propagate_exceptions=False) keeps A2W-SEND-05's old form: an exception before http.response.start gives a generic 500
+    """The opt-out (propagate_exceptions=False) keeps A2W-SEND-05's old form: an
+    exception before http.response.start gives a generic 500
     (no traceback in the body), exc_info goes to start_response, and the traceback is
     logged on "bridgeway" and written to wsgi.errors."""
 
@@ -735,3 +738,174 @@ def test_disconnect_error_escaping_the_app_is_not_logged_as_error(
         # The task has ended; give the loop's driver a moment to log anything it would.
         time.sleep(0.1)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# ------------------------------- issue 13: exceptions reach the WSGI caller (A2W-SEND-05)
+
+
+def _starlette_app(route: str) -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse, StreamingResponse
+    from starlette.routing import Route
+
+    async def crash(request: Any) -> Any:
+        return 1 // 0  # ZeroDivisionError, raised from inside a helper's frame below
+
+    async def mid(request: Any) -> Any:
+        async def chunks() -> Any:
+            yield b"one"
+            raise ZeroDivisionError("mid-stream")
+
+        return StreamingResponse(chunks())
+
+    async def fine(request: Any) -> Any:
+        return PlainTextResponse("fine")
+
+    return Starlette(
+        routes=[Route("/crash", crash), Route("/mid", mid), Route("/fine", fine)]
+    ), route
+
+
+def test_werkzeug_test_client_reraises_the_same_exception(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Differential: werkzeug's test client re-raises a native WSGI app's exception;
+    through ASGIToWSGI it re-raises the Starlette app's own ZeroDivisionError (with its
+    traceback through the app's frames), and bridgeway logs nothing beside it.
+    Starlette's ServerErrorMiddleware sends its 500 and re-raises: that is the
+    "after a complete response" case."""
+    from werkzeug.test import Client
+
+    def native(environ: Any, start_response: Any) -> Any:
+        raise ZeroDivisionError("native")
+
+    with pytest.raises(ZeroDivisionError):
+        Client(native).get("/")
+    app, _ = _starlette_app("/crash")
+    adapter = ASGIToWSGI(app)
+    try:
+        with pytest.raises(ZeroDivisionError) as raised:
+            Client(adapter).get("/crash").get_data()  # the iterator raises after the 500
+        frames = [f.name for f in traceback.extract_tb(raised.value.__traceback__)]
+        assert "crash" in frames  # the app's own frame: the same exception object
+        assert Client(adapter).get("/fine").get_data() == b"fine"  # the loop is fine
+    finally:
+        adapter.shutdown()
+    assert not [r for r in caplog.records if r.name == "bridgeway" and r.levelno >= logging.ERROR]
+
+
+def test_mid_body_exception_reaches_werkzeug_like_a_native_generators() -> None:
+    from werkzeug.test import Client
+
+    def native(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        yield b"one"
+        raise ZeroDivisionError("native")
+
+    with pytest.raises(ZeroDivisionError):
+        Client(native).get("/").get_data()
+    app, _ = _starlette_app("/mid")
+    adapter = ASGIToWSGI(app)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            Client(adapter).get("/mid").get_data()
+    finally:
+        adapter.shutdown()
+
+
+def test_flask_test_client_and_debugger_see_the_asgi_apps_exception() -> None:
+    """Flask's test client re-raises an exception from a mounted ASGI app, and
+    werkzeug's DebuggedApplication shows it (its debugger page names it)."""
+    from flask import Flask
+    from werkzeug.debug import DebuggedApplication
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    app, _ = _starlette_app("/crash")
+    adapter = ASGIToWSGI(app)
+    flask_app = Flask(__name__)
+    flask_app.wsgi_app = DispatcherMiddleware(flask_app.wsgi_app, {"/asgi": adapter})  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ZeroDivisionError):
+            flask_app.test_client().get("/asgi/crash").get_data()
+        page = Client(DebuggedApplication(adapter, evalex=False)).get("/crash")
+        assert page.status_code == 500
+        assert b"ZeroDivisionError" in page.get_data()
+    finally:
+        adapter.shutdown()
+
+
+def test_server_error_middleware_500_then_reraise_reaches_the_caller() -> None:
+    """Starlette's ServerErrorMiddleware (debug=False) sends a complete 500 and then
+    re-raises: the caller gets the whole 500 body, then the exception from the
+    iterator, as uvicorn logs it after sending the 500."""
+    app, _ = _starlette_app("/crash")
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter, make_environ(path="/crash"), expect_error=True)
+    assert result.code == 500
+    assert b"".join(result.chunks) == b"Internal Server Error"
+    assert isinstance(result.error, ZeroDivisionError)
+
+
+def test_opt_out_answers_500_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
+    from werkzeug.test import Client
+
+    app, _ = _starlette_app("/crash")
+    adapter = ASGIToWSGI(app, propagate_exceptions=False)
+    try:
+        response = Client(adapter).get("/crash")
+        assert response.status_code == 500
+        assert response.get_data() == b"Internal Server Error"
+    finally:
+        adapter.shutdown()
+    wait_until(
+        lambda: any(
+            r.exc_info is not None and isinstance(r.exc_info[1], ZeroDivisionError)
+            for r in caplog.records
+        )
+    )
+
+
+# ----------------------------- issue 13 point 4: bytes-like bodies, unusual status codes
+
+
+def test_buffer_bodies_are_served_as_their_raw_bytes() -> None:
+    """Any buffer is a body, as uvicorn writes it: a memoryview, a typed array's view
+    (its raw bytes), a bytearray the app reuses after send() (copied at send)."""
+    typed = array("i", [1, 2])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reused = bytearray(b"abc")
+        await send(START)
+        await send({"type": "http.response.body", "body": memoryview(b"mv"), "more_body": True})
+        await send({"type": "http.response.body", "body": reused, "more_body": True})
+        reused[:] = b"XYZ"
+        await send({"type": "http.response.body", "body": memoryview(typed), "more_body": True})
+        await send({"type": "http.response.body", "body": bytearray(b"!")})
+
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter)
+    assert b"".join(result.chunks) == b"mvabc" + typed.tobytes() + b"!"
+
+
+def test_non_buffer_body_is_refused() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(START)
+        await send({"type": "http.response.body", "body": 5})
+
+    with serving(app, lifespan="off") as adapter, pytest.raises(TypeError, match="bytes-like"):
+        call(adapter)
+
+
+@pytest.mark.parametrize(
+    ("code", "line"),
+    [(123, "123 Unknown"), (599, "599 Unknown"), (999, "999 Unknown"), (418, "418 I'm a Teapot")],
+)
+def test_unusual_status_codes_get_a_wsgi_status_line(code: int, line: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, b"odd", status=code)
+
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter)
+    assert result.status == line
+    assert result.body == b"odd"

@@ -218,6 +218,15 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
         await _body(send, b"hop")
     elif name == "status299":
         await respond(send, b"odd", 299)
+    elif name == "status999":  # issue 13 point 4: any three-digit int, as uvicorn
+        await respond(send, b"odder", 999)
+    elif name == "buffers":  # issue 13 point 4: any buffer, as uvicorn writes it
+        reused = bytearray(b"abc")
+        await _start(send, 200, [(b"content-type", b"application/octet-stream")])
+        await send({"type": "http.response.body", "body": memoryview(b"mv"), "more_body": True})
+        await send({"type": "http.response.body", "body": reused, "more_body": True})
+        reused[:] = b"XYZ"  # after send() returned: the bytes sent must not change
+        await send({"type": "http.response.body", "body": bytearray(b"!")})
     elif name == "latin1":
         disposition = b'attachment; filename="caf\xc3\xa9.txt"'
         await respond(
