@@ -115,9 +115,15 @@ class AppChannel:
         if kind == "http.response.body":
             body = message.get("body", b"")
             if type(body) is not bytes:
-                raise TypeError(
-                    f"http.response.body: body must be bytes, not {type(body).__name__}"
-                )
+                # Any buffer, as uvicorn writes it (a memoryview, a typed array view, a
+                # bytearray): copied, since the app may reuse it once send() returns; a
+                # typed view gives its raw bytes.
+                try:
+                    body = memoryview(body).tobytes()
+                except TypeError:
+                    raise TypeError(
+                        f"http.response.body: body must be bytes-like, not {type(body).__name__}"
+                    ) from None
             more = bool(message.get("more_body", False))
             if self.cut:
                 return  # excess after a cut-off at Content-Length (already logged)
@@ -202,9 +208,12 @@ class AppChannel:
         # STARTED state (the app's corrected start would be "a second start") nor
         # half its headers behind.
         status = message["status"]
-        if type(status) is not int or not 200 <= status <= 599:
+        # Any three-digit int, as uvicorn (httptools) sends it, a 1xx as the final
+        # status too (Response(status_code=123)); status_line() gives it PEP 3333's
+        # "NNN reason" form, the standard phrase or "Unknown".
+        if type(status) is not int or not 100 <= status <= 999:
             raise ValueError(
-                f"http.response.start: status must be an int in 200-599, got {status!r}"
+                f"http.response.start: status must be an int in 100-999, got {status!r}"
             )
         headers: list[tuple[str, str]] = []
         length = None

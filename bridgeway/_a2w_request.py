@@ -83,7 +83,9 @@ class Request(AppChannel):
     __slots__ = (
         "context",
         "exhausted",
+        "released",
         "scope",
+        "settler",
         "start_response",
         "task",
         "task_done",
@@ -101,6 +103,7 @@ class Request(AppChannel):
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
         self.task_done = False
+        self.released = False  # the WSGI side no longer looks at this request's errors
         self.ploop: PooledLoop
 
     # ---------------------------------------------------------- WSGI thread side
@@ -134,7 +137,14 @@ class Request(AppChannel):
 
     def _first_response(self) -> Any:
         error = self.error
-        if error is not None:
+        if error is not None and not self.final:  # raised after the final body: below
+            if self.adapter.propagate_exceptions and not isinstance(error, ClientDisconnected):
+                # As a native WSGI app's would (PEP 3333 §Error Handling): raised from
+                # the app call before start_response, so the server answers its own
+                # generic 500 and logs the traceback once; test clients re-raise it.
+                self._release()
+                self.exhausted = True
+                raise error
             return self._error_response(error, "raised before the response body began")
         if self.chunk is None:  # the task ended with no body event
             if self.status:
@@ -159,6 +169,8 @@ class Request(AppChannel):
         self._start_response(headers)
         self.yielded = True
         if self.final:
+            if self._settle():
+                return self  # yields the body, then raises the app's late exception
             chunk = self.chunk
             self.exhausted = True
             self._release()
@@ -176,16 +188,22 @@ class Request(AppChannel):
                 return chunk
         if self.final or self.exhausted:
             self.exhausted = True
+            if self.final and self._settle():
+                error, self.error = self.error, None
+                assert error is not None
+                self.close()  # a caller that sees the exception may never call close()
+                raise error  # after the complete body: the server logs it (A2W-SEND-05)
             raise StopIteration
         self.ploop.run(self._next_step, nudged=True)
         if self.error is not None:
             self.exhausted = True
             error = self.error
-            if not isinstance(error, ClientDisconnected):
+            if not (isinstance(error, ClientDisconnected) or self.adapter.propagate_exceptions):
                 logger.error(
                     "bridgeway: the ASGI app raised mid-response; the response is aborted",
                     exc_info=error,
                 )
+            self.close()  # the task is over; a caller that sees the error may not close()
             raise error
         chunk = self.chunk
         if chunk is None:
@@ -206,10 +224,28 @@ class Request(AppChannel):
         if self.closed:
             return
         self.closed = True
+        error = self.error
+        if self.final and error is not None:
+            # Raised after the final body but the server stopped iterating before it
+            # could see it: never silence (A2W-SEND-05).
+            self.error = None
+            logger.error("bridgeway: the ASGI app raised after its response", exc_info=error)
         self._release()
+
+    def _settle(self) -> bool:
+        """After the final body, let the app run on for a few loop steps (what it does
+        right after its last send(), as Starlette's ServerErrorMiddleware re-raising
+        after its 500) so an exception there reaches the WSGI server. True when one
+        did; work that outlasts the steps (background tasks) finishes off the thread."""
+        if not self.adapter.propagate_exceptions or self.closed:
+            return False
+        if not self.task_done:
+            self.ploop.run(self._settle_step, nudged=True)
+        return self.error is not None
 
     def _release(self) -> None:
         """Hand the loop back; if the task still runs, finish it off this thread."""
+        self.released = True
         if self.reader is not None:
             self.reader.stop(self.adapter.disconnect_grace)
         if self.final:
@@ -277,6 +313,19 @@ class Request(AppChannel):
             ready.set_result(None)
         return ready
 
+    def _settle_step(self) -> asyncio.Future[None]:
+        ready = self.ready = self.loop.create_future()
+
+        async def steps() -> None:
+            for _ in range(4):
+                if self.task_done:
+                    return
+                await asyncio.sleep(0)
+            self._wake()
+
+        self.settler = self.loop.create_task(steps())
+        return ready
+
     async def _main(self) -> None:
         try:
             await self.adapter.app(self.scope, self.receive, self.send)
@@ -288,6 +337,8 @@ class Request(AppChannel):
                 # translation of it (Starlette raises ClientDisconnect from it): not an
                 # application error (A2W-SEND-08).
                 logger.debug("bridgeway: the ASGI app ended after the client left: %r", exc)
+            elif self.final and not self.released and self.adapter.propagate_exceptions:
+                self.error = exc  # raised from the iterator once the body is out
             elif self.final or self.closed:
                 logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
             else:

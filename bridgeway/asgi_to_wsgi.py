@@ -40,6 +40,9 @@ class ASGIToWSGI:
         wait for that work (and waitress writes the last chunk only after ``close()``).
     :param startup_timeout: / :param shutdown_timeout: bounds for lifespan.
     :param disconnect_poll_interval: how often waitress's disconnect probe is polled.
+    :param propagate_exceptions: ``True`` (default): the app's exception reaches the
+        WSGI server, its middleware and test clients as a native WSGI app's would (see
+        docs/asgi-to-wsgi.md for each case). ``False``: answer 500, log, never raise.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class ASGIToWSGI:
         shutdown_timeout: float = 30.0,
         disconnect_poll_interval: float = 0.5,
         wait_background: bool = False,
+        propagate_exceptions: bool = True,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
@@ -74,6 +78,7 @@ class ASGIToWSGI:
         self.shutdown_timeout = shutdown_timeout
         self.disconnect_poll_interval = disconnect_poll_interval
         self.wait_background = wait_background
+        self.propagate_exceptions = propagate_exceptions
         # No loop and no thread here: the pool is made on first use, per process.
         self._pool: LoopPool | None = None
         self._pool_lock = threading.Lock()

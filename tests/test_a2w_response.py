@@ -7,12 +7,14 @@ import asyncio
 import logging
 import threading
 import time
+import traceback
+from array import array
 from typing import Any
 
 import pytest
 from a2w_driver import TIMEOUT, call, make_environ, respond, serving, wait_until
 
-from bridgeway import ClientDisconnected, ProtocolError
+from bridgeway import ASGIToWSGI, ClientDisconnected, ProtocolError
 from bridgeway._types import Message, Receive, Scope, Send
 
 START: Message = {"type": "http.response.start", "status": 200, "headers": []}
@@ -415,14 +417,15 @@ def test_background_exception_is_logged(caplog: pytest.LogCaptureFixture) -> Non
 def test_exception_before_start_is_500_with_exc_info_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A2W-SEND-05 / Q4: an exception before http.response.start gives a generic 500
+    """The opt-out (propagate_exceptions=False) keeps A2W-SEND-05's old form: an
+    exception before http.response.start gives a generic 500
     (no traceback in the body), exc_info goes to start_response, and the traceback is
     logged on "bridgeway" and written to wsgi.errors."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise LookupError("secret detail 42")
 
-    with serving(app, lifespan="off") as adapter:
+    with serving(app, lifespan="off", propagate_exceptions=False) as adapter:
         result = call(adapter)
     assert result.status == "500 Internal Server Error"
     assert b"secret" not in result.body
@@ -443,7 +446,7 @@ def test_exception_after_start_before_body_is_500() -> None:
         await send(START)
         raise RuntimeError("after start")
 
-    with serving(app, lifespan="off") as adapter:
+    with serving(app, lifespan="off", propagate_exceptions=False) as adapter:
         result = call(adapter)
     assert result.code == 500
     assert result.start_calls == 1  # start_response was deferred: called once, for 500
@@ -452,7 +455,7 @@ def test_exception_after_start_before_body_is_500() -> None:
 
 def test_exception_after_body_propagates(caplog: pytest.LogCaptureFixture) -> None:
     """A2W-SEND-05: after bytes went out, the exception propagates out of the iterator
-    (the server aborts the connection) and is logged."""
+    (the server aborts the connection and logs it); bridgeway does not log it too."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(START)
@@ -465,9 +468,7 @@ def test_exception_after_body_propagates(caplog: pytest.LogCaptureFixture) -> No
     assert result.code == 200
     assert result.chunks == [b"0", b"1", b"2"]
     assert isinstance(result.error, ValueError)
-    assert any(
-        r.exc_info is not None and isinstance(r.exc_info[1], ValueError) for r in caplog.records
-    )
+    assert not [r for r in caplog.records if r.name == "bridgeway" and r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize(
@@ -541,7 +542,7 @@ def test_out_of_order_raises_in_send_and_client_gets_500(
             raised.append(exc)
             raise
 
-    with serving(app, lifespan="off") as adapter:
+    with serving(app, lifespan="off", propagate_exceptions=False) as adapter:
         result = call(adapter)
     assert result.code == 500
     assert len(raised) == 1
@@ -579,8 +580,8 @@ def test_message_after_final_body_raises_and_response_is_intact() -> None:
     [
         pytest.param({"type": "http.response.bogus"}, ValueError, id="unknown-type"),
         pytest.param({**START, "status": "200"}, ValueError, id="status-str"),
-        pytest.param({**START, "status": 103}, ValueError, id="status-1xx"),
-        pytest.param({**START, "status": 600}, ValueError, id="status-600"),
+        pytest.param({**START, "status": 99}, ValueError, id="status-99"),
+        pytest.param({**START, "status": 1000}, ValueError, id="status-1000"),
         pytest.param({**START, "headers": [("x", "y")]}, TypeError, id="str-header"),
         pytest.param({**START, "headers": [(b"x", b"a\r\nb")]}, ValueError, id="crlf"),
         pytest.param({**START, "headers": [(b":status", b"200")]}, ValueError, id="pseudo"),
@@ -598,7 +599,7 @@ def test_invalid_start_raises_inside_the_app(message: Message, error: type[Excep
             raised.append(exc)
         await respond(send, b"recovered", status=400)
 
-    with serving(app, lifespan="off") as adapter:
+    with serving(app, lifespan="off", propagate_exceptions=False) as adapter:
         result = call(adapter)
     assert len(raised) == 1
     assert isinstance(raised[0], error)
@@ -678,7 +679,7 @@ def test_thread_mode_streaming_disconnect_background_and_errors() -> None:
         else:
             raise LookupError("boom")
 
-    with serving(app, lifespan="off", loop_mode="thread") as adapter:
+    with serving(app, lifespan="off", propagate_exceptions=False, loop_mode="thread") as adapter:
         assert call(adapter, make_environ(path="/stream")).chunks == [b"0", b"1", b"2", b"end"]
         assert call(adapter, make_environ(path="/sse"), take=2).chunks == [b"tick", b"tick"]
         assert finished.wait(TIMEOUT)
@@ -736,3 +737,174 @@ def test_disconnect_error_escaping_the_app_is_not_logged_as_error(
         # The task has ended; give the loop's driver a moment to log anything it would.
         time.sleep(0.1)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# ------------------------------- issue 13: exceptions reach the WSGI caller (A2W-SEND-05)
+
+
+def _starlette_app(route: str) -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse, StreamingResponse
+    from starlette.routing import Route
+
+    async def crash(request: Any) -> Any:
+        return 1 // 0  # ZeroDivisionError, raised from inside a helper's frame below
+
+    async def mid(request: Any) -> Any:
+        async def chunks() -> Any:
+            yield b"one"
+            raise ZeroDivisionError("mid-stream")
+
+        return StreamingResponse(chunks())
+
+    async def fine(request: Any) -> Any:
+        return PlainTextResponse("fine")
+
+    return Starlette(
+        routes=[Route("/crash", crash), Route("/mid", mid), Route("/fine", fine)]
+    ), route
+
+
+def test_werkzeug_test_client_reraises_the_same_exception(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Differential: werkzeug's test client re-raises a native WSGI app's exception;
+    through ASGIToWSGI it re-raises the Starlette app's own ZeroDivisionError (with its
+    traceback through the app's frames), and bridgeway logs nothing beside it.
+    Starlette's ServerErrorMiddleware sends its 500 and re-raises: that is the
+    "after a complete response" case."""
+    from werkzeug.test import Client
+
+    def native(environ: Any, start_response: Any) -> Any:
+        raise ZeroDivisionError("native")
+
+    with pytest.raises(ZeroDivisionError):
+        Client(native).get("/")
+    app, _ = _starlette_app("/crash")
+    adapter = ASGIToWSGI(app)
+    try:
+        with pytest.raises(ZeroDivisionError) as raised:
+            Client(adapter).get("/crash").get_data()  # the iterator raises after the 500
+        frames = [f.name for f in traceback.extract_tb(raised.value.__traceback__)]
+        assert "crash" in frames  # the app's own frame: the same exception object
+        assert Client(adapter).get("/fine").get_data() == b"fine"  # the loop is fine
+    finally:
+        adapter.shutdown()
+    assert not [r for r in caplog.records if r.name == "bridgeway" and r.levelno >= logging.ERROR]
+
+
+def test_mid_body_exception_reaches_werkzeug_like_a_native_generators() -> None:
+    from werkzeug.test import Client
+
+    def native(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        yield b"one"
+        raise ZeroDivisionError("native")
+
+    with pytest.raises(ZeroDivisionError):
+        Client(native).get("/").get_data()
+    app, _ = _starlette_app("/mid")
+    adapter = ASGIToWSGI(app)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            Client(adapter).get("/mid").get_data()
+    finally:
+        adapter.shutdown()
+
+
+def test_flask_test_client_and_debugger_see_the_asgi_apps_exception() -> None:
+    """Flask's test client re-raises an exception from a mounted ASGI app, and
+    werkzeug's DebuggedApplication shows it (its debugger page names it)."""
+    from flask import Flask
+    from werkzeug.debug import DebuggedApplication
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    app, _ = _starlette_app("/crash")
+    adapter = ASGIToWSGI(app)
+    flask_app = Flask(__name__)
+    flask_app.wsgi_app = DispatcherMiddleware(flask_app.wsgi_app, {"/asgi": adapter})  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ZeroDivisionError):
+            flask_app.test_client().get("/asgi/crash").get_data()
+        page = Client(DebuggedApplication(adapter, evalex=False)).get("/crash")
+        assert page.status_code == 500
+        assert b"ZeroDivisionError" in page.get_data()
+    finally:
+        adapter.shutdown()
+
+
+def test_server_error_middleware_500_then_reraise_reaches_the_caller() -> None:
+    """Starlette's ServerErrorMiddleware (debug=False) sends a complete 500 and then
+    re-raises: the caller gets the whole 500 body, then the exception from the
+    iterator, as uvicorn logs it after sending the 500."""
+    app, _ = _starlette_app("/crash")
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter, make_environ(path="/crash"), expect_error=True)
+    assert result.code == 500
+    assert b"".join(result.chunks) == b"Internal Server Error"
+    assert isinstance(result.error, ZeroDivisionError)
+
+
+def test_opt_out_answers_500_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
+    from werkzeug.test import Client
+
+    app, _ = _starlette_app("/crash")
+    adapter = ASGIToWSGI(app, propagate_exceptions=False)
+    try:
+        response = Client(adapter).get("/crash")
+        assert response.status_code == 500
+        assert response.get_data() == b"Internal Server Error"
+    finally:
+        adapter.shutdown()
+    wait_until(
+        lambda: any(
+            r.exc_info is not None and isinstance(r.exc_info[1], ZeroDivisionError)
+            for r in caplog.records
+        )
+    )
+
+
+# ----------------------------- issue 13 point 4: bytes-like bodies, unusual status codes
+
+
+def test_buffer_bodies_are_served_as_their_raw_bytes() -> None:
+    """Any buffer is a body, as uvicorn writes it: a memoryview, a typed array's view
+    (its raw bytes), a bytearray the app reuses after send() (copied at send)."""
+    typed = array("i", [1, 2])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reused = bytearray(b"abc")
+        await send(START)
+        await send({"type": "http.response.body", "body": memoryview(b"mv"), "more_body": True})
+        await send({"type": "http.response.body", "body": reused, "more_body": True})
+        reused[:] = b"XYZ"
+        await send({"type": "http.response.body", "body": memoryview(typed), "more_body": True})
+        await send({"type": "http.response.body", "body": bytearray(b"!")})
+
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter)
+    assert b"".join(result.chunks) == b"mvabc" + typed.tobytes() + b"!"
+
+
+def test_non_buffer_body_is_refused() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(START)
+        await send({"type": "http.response.body", "body": 5})
+
+    with serving(app, lifespan="off") as adapter, pytest.raises(TypeError, match="bytes-like"):
+        call(adapter)
+
+
+@pytest.mark.parametrize(
+    ("code", "line"),
+    [(123, "123 Unknown"), (599, "599 Unknown"), (999, "999 Unknown"), (418, "418 I'm a Teapot")],
+)
+def test_unusual_status_codes_get_a_wsgi_status_line(code: int, line: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, b"odd", status=code)
+
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter)
+    assert result.status == line
+    assert result.body == b"odd"

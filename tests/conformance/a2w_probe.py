@@ -218,6 +218,15 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
         await _body(send, b"hop")
     elif name == "status299":
         await respond(send, b"odd", 299)
+    elif name == "status999":  # issue 13 point 4: any three-digit int, as uvicorn
+        await respond(send, b"odder", 999)
+    elif name == "buffers":  # issue 13 point 4: any buffer, as uvicorn writes it
+        reused = bytearray(b"abc")
+        await _start(send, 200, [(b"content-type", b"application/octet-stream")])
+        await send({"type": "http.response.body", "body": memoryview(b"mv"), "more_body": True})
+        await send({"type": "http.response.body", "body": reused, "more_body": True})
+        reused[:] = b"XYZ"  # after send() returned: the bytes sent must not change
+        await send({"type": "http.response.body", "body": bytearray(b"!")})
     elif name == "latin1":
         disposition = b'attachment; filename="caf\xc3\xa9.txt"'
         await respond(
@@ -228,6 +237,9 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
     elif name == "raise-after-start":
         await _start(send, 200, [(b"content-type", b"text/plain")])
         raise RuntimeError("probe: raised after http.response.start")
+    elif name == "raise-after-final":  # Starlette's ServerErrorMiddleware: 500, re-raise
+        await respond(send, b"late 500", 500)
+        raise RuntimeError("probe: raised after the final body")
     elif name == "raise-mid":
         await _start(send, 200, [(b"content-type", b"text/plain")])
         for i in range(3):
@@ -362,8 +374,8 @@ _INVALID: dict[str, list[Message]] = {
     ],
     "unknown-type": [{"type": "http.response.nonsense"}],
     "status-str": [{"type": "http.response.start", "status": "200", "headers": []}],
-    "status-1xx": [{"type": "http.response.start", "status": 103, "headers": []}],
-    "status-600": [{"type": "http.response.start", "status": 600, "headers": []}],
+    "status-99": [{"type": "http.response.start", "status": 99, "headers": []}],
+    "status-1000": [{"type": "http.response.start", "status": 1000, "headers": []}],
     "header-name-str": [{"type": "http.response.start", "status": 200, "headers": [("x", b"1")]}],
     "header-value-str": [{"type": "http.response.start", "status": 200, "headers": [(b"x", "1")]}],
     "header-crlf": [
@@ -491,7 +503,9 @@ async def probe_app(scope: Scope, receive: Receive, send: Send) -> None:
         await echo(scope, receive, send)
 
 
-adapter = ASGIToWSGI(probe_app)
+# The opt-out: most SEND cases compare bridgeway's own 500 and its log line; the
+# default (propagate_exceptions=True) is mounted at /x/propagate (A2W-SEND-05).
+adapter = ASGIToWSGI(probe_app, propagate_exceptions=False)
 
 
 # --- more adapters in the same process, mounted by the shim at /x/NAME (A2W-LIFE-*) ----
@@ -549,6 +563,7 @@ def _uvloop() -> asyncio.AbstractEventLoop:
 
 MOUNTED: dict[str, ASGIToWSGI] = {
     "nolifespan": ASGIToWSGI(no_lifespan_app),
+    "propagate": ASGIToWSGI(probe_app),
     "second": ASGIToWSGI(second_app),
     "uvloop": ASGIToWSGI(second_app, loop_factory=_uvloop),
     "failstart": ASGIToWSGI(failing_start_app),
@@ -567,6 +582,11 @@ _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+def _plain_raise_after_final() -> Iterator[bytes]:
+    yield b"late 500"
+    raise RuntimeError("plain WSGI generator raised after its body")
+
+
 def _plain_raise_mid() -> Iterator[bytes]:
     yield b"chunk 0\n"
     yield b"chunk 1\n"
@@ -583,9 +603,15 @@ def plain(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
             headers = [("Content-Type", "text/plain"), ("Content-Length", "9")]
             start_response("500 Internal Server Error", headers, sys.exc_info())
         return [b"plain 500"]
+    if name == "raise-before":  # the native reference of A2W-SEND-05's default
+        raise RuntimeError("plain WSGI app raised before start_response")
     if name == "raise-mid":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _plain_raise_mid()
+    if name == "raise-after-final":
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "8")]
+        start_response("500 Internal Server Error", headers)
+        return _plain_raise_after_final()
     if name.startswith("environ"):
         shown = {k: v for k, v in environ.items() if isinstance(v, str)}
         body = json.dumps(shown, sort_keys=True).encode()

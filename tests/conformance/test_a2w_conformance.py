@@ -705,6 +705,11 @@ SEND_CASES = [
     SendCase("A2W-SEND-01", "status299", status=299, body=b"odd"),
     SendCase(
         "A2W-SEND-01",
+        "buffers",
+        body=b"mvabc!",
+    ),
+    SendCase(
+        "A2W-SEND-01",
         "latin1",
         body=b"ok",
         check=_latin1,
@@ -814,6 +819,51 @@ def test_errors_are_logged_with_traceback(fleet: Fleet, server: str) -> None:
     assert "Traceback (most recent call last)" in log
 
 
+# --- the app's exception reaches the WSGI server (default propagate_exceptions=True) ---
+
+PROPAGATING = ("gunicorn-gthread", "waitress", "werkzeug")
+_RAISED = {
+    # the exception's own line (its source line in the traceback has no "Error: ")
+    "raise-before": ("Error: plain WSGI app raised before", "Error: probe: raised before"),
+    "raise-mid": ("Error: plain WSGI generator raised mid", "Error: probe: raised mid-stream"),
+    "raise-after-final": ("Error: plain WSGI generator raised after", "Error: probe: raised after"),
+}
+
+
+def _logged_once(fleet: Fleet, server: str, target: str, message: str) -> Reply:
+    """GET ``target``; wait until ``message`` shows in the server's log, then check that
+    it and one traceback were logged exactly once for it."""
+    log = fleet.servers[server].log
+    before, tracebacks = log().count(message), log().count("Traceback (most recent")
+    reply = get(fleet, server, target)
+    deadline = time.monotonic() + 5.0
+    while log().count(message) == before:
+        assert time.monotonic() < deadline, f"{message!r} not logged by {server}"
+        time.sleep(0.02)  # polling interval, bounded by the deadline
+    assert echo(fleet, server)["scope"]["path"] == "/echo"  # the failed request is over
+    assert log().count(message) == before + 1, log()[-3000:]
+    assert log().count("Traceback (most recent") == tracebacks + 1, log()[-3000:]
+    return reply
+
+
+@pytest.mark.parametrize("case", list(_RAISED))
+@pytest.mark.parametrize("server", cases("A2W-SEND-05", PROPAGATING))
+def test_exceptions_reach_the_server_as_a_native_wsgi_apps_do(
+    fleet: Fleet, server: str, case: str
+) -> None:
+    """Differential, A2W-SEND-05: the same failure written as a plain WSGI app and as an
+    ASGI app through ASGIToWSGI: the raw client gets the same status and the same
+    abort (or complete body), the server logs one traceback for each."""
+    plain_message, bridged_message = _RAISED[case]
+    native = _logged_once(fleet, server, f"/plain/{case}", plain_message)
+    bridged = _logged_once(fleet, server, f"/x/propagate/send/{case}", bridged_message)
+    assert (bridged.status, bridged.complete) == (native.status, native.complete)
+    if bridged.complete:
+        assert bridged.body == native.body  # the server's own page in both cases
+    # uvicorn serving the ASGI app natively gives the client the same status.
+    assert fleet.native(request_bytes("GET", f"/send/{case}")).status == bridged.status
+
+
 @pytest.mark.parametrize("server", cases("A2W-SEND-03"))
 def test_invalid_messages_raise_in_the_app(fleet: Fleet, server: str) -> None:
     expected = {
@@ -821,8 +871,8 @@ def test_invalid_messages_raise_in_the_app(fleet: Fleet, server: str) -> None:
         "second-start": "ProtocolError",
         "unknown-type": "ValueError",
         "status-str": "ValueError",
-        "status-1xx": "ValueError",
-        "status-600": "ValueError",
+        "status-99": "ValueError",
+        "status-1000": "ValueError",
         "header-name-str": "TypeError",
         "header-value-str": "TypeError",
         "header-crlf": "ValueError",
