@@ -12,22 +12,30 @@ the same ASGI app served natively (``NAME_app`` under uvicorn) and bridged
   and whose ``finally`` writes the same marker. ``/leftovers`` reports what the
   streams left behind: requests whose task has not finished, and stream generators
   that were never finalized.
-- ``traced``: ``OpenTelemetryMiddleware(ASGIToWSGI(fastapi))`` with the FastAPI app
-  instrumented and the SDK's in-memory exporter; ``/hello`` answers, ``/spans`` returns
-  the finished spans.
+- ``traced``: ``OpenTelemetryMiddleware(setting(ASGIToWSGI(fastapi)))`` with the FastAPI
+  app instrumented and the SDK's in-memory exporter; ``/hello`` answers, ``/spans`` returns
+  the finished spans, ``/context`` reports what the request saw (see ``seen``) and then
+  sets ``leaked``. ``setting`` is a WSGI middleware that sets ``request_var``.
+  ``traced_api`` is that FastAPI app alone (natively under uvicorn);
+  ``traced_native`` is the native WSGI reference: a plain WSGI app with the same
+  ``/context`` and ``/spans`` under the same two middlewares.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
+import json
+import threading
 import types
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -124,18 +132,69 @@ sse = ASGIToWSGI(sse_app)
 
 # --- traced ---------------------------------------------------------------------------
 
+WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+# Set by the WSGI middleware ``setting`` around the app it wraps (a log binding, say).
+request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="default")
+# Set by the app at the end of ``/context``: a later request must not see it (A2W-LIFE-09).
+leaked: contextvars.ContextVar[str] = contextvars.ContextVar("leaked", default="default")
 
-def traced_stack() -> tuple[Any, Any, InMemorySpanExporter]:
-    """``(wsgi_app, fastapi_app, exporter)``: ``OpenTelemetryMiddleware(ASGIToWSGI(api))``
-    with ``api`` instrumented, both on one SDK provider exporting to memory."""
+
+def setting(app: WSGIApp, value: str = "from-wsgi-middleware") -> WSGIApp:
+    """A WSGI middleware that sets ``request_var`` around the call of the app it wraps."""
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        token = request_var.set(value)
+        try:
+            return app(environ, start_response)
+        finally:
+            request_var.reset(token)
+
+    return middleware
+
+
+def seen() -> dict[str, Any]:
+    """What ``/context`` reports: the current span's ids, both variables, the thread and
+    the running loop (None in a WSGI app); then it sets ``leaked`` for later requests."""
+    context = trace.get_current_span().get_span_context()
+    try:
+        loop: int | None = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop = None
+    report = {
+        "trace_id": context.trace_id,
+        "span_id": context.span_id,
+        "request_var": request_var.get(),
+        "leaked": leaked.get(),
+        "thread": threading.get_ident(),
+        "loop": loop,
+    }
+    leaked.set("set-by-an-earlier-request")
+    return report
+
+
+def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def traced_stack(
+    middleware: Callable[[WSGIApp], WSGIApp] | None = None,
+) -> tuple[Any, Any, InMemorySpanExporter]:
+    """``(wsgi_app, fastapi_app, exporter)``: ``OpenTelemetryMiddleware(ASGIToWSGI(api))``
+    with ``api`` instrumented, both on one SDK provider exporting to memory;
+    ``middleware``, if given, wraps the ``ASGIToWSGI`` inside OpenTelemetry's."""
+    provider, exporter = _provider()
     api = FastAPI()
 
     @api.get("/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
+
+    @api.get("/context")
+    async def context() -> dict[str, Any]:
+        return seen()
 
     @api.get("/spans")
     async def spans() -> list[dict[str, Any]]:
@@ -144,8 +203,31 @@ def traced_stack() -> tuple[Any, Any, InMemorySpanExporter]:
     FastAPIInstrumentor.instrument_app(
         api, tracer_provider=provider, exclude_spans=["receive", "send"]
     )
-    wsgi = OpenTelemetryMiddleware(ASGIToWSGI(api), tracer_provider=provider)
+    inner: WSGIApp = ASGIToWSGI(api)
+    if middleware is not None:
+        inner = middleware(inner)
+    wsgi = OpenTelemetryMiddleware(inner, tracer_provider=provider)
     return wsgi, api, exporter
+
+
+def native_traced_stack() -> tuple[Any, InMemorySpanExporter]:
+    """The native WSGI reference: a plain WSGI app with ``/context`` and ``/spans`` under
+    ``OpenTelemetryMiddleware(setting(...))``."""
+    provider, exporter = _provider()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/context":
+            payload: Any = seen()
+        elif path == "/spans":
+            payload = [span_record(span) for span in exporter.get_finished_spans()]
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(payload).encode()]
+
+    return OpenTelemetryMiddleware(setting(app), tracer_provider=provider), exporter
 
 
 def span_record(span: ReadableSpan) -> dict[str, Any]:
@@ -163,4 +245,5 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-traced, _traced_api, _traced_exporter = traced_stack()
+traced, traced_api, _traced_exporter = traced_stack(setting)
+traced_native, _native_exporter = native_traced_stack()
