@@ -133,31 +133,59 @@ CANCEL_TIMEOUT = 2.0
 BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
 
 
+PROPAGATE = pytest.mark.parametrize("propagate", [True, False], ids=["propagate", "answer-and-log"])
+
+
+def _bridgeway_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("bridgeway") and r.exc_info]
+
+
 @BACKENDS
+@PROPAGATE
 def test_w2a_app_raises_before_start_response(
-    backend: str, caplog: pytest.LogCaptureFixture
+    backend: str, propagate: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """By default the fault leaves the ASGI call with nothing sent (the server makes the
+    500 and logs it once, as under a2wsgi); opted out, bridgeway answers 500 and logs."""
     peer = w2a_driver.Peer()
+    adapter = WSGIToASGI(_wsgi(None, before_start=True), propagate_exceptions=propagate)
     with caplog.at_level(logging.ERROR, logger="bridgeway"):
-        raised = _run_w2a(WSGIToASGI(_wsgi(None, before_start=True)), peer, backend=backend)
-    assert raised is None
-    assert peer.status == 500
-    assert b"fault" not in peer.body
-    assert any(
-        "fault before start_response" in r.getMessage() or r.exc_info for r in caplog.records
-    )
-    _note("WSGIToASGI", f"app raises before start_response ({backend})", "500, logged")
+        raised = _run_w2a(adapter, peer, backend=backend)
+    if propagate:
+        assert isinstance(raised, RuntimeError)
+        assert str(raised) == "fault before start_response"
+        assert peer.messages == []  # nothing sent: the server makes the 500
+        assert _bridgeway_errors(caplog) == []
+    else:
+        assert raised is None
+        assert peer.status == 500
+        assert b"fault" not in peer.body
+        assert _bridgeway_errors(caplog)
+    outcome = "raised, nothing sent" if propagate else "500, logged"
+    _note("WSGIToASGI", f"app raises before start_response ({backend}, {propagate=})", outcome)
 
 
 @BACKENDS
-def test_w2a_app_raises_before_first_chunk(backend: str) -> None:
+@PROPAGATE
+def test_w2a_app_raises_before_first_chunk(backend: str, propagate: bool) -> None:
     body = Body(fail_at=0)
     peer = w2a_driver.Peer()
-    raised = _run_w2a(WSGIToASGI(_wsgi(body)), peer, backend=backend)
-    assert raised is None
-    assert peer.status == 500
+    raised = _run_w2a(
+        WSGIToASGI(_wsgi(body), propagate_exceptions=propagate), peer, backend=backend
+    )
+    if propagate:
+        assert raised is not None
+        assert peer.messages == []  # nothing sent: the server makes the 500
+    else:
+        assert raised is None
+        assert peer.status == 500
     assert body.closes == 1
-    _note("WSGIToASGI", f"iterable raises before its first chunk ({backend})", "500, closed once")
+    outcome = "raised, nothing sent" if propagate else "500"
+    _note(
+        "WSGIToASGI",
+        f"iterable raises before its first chunk ({backend}, {propagate=})",
+        f"{outcome}, closed once",
+    )
 
 
 @BACKENDS
@@ -178,18 +206,28 @@ def test_w2a_app_raises_mid_stream(backend: str) -> None:
 
 
 @BACKENDS
-def test_w2a_close_raises(backend: str, caplog: pytest.LogCaptureFixture) -> None:
+@PROPAGATE
+def test_w2a_close_raises(backend: str, propagate: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """close() raising after a whole response: by default the exception leaves the ASGI
+    call once the response was sent (a2wsgi's behaviour); opted out, it is logged."""
     body = Body(fail_close=True)
     peer = w2a_driver.Peer()
     with caplog.at_level(logging.ERROR, logger="bridgeway"):
-        raised = _run_w2a(WSGIToASGI(_wsgi(body)), peer, backend=backend)
+        raised = _run_w2a(
+            WSGIToASGI(_wsgi(body), propagate_exceptions=propagate), peer, backend=backend
+        )
     assert body.closes == 1
-    assert any(r.exc_info for r in caplog.records)
+    assert peer.complete
+    if propagate:
+        assert raised is not None
+        assert _bridgeway_errors(caplog) == []
+    else:
+        assert raised is None
+        assert _bridgeway_errors(caplog)
     _note(
         "WSGIToASGI",
-        f"close() raises ({backend})",
-        f"body {'complete' if peer.complete else 'aborted'}"
-        f"{', ' + type(raised).__name__ if raised else ''}, logged, closed once",
+        f"close() raises ({backend}, {propagate=})",
+        f"body complete, {'raised' if propagate else 'logged'}, closed once",
     )
 
 
@@ -374,9 +412,13 @@ def _a2w_leak_check(adapter: ASGIToWSGI, threads_before: int) -> None:
         ("after-response", "complete"),
     ],
 )
-def test_a2w_app_raises(stage: str, expected: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_a2w_app_raises_answer_and_log(
+    stage: str, expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """propagate_exceptions=False: bridgeway answers (500 with exc_info, or an aborted
+    iterator) and logs the traceback itself."""
     threads_before = threading.active_count()
-    adapter = ASGIToWSGI(_asgi(stage), lifespan="off")
+    adapter = ASGIToWSGI(_asgi(stage), lifespan="off", propagate_exceptions=False)
     with caplog.at_level(logging.ERROR, logger="bridgeway"):
         result = a2w_call(adapter, make_environ(), expect_error=True)
         if stage == "after-response":
@@ -392,7 +434,37 @@ def test_a2w_app_raises(stage: str, expected: str, caplog: pytest.LogCaptureFixt
         assert result.body == b"c0;c1;c2;"
     assert any(r.exc_info for r in caplog.records)
     _a2w_leak_check(adapter, threads_before)
-    _note("ASGIToWSGI", f"app raises {stage}", f"{expected}, logged")
+    _note("ASGIToWSGI", f"app raises {stage} (propagate_exceptions=False)", f"{expected}, logged")
+
+
+@pytest.mark.parametrize("stage", ["before-start", "before-body", "mid-stream", "after-response"])
+def test_a2w_app_raises_propagates(stage: str, caplog: pytest.LogCaptureFixture) -> None:
+    """By default the fault reaches the WSGI side as a native app's would: from the app
+    call before any body byte, from the iterator after; bridgeway logs none of it."""
+    threads_before = threading.active_count()
+    adapter = ASGIToWSGI(_asgi(stage), lifespan="off")
+    with caplog.at_level(logging.ERROR, logger="bridgeway"):
+        if stage in ("before-start", "before-body"):
+            with pytest.raises(RuntimeError, match="fault"):
+                a2w_call(adapter, make_environ(), expect_error=True)
+            outcome = "raised from the app call"
+        elif stage == "mid-stream":
+            result = a2w_call(adapter, make_environ(), expect_error=True)
+            assert isinstance(result.error, RuntimeError)
+            assert result.body == b"c0;c1;"
+            outcome = "raised from the iterator"
+        else:
+            # After a complete response: raised from the iterator when the app fails
+            # within the few loop steps bridgeway waits, else logged once at close().
+            result = a2w_call(adapter, make_environ(), expect_error=True)
+            assert result.body == b"c0;c1;c2;"
+            if result.error is None:
+                wait_until(lambda: len(_bridgeway_errors(caplog)) == 1)
+                caplog.clear()
+            outcome = "raised from the iterator, or logged once at close()"
+    assert _bridgeway_errors(caplog) == []
+    _a2w_leak_check(adapter, threads_before)
+    _note("ASGIToWSGI", f"app raises {stage}", outcome)
 
 
 @pytest.mark.parametrize("mode", ["on", "auto"])
