@@ -208,6 +208,7 @@ class Request(AppChannel):
         chunk = self.chunk
         if chunk is None:
             self.exhausted = True
+            self.close()  # as above: the loop goes back even if the caller never closes
             raise ProtocolError(
                 "the ASGI app returned before its final http.response.body; the response is"
                 " aborted (ASGI-www §Response Body)"

@@ -45,6 +45,7 @@ class WSGIResponse:
         "_cl",
         "_complete",
         "_cut",
+        "_exact",
         "_headers",
         "_headers_sent",
         "_inferred_length",
@@ -68,6 +69,7 @@ class WSGIResponse:
         self._headers_sent = False
         self._complete = False
         self._cut = False  # complete because the app's Content-Length was reached
+        self._exact = False  # ... by a chunk that ended exactly there: pull once more
         self._inferred_length = False
         self._no_body = False
         self.halt = False
@@ -104,6 +106,8 @@ class WSGIResponse:
             ) from None
         for chunk in iterator:
             if self.halt or self._complete:  # write() may have ended the response
+                if chunk and self._exact and not self.halt:
+                    self._log_excess()
                 break
             if type(chunk) is not bytes and not isinstance(chunk, bytes):
                 raise TypeError(
@@ -112,7 +116,12 @@ class WSGIResponse:
                 )
             if chunk:
                 self._emit(chunk)
-            if self.halt or self._complete:
+            # A body that ended exactly at its Content-Length is pulled once more, as a
+            # native WSGI server iterates to the end (gunicorn, waitress, werkzeug): an
+            # exception the iterator raises there is the app's, and propagates
+            # (ASGIToWSGI raises an ASGI app's error after its final body right there,
+            # A2W-SEND-05). Excess bytes stop the iteration at once (W2A-RESP-15).
+            if self.halt or (self._complete and not self._exact):
                 break
         self._finish()
 
@@ -242,12 +251,10 @@ class WSGIResponse:
         remaining = self._remaining
         if remaining is not None and len(chunk) >= remaining:
             if len(chunk) > remaining:
-                logger.error(
-                    "bridgeway: the WSGI app sent more bytes than its Content-Length (%d);"
-                    " the excess was cut (PEP 3333 §Handling the Content-Length Header)",
-                    self._cl,
-                )
+                self._log_excess()
                 chunk = chunk[:remaining]
+            else:
+                self._exact = True
             self._remaining = 0
             # Reaching the app's own length ends the response; later write()s are
             # excess and dropped. (A length we inferred from a one-item list cannot be
@@ -266,6 +273,13 @@ class WSGIResponse:
         # lets the loop take two chunks per wake-up when the app is fast.
         self._wait_acks(1)
         self._post_send(messages)
+
+    def _log_excess(self) -> None:
+        logger.error(
+            "bridgeway: the WSGI app sent more bytes than its Content-Length (%d);"
+            " the excess was cut (PEP 3333 §Handling the Content-Length Header)",
+            self._cl,
+        )
 
     def _finish(self) -> None:
         if self.halt or self._complete:
