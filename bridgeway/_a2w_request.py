@@ -197,7 +197,9 @@ class Request(AppChannel):
         self.ploop.run(self._next_step, nudged=True)
         if self.error is not None:
             self.exhausted = True
-            error = self.error
+            # Taken, so that close() below does not log what is raised here (one
+            # traceback per failure, A2W-SEND-05).
+            error, self.error = self.error, None
             if not (isinstance(error, ClientDisconnected) or self.adapter.propagate_exceptions):
                 logger.error(
                     "bridgeway: the ASGI app raised mid-response; the response is aborted",

@@ -459,10 +459,12 @@ def test_a2w_app_raises_propagates(stage: str, caplog: pytest.LogCaptureFixture)
             result = a2w_call(adapter, make_environ(), expect_error=True)
             assert result.body == b"c0;c1;c2;"
             if result.error is None:
-                wait_until(lambda: len(_bridgeway_errors(caplog)) == 1)
-                caplog.clear()
+                wait_until(lambda: len(_bridgeway_errors(caplog)) >= 1)
             outcome = "raised from the iterator, or logged once at close()"
-    assert _bridgeway_errors(caplog) == []
+    # One traceback in all: what bridgeway logged, plus what it raised.
+    raised = 0 if stage not in ("mid-stream", "after-response") else int(result.error is not None)
+    expected_logs = 1 - raised if stage == "after-response" else 0
+    assert len(_bridgeway_errors(caplog)) == expected_logs
     _a2w_leak_check(adapter, threads_before)
     _note("ASGIToWSGI", f"app raises {stage}", outcome)
 

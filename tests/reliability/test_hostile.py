@@ -276,7 +276,11 @@ def test_in_process_injected_headers_are_500_and_logged(caplog: pytest.LogCaptur
     outcomes = Outcomes("hostile", "bad-response-headers in-process")
     for kind, (name, value) in BAD_HEADERS.items():
         caplog.clear()
-        adapter = WSGIToASGI(_wsgi_bad_header(name, value), max_threads=1)
+        # Answered and logged by bridgeway itself (propagate_exceptions=False); by
+        # default the ValueError from start_response reaches the server instead.
+        adapter = WSGIToASGI(
+            _wsgi_bad_header(name, value), max_threads=1, propagate_exceptions=False
+        )
         peer = w2a_driver.Peer()
 
         async def main(adapter: WSGIToASGI = adapter, peer: w2a_driver.Peer = peer) -> None:
@@ -296,7 +300,9 @@ def test_in_process_injected_headers_are_500_and_logged(caplog: pytest.LogCaptur
         with (
             caplog.at_level(logging.ERROR, logger="bridgeway"),
             serving(
-                _asgi_bad_header(name.encode("latin-1"), value.encode("latin-1")), lifespan="off"
+                _asgi_bad_header(name.encode("latin-1"), value.encode("latin-1")),
+                lifespan="off",
+                propagate_exceptions=False,
             ) as a2w,
         ):
             result = a2w_call(a2w, make_environ())
