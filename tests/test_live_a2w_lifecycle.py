@@ -16,25 +16,16 @@ from pathlib import Path
 
 import pytest
 from live.rawclient import RawConnection, exchange, request_bytes
-from live.servers import SERVERS, ServerProcess, running_servers
+from live.servers import SERVERS, WSGI_SERVERS, ServerProcess, running_servers
 
 pytestmark = pytest.mark.servers
 
 SSE = "tests.live.lifecycle_apps:sse"
 SSE_NATIVE = "tests.live.lifecycle_apps:sse_app"
 NATIVE = "uvicorn-h11"
-# Every WSGI server of the conformance suite, and uvicorn as the native reference.
-SSE_SERVERS = [
-    NATIVE,
-    "gunicorn-sync",
-    "gunicorn-gthread",
-    "waitress",
-    "werkzeug",
-    "wsgiref",
-    "cheroot",
-    "granian-wsgi",
-    "uwsgi",
-]
+# Every WSGI server of the conformance suite (its SERVERS is the same table), and uvicorn
+# as the native reference.
+SSE_SERVERS = [NATIVE, *WSGI_SERVERS]
 STREAMS = {
     "starlette-2.4": "/sse?spec=2.4",
     "starlette-2.3": "/sse?spec=2.3",
