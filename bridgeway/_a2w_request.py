@@ -320,9 +320,12 @@ class Request(AppChannel):
         ready = self.ready = self.loop.create_future()
 
         async def steps() -> None:
+            # Always wake at the end: in thread mode the task may have ended (and woken
+            # the previous ready future) between the WSGI thread's check of task_done
+            # and this step, and nothing else would complete this one.
             for _ in range(4):
                 if self.task_done:
-                    return
+                    break
                 await asyncio.sleep(0)
             self._wake()
 

@@ -71,7 +71,13 @@ class Lifespan:
         elif kind == "lifespan.shutdown.complete" and not self._stopped.done():
             self._stopped.set_result(None)
         elif kind == "lifespan.shutdown.failed" and not self._stopped.done():
-            logger.error("bridgeway: lifespan shutdown failed: %s", message.get("message", ""))
+            if self._stop_requested.done():
+                logger.error("bridgeway: lifespan shutdown failed: %s", message.get("message", ""))
+            else:
+                # Never asked to shut down: the coroutine is being closed because its
+                # loop was abandoned (already reported by the pool's shutdown warning),
+                # and Starlette reports the GeneratorExit as a failed shutdown.
+                logger.debug("bridgeway: lifespan closed with its abandoned loop")
             self._stopped.set_result(None)
         else:
             if not self._started.done():
@@ -108,8 +114,8 @@ class Lifespan:
         }
         try:
             await self.app(scope, self._receive, self._send)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            raise  # cancelled, or closed with an abandoned loop: nothing to report
         except BaseException as exc:
             if not self._started.done():
                 if self.mode == "on":

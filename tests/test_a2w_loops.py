@@ -284,3 +284,29 @@ def test_thread_mode_runs_app_on_the_loop_thread() -> None:
     loop_thread.join(TIMEOUT)
     assert not loop_thread.is_alive()
     assert set(threading.enumerate()) - before == set()
+
+
+@pytest.mark.parametrize("loop_mode", ["inline", "thread"])
+def test_app_ending_just_after_its_final_body_never_stalls_the_response(loop_mode: str) -> None:
+    """After the final body the WSGI thread lets the app run a few loop steps (to catch
+    an exception raised right after it, A2W-SEND-05). In thread mode the app may end
+    on the loop thread between that check and the step: the step must still finish.
+    The app blocks its loop for a moment after its last send() so that the WSGI thread
+    always reaches the check first (a regression: the response hung for ever)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        await asyncio.sleep(0)  # lets the WSGI thread be woken with the final body
+        time.sleep(0.2)  # noqa: ASYNC251 (blocks the loop on purpose: the race window)
+
+    results: list[bytes] = []
+    with serving(app, loop_mode=loop_mode, lifespan="off") as adapter:
+        for _ in range(3):
+            worker = threading.Thread(target=lambda: results.append(call(adapter).body))
+            worker.start()
+            worker.join(TIMEOUT)
+            assert not worker.is_alive(), "the response never ended"
+    assert results == [b"done"] * 3
