@@ -62,12 +62,25 @@ class ServerSpec:
     stop_timeout: float = 10.0
 
 
+def master_fifo(port: int) -> Path:
+    """uWSGI's master FIFO for the server on ``port``: writing ``q`` to it is uWSGI 2.0's
+    graceful stop (requests finish, then the workers exit through the interpreter's exit
+    hooks); its SIGTERM with ``--die-on-term`` is the brutal one."""
+    return LOG_DIR / f"uwsgi-{port}.fifo"
+
+
 def _command(template: str) -> Argv:
     # Split first, then fill in: a path with a space stays one argument.
     words = template.split()
 
     def argv(app: str, port: int) -> list[str]:
-        values = {"bin": str(BIN), "py": PYTHON, "root": str(ROOT), "host": HOST}
+        values = {
+            "bin": str(BIN),
+            "py": PYTHON,
+            "root": str(ROOT),
+            "host": HOST,
+            "fifo": str(master_fifo(port)),
+        }
         return [w.format(app=app, port=port, **values) for w in words]
 
     return argv
@@ -111,7 +124,7 @@ WSGI_SERVERS = _table(
         # --die-on-term: without it uWSGI takes SIGTERM as "reload".
         "uwsgi": "{bin}/uwsgi --http-socket {host}:{port} --module {app} --master"
         " --processes 1 --threads 4 --die-on-term --need-app --virtualenv {bin}/.."
-        " --pythonpath {root} --disable-logging",
+        " --pythonpath {root} --disable-logging --master-fifo {fifo}",
     },
 )
 
@@ -245,6 +258,7 @@ class ServerProcess:
             os.killpg(proc.pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.wait(timeout=self.spec.stop_timeout)
+        master_fifo(self.port).unlink(missing_ok=True)  # uWSGI's, if it left it
         return proc.returncode
 
     def discard_log(self) -> None:
