@@ -29,6 +29,7 @@ import pytest
 from known_bugs import (
     CHEROOT_COOKIES,
     GRANIAN_ABORT,
+    GRANIAN_ABORT_BEFORE_HEAD,
     GRANIAN_HTTP10,
     GRANIAN_LATIN1_IN,
     GRANIAN_LATIN1_OUT,
@@ -774,6 +775,10 @@ SEND_CASES = [
 ]
 
 
+def _drops_head_on_abort(server: str) -> bool:
+    return server == "granian-wsgi" and GRANIAN_ABORT_BEFORE_HEAD.applies()
+
+
 @pytest.mark.parametrize(
     ("case", "server"),
     [
@@ -785,7 +790,12 @@ SEND_CASES = [
 def test_send_matches_native(fleet: Fleet, case: SendCase, server: str) -> None:
     data = request_bytes(case.method, f"/send/{case.name}")
     reply = fetch(fleet.port(server), data, case.method)
-    if case.body is None:
+    dropped = case.body is None and reply.status == 0 and _drops_head_on_abort(server)
+    if dropped:
+        # The server's race (tests/known_bugs.py): nothing went out at all. Still never a
+        # response that looks complete; the worker must not hang (below).
+        assert not reply.complete, reply
+    elif case.body is None:
         # Aborted: the head went out, the body did not end normally (A2W-SEND-05/06).
         assert reply.status == case.status, reply
         assert not reply.complete, reply
@@ -796,7 +806,7 @@ def test_send_matches_native(fleet: Fleet, case: SendCase, server: str) -> None:
     assert_server_managed_once(reply)
     if case.check is not None:
         case.check(reply, server)
-    if case.same_as_native:
+    if case.same_as_native and not dropped:
         native = fleet.native(data, case.method)
         assert (native.status, native.body, native.complete) == (
             reply.status,
