@@ -112,6 +112,8 @@ class PooledLoop:
         # How many async generators were alive on the loop when the current request
         # began (None: the loop type does not say; see ``_reap``).
         self.asyncgens_at_checkout: int | None = None
+        # What the loop is serving ("GET /path"), for the shutdown warning; None when idle.
+        self.serving: str | None = None
 
     def run(self, step: Step, *, nudged: bool = False) -> None:
         """Run ``step()`` on the loop and wait until the future it returns is done.
@@ -333,6 +335,7 @@ class LoopPool:
         return ploop
 
     def checkin(self, ploop: PooledLoop) -> None:
+        ploop.serving = None
         with self._lock:
             if ploop in self._all and not self.closed:
                 self._idle.append(ploop)
@@ -422,8 +425,13 @@ class LoopPool:
                 else max(0.0, min(deadline - time.monotonic(), _BUSY_WAIT)),
             )
         if not waited:
+            left = [p for p in busy if p in self._all]
             logger.warning(
                 "bridgeway: %d event loop(s) were still serving a request at shutdown;"
-                " their lifespan shutdown did not run",
-                sum(p in self._all for p in busy),
+                " their lifespan shutdown did not run (serving: %s)",
+                len(left),
+                ", ".join(
+                    (p.serving or "?") + (" (work after the response)" if p.driver else "")
+                    for p in left
+                ),
             )
