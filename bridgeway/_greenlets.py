@@ -94,11 +94,13 @@ if hasattr(os, "register_at_fork"):
 
 
 class _YieldingSelector:
-    """The loop's selector, giving the running-loop slot back while it waits (see the
-    theory of operation): whatever was in the slot when the loop greenlet was switched
-    in is put back before it switches out. ``sleep``: the library's green sleep, for a
-    selector that would block the OS thread: it is then polled, with the greenlet
-    sleeping in between (0.5 to 10 ms, growing while nothing happens)."""
+    """The loop's selector, giving the thread's running-loop slot and async generator
+    hooks back while it waits (see the theory of operation): what was there when the
+    loop greenlet was switched in is put back before it switches out, so that a loop run
+    by another greenlet meanwhile neither sees ours as running nor adopts (and, at its
+    end, closes) the async generators our requests start. ``sleep``: the library's
+    green sleep, for a selector that would block the OS thread: it is then polled, the
+    greenlet sleeping in between (0.5 to 10 ms, growing while nothing happens)."""
 
     def __init__(
         self,
@@ -110,16 +112,21 @@ class _YieldingSelector:
         self._loop = loop
         self._sleep = sleep
         self._saved: asyncio.AbstractEventLoop | None = None
+        self._saved_hooks: Any = (None, None)
 
     def select(self, timeout: float | None = None) -> Any:
+        hooks = sys.get_asyncgen_hooks()  # ours, set by run_forever()
         asyncio.events._set_running_loop(self._saved)
+        sys.set_asyncgen_hooks(*self._saved_hooks)
         try:
             if self._sleep is None:
                 return self._selector.select(timeout)
             return self._poll(timeout)
         finally:
             self._saved = asyncio.events._get_running_loop()
+            self._saved_hooks = sys.get_asyncgen_hooks()
             asyncio.events._set_running_loop(self._loop)
+            sys.set_asyncgen_hooks(*hooks)
 
     def _poll(self, timeout: float | None) -> Any:
         assert self._sleep is not None
