@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -155,10 +155,11 @@ raw_adapter = ASGIToWSGI(raw_app, loop_mode="thread")
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "")
-    if path.startswith("/api/"):
-        return api_adapter(environ, start_response)
-    if path.startswith("/raw/"):
-        return raw_adapter(environ, start_response)
+    adapter = api_adapter if path.startswith("/api/") else raw_adapter
+    if path.startswith(("/api/", "/raw/")):
+        # cast: bridgeway's StartResponse protocol types exc_info's traceback as
+        # optional, which typeshed's does not (as in live.a2w_apps.ticker).
+        return cast("Iterable[bytes]", adapter(environ, cast(Any, start_response)))
     if path == "/sync":
         return sync_view(environ, start_response)
     start_response("404 Not Found", [("Content-Type", "text/plain")])
