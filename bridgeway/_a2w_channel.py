@@ -99,7 +99,7 @@ class AppChannel:
         ready = self.ready
         if ready is not None and not ready.done():
             ready.set_result(None)
-            self.ploop.nudge()
+            self.ploop.nudge(ready)
 
     def _signal_gone(self) -> None:
         pulled, self.pulled = self.pulled, None

@@ -52,13 +52,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._loops import _BUSY_WAIT, PooledLoop, _asyncgen_count, _shutdown_all_pools, run_until
+from ._loops import _BUSY_WAIT, PooledLoop, Step, _asyncgen_count, _shutdown_all_pools, run_until
 
 if TYPE_CHECKING:
     from ._loops import LoopPool
 
 logger = logging.getLogger("bridgeway")
 
+_SKIP_POLLS = 8  # a busy loop still lets the other greenlets run every 9th iteration
 _GC_INTERVAL = 0.1  # seconds: disconnects closer together share one gc.collect()
 _host: LoopHost | None = None
 
@@ -113,8 +114,16 @@ class _YieldingSelector:
         self._sleep = sleep
         self._saved: asyncio.AbstractEventLoop | None = None
         self._saved_hooks: Any = (None, None)
+        self._polls_skipped = 0
 
     def select(self, timeout: float | None = None) -> Any:
+        if timeout is not None and timeout <= 0 and self._polls_skipped < _SKIP_POLLS:
+            # The loop has callbacks ready and only asks what I/O is ready meanwhile:
+            # nothing can be, unless the hub ran since the last select (a trip
+            # through the hub, with a timer, for each). Asked every few iterations.
+            self._polls_skipped += 1
+            return []
+        self._polls_skipped = 0
         hooks = sys.get_asyncgen_hooks()  # ours, set by run_forever()
         asyncio.events._set_running_loop(self._saved)
         sys.set_asyncgen_hooks(*self._saved_hooks)
@@ -314,6 +323,7 @@ class GreenletLoop(PooledLoop):
         self.host = host
         self.thread = host.thread  # thread mode: every step is handed to the loop
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.waiters: dict[asyncio.Future[Any], threading.Event] = {}
         self.started = threading.Event()  # green: lifespan startup has an outcome
         self.closed = False
 
@@ -322,6 +332,38 @@ class GreenletLoop(PooledLoop):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def run(self, step: Step, *, nudged: bool = False) -> None:
+        """Thread mode's hand-off, with a green wait; a ``nudged`` step's waiter is
+        woken by ``nudge()`` in the very callback that completes the future, rather
+        than by a done callback one loop iteration later (a third of the loop's
+        iterations of a small request, each a trip through the hub)."""
+        done = threading.Event()  # green
+        failed: list[BaseException] = []
+
+        def on_loop() -> None:
+            try:
+                fut = step()
+            except BaseException as exc:  # never leave the caller waiting
+                failed.append(exc)
+                done.set()
+                raise
+            if fut.done():
+                done.set()
+            elif nudged:
+                self.waiters[fut] = done
+            else:
+                fut.add_done_callback(lambda _: done.set())
+
+        self.loop.call_soon_threadsafe(on_loop)
+        done.wait()
+        if failed:
+            raise failed[0]
+
+    def nudge(self, ready: asyncio.Future[Any]) -> None:
+        done = self.waiters.pop(ready, None)
+        if done is not None:
+            done.set()
 
     def start_helper(self, fn: Callable[[], None]) -> None:
         # A green thread per body reader: never queued behind other requests' readers.

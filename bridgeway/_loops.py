@@ -149,9 +149,9 @@ class PooledLoop:
         if failed:
             raise failed[0]
 
-    def nudge(self) -> None:
-        """The request's ready future was just completed (on the loop): in inline mode,
-        end this run of the loop after the current iteration."""
+    def nudge(self, ready: asyncio.Future[Any]) -> None:
+        """The request's ``ready`` future was just completed (on the loop): in inline
+        mode, end this run of the loop after the current iteration."""
         if self.thread is None:
             self.loop.stop()
 
