@@ -76,6 +76,45 @@ def greenlet_library() -> str | None:
     return None
 
 
+_logged: set[str] = set()
+
+
+def log_once(message: str) -> None:
+    """An error about the environment, logged once per process (not per adapter)."""
+    if message not in _logged:
+        _logged.add(message)
+        logger.error(message)
+
+
+_turn: Any = None
+
+
+def green_sleep(seconds: float) -> None:
+    """The green sleep of whichever of gevent and eventlet is imported."""
+    _green_sleep("gevent" if "gevent" in sys.modules else "eventlet")(seconds)
+
+
+def unpatched_turn() -> Any:
+    """The process's turn (a semaphore of gevent or eventlet) when the caller is a
+    greenlet of theirs (not its thread's main greenlet) although ``threading`` is not
+    monkeypatched (a bare ``gevent.pywsgi`` server, ``patch_all(thread=False)``, uWSGI
+    ``--gevent`` without monkeypatching), else None. The one running-loop slot of the
+    thread is then shared by taking turns: see ``TurnLoop``."""
+    global _turn
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None or greenlet.getcurrent().parent is None:
+        return None
+    if _turn is None:
+        if "gevent" in sys.modules:
+            from gevent.lock import Semaphore
+        elif "eventlet" in sys.modules:
+            from eventlet.semaphore import Semaphore
+        else:
+            return None
+        _turn = Semaphore()
+    return _turn
+
+
 def _cooperative(loop: asyncio.AbstractEventLoop, library: str) -> bool:
     """Whether ``loop`` waits through a selector that yields to the greenlet hub."""
     selector = getattr(loop, "_selector", None)
@@ -86,8 +125,9 @@ def _cooperative(loop: asyncio.AbstractEventLoop, library: str) -> bool:
 
 
 def _forget_host() -> None:
-    global _host
+    global _host, _turn
     _host = None  # the parent's loop and green thread: not ours to close
+    _turn = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -407,3 +447,27 @@ class GreenletLoop(PooledLoop):
             self.host.release(timeout)
         except BaseException:
             logger.exception("bridgeway: error while shutting an event loop down")
+
+
+class TurnLoop(PooledLoop):
+    """An inline loop under greenlets whose ``threading`` is not monkeypatched: green
+    waits cannot be had, so each step runs the loop in the request's greenlet, holding
+    the process's turn, and a second greenlet's step waits for it (no overlap, but no
+    "another loop is running" either). Work after the response finishes before the
+    response ends: a driver thread would be a real thread, outside the hub."""
+
+    def __init__(self, pool: LoopPool, loop: asyncio.AbstractEventLoop, turn: Any) -> None:
+        super().__init__(pool, loop)
+        self.turn = turn
+
+    def run(self, step: Step, *, nudged: bool = False) -> None:
+        with self.turn:
+            super().run(step, nudged=nudged)
+
+    def finish_in_background(
+        self, task: asyncio.Task[Any], timeout: float, *, gone: bool = False
+    ) -> None:
+        try:
+            self.run(lambda: asyncio.ensure_future(self._finish(task, timeout, gone)))
+        finally:
+            self.pool.checkin(self)

@@ -325,6 +325,7 @@ class LoopPool:
         # Under gevent or eventlet: this adapter's share of the process's one loop
         # (see _greenlets); decided when the first loop is needed.
         self._green: GreenletLoop | None = None
+        self._serial = False  # greenlets without patched threading: loops take turns
         self.loops_created = 0
         self.closed = False
         _pools.add(self)
@@ -380,14 +381,31 @@ class LoopPool:
             if green is self._green:
                 return green
             # Its start failed (and raised in the greenlet that made it): try anew.
-        from ._greenlets import greenlet_library
+        from ._greenlets import TurnLoop, greenlet_library, log_once, unpatched_turn
 
         library = greenlet_library()
         if library is not None:
             return self._new_green_loop(library)
+        turn = unpatched_turn()
+        if turn is not None and self._serial:
+            return self._wait_for_idle()
         loop = self.loop_factory()
-        ploop = PooledLoop(self, loop)
-        if self.mode == "thread":
+        if turn is not None:
+            self._serial = True
+            log_once(
+                "bridgeway: requests come in on greenlets, but threading is not"
+                " monkeypatched: ASGIToWSGI runs one request's event loop at a time in this"
+                " process (no overlap) and finishes work after the response before the"
+                " response ends. Monkeypatch threading (gevent.monkey.patch_all(),"
+                " eventlet.monkey_patch(), uwsgi --gevent-early-monkey-patch) to have"
+                " requests overlap on one event loop"
+            )
+            ploop: PooledLoop = TurnLoop(self, loop, turn)
+        else:
+            ploop = PooledLoop(self, loop)
+        # Greenlets without patched threading: inline only (a loop in a real thread
+        # would wait in the patched selector, on a hub of its own that nothing runs).
+        if self.mode == "thread" and not self._serial:
             ready = threading.Event()
 
             def run_forever() -> None:
@@ -410,6 +428,19 @@ class LoopPool:
             self._all.append(ploop)
             self.loops_created += 1
         return ploop
+
+    def _wait_for_idle(self) -> PooledLoop:
+        """Greenlets without patched threading: one loop (one lifespan) is enough, as
+        its requests take turns anyway; wait for it, sleeping green."""
+        from ._greenlets import green_sleep
+
+        while True:
+            with self._lock:
+                if self._idle:
+                    return self._idle.pop()
+                if self.closed:
+                    raise RuntimeError("ASGIToWSGI has been shut down")
+            green_sleep(0.001)
 
     def _new_green_loop(self, library: str) -> PooledLoop:
         from ._greenlets import GreenletLoop, host_for
@@ -457,6 +488,9 @@ class LoopPool:
         # the grace period after which a server kills its worker.
         closers = []
         for ploop in idle:
+            if self._serial:  # greenlets without patched threading: no real thread may
+                ploop.close(max(0.0, deadline - time.monotonic()))  # run their loop
+                continue
             closer = threading.Thread(
                 target=ploop.close, args=(limit,), name="bridgeway-asgi-close", daemon=True
             )
