@@ -30,12 +30,17 @@ with a greenlet for the thread.
   left has its async generators collected (the cyclic GC, at most every
   ``_GC_INTERVAL``) so a streaming body's ``finally`` runs at once.
 
-What cannot work: a loop that waits outside the patched selector (``uvloop``, from
-``loop_factory`` or a global policy) would block every greenlet of the worker while it
-waits: the first request logs one error and asyncio's own loop is used instead. When
-``select`` is not patched at all (``patch_all(select=False)``) no selector waits
-cooperatively: one error, and the loop polls its selector, its greenlet sleeping (green
-sleep) between polls.
+What cannot work, each said by one error at the first request of the process: a loop
+that waits outside the patched selector (``uvloop``, from ``loop_factory`` or a global
+policy) would block every greenlet of the worker while it waits: asyncio's own loop is
+used instead. When ``select`` is not patched (``patch_all(select=False)``) no selector
+waits cooperatively: the loop polls its selector, its greenlet sleeping (green sleep)
+between polls. When requests come in on greenlets but ``threading`` is not patched, no
+green wait can be had: inline loops take turns under one green semaphore
+(``TurnLoop``): no "another loop is running", but no overlap either.
+
+Exit: eventlet's threading never runs ``threading._register_atexit`` hooks and uWSGI's
+gevent engine runs no exit hook but ``uwsgi.atexit``: both are registered too.
 """
 
 from __future__ import annotations
