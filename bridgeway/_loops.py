@@ -22,6 +22,12 @@ inline loop is handed to a short-lived driver thread until the coroutine returns
 at once. Nothing is created at import or construction; a pool inherited through
 ``fork()`` is dropped in the child (its loops share epoll state with the parent and
 must not even be closed there); ``atexit`` shuts every live loop down.
+
+Under gevent or eventlet (every request a greenlet of one OS thread) none of this
+works as is: asyncio has one running-loop slot per thread. A pool that finds threading
+monkeypatched when it needs its first loop serves every request on the process's one
+loop, run by a green thread (``_greenlets``); only that first-loop path pays for the
+check.
 """
 
 from __future__ import annotations
