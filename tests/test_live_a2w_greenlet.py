@@ -171,7 +171,11 @@ def test_asgi_app_under_a_greenlet_server(markers: Path, server_name: str) -> No
         overlapping_sleeps(port)  # and it still serves concurrently
         pid = before["pid"]
         code = server.stop()  # SIGTERM: the worker exits, its lifespans shut down
-        assert code == 0 or server_name == "uwsgi-gevent", (code, server.log())
+        # Only gunicorn 27's exit code says something about the worker: uWSGI's master
+        # reports its own way of ending workers, and gunicorn 25.3's master under
+        # Python 3.13 times out joining its control-server thread (a green thread
+        # there, as the master imports eventlet) and exits 1 after the worker is gone.
+        assert code == 0 or server_name != "gunicorn-gevent", (code, server.log())
         log = server.log()
     for bad in BAD_LOG_LINES:
         assert bad not in log, f"{bad!r} in the server log:\n{log}"
