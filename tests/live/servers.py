@@ -76,6 +76,7 @@ def _command(template: str) -> Argv:
     def argv(app: str, port: int) -> list[str]:
         values = {
             "bin": str(BIN),
+            "venv": str(BIN.parent),
             "py": PYTHON,
             "root": str(ROOT),
             "host": HOST,
@@ -128,7 +129,24 @@ WSGI_SERVERS = _table(
     },
 )
 
-SERVERS: dict[str, ServerSpec] = {**ASGI_SERVERS, **WSGI_SERVERS}
+# Greenlet WSGI servers: every request is a greenlet of the worker's one OS thread. Not in
+# WSGI_SERVERS (the conformance suite's table): tests/test_live_a2w_greenlet.py runs them.
+# gunicorn 26 dropped the eventlet worker: scripts/_venv.sh installs the last release that
+# has it into the venv's gunicorn-eventlet/ directory, first on that server's PYTHONPATH.
+GUNICORN_EVENTLET = BIN.parent / "gunicorn-eventlet"
+GREENLET_SERVERS = _table(
+    "wsgi",
+    {
+        "gunicorn-gevent": "{bin}/gunicorn -k gevent -w 1 -b {host}:{port} {app}",
+        "gunicorn-eventlet": "env PYTHONPATH={venv}/gunicorn-eventlet:{root}"
+        " {py} -m gunicorn -k eventlet -w 1 -b {host}:{port} {app}",
+        "uwsgi-gevent": "{bin}/uwsgi --http-socket {host}:{port} --module {app} --master"
+        " --processes 1 --gevent 100 --gevent-early-monkey-patch --die-on-term --need-app"
+        " --virtualenv {bin}/.. --pythonpath {root} --disable-logging",
+    },
+)
+
+SERVERS: dict[str, ServerSpec] = {**ASGI_SERVERS, **WSGI_SERVERS, **GREENLET_SERVERS}
 
 
 def free_port() -> int:
