@@ -16,6 +16,15 @@ In **thread** mode each pooled loop runs forever in a thread of its own, so task
 app leaves running between requests (tickers, keep-alives) keep running; every step
 then costs one hand-off to that thread.
 
+In **shared** mode there is one loop per process, running forever in a thread of its
+own (as in thread mode), and every request is a task on it, whatever the number of WSGI
+threads: the app sees one lifespan per process, as under an ASGI server. That is what
+an app needs whose lifespan may run only once (MCP's ``StreamableHTTPSessionManager``)
+or that keeps process-wide in-memory state on its loop (sessions served by a task group
+entered at startup, in-memory pub/sub). The loop is made on the first request and never
+checked out exclusively; the pool counts the requests using it, so that ``shutdown()``
+can wait for them (bounded) before the lifespan shutdown.
+
 When a request's coroutine outlives its response (Starlette background tasks), the
 inline loop is handed to a short-lived driver thread until the coroutine returns
 (bounded by a timeout), and only then goes back to the pool; the worker thread is free
@@ -43,7 +52,7 @@ from ._types import ASGIApp
 
 logger = logging.getLogger("bridgeway")
 
-LoopMode = Literal["inline", "thread"]
+LoopMode = Literal["inline", "thread", "shared"]
 Step = Callable[[], "asyncio.Future[Any]"]
 
 _BUSY_WAIT = 5.0  # seconds shutdown() waits for loops still serving a request
@@ -112,6 +121,9 @@ class PooledLoop:
         # How many async generators were alive on the loop when the current request
         # began (None: the loop type does not say; see ``_reap``).
         self.asyncgens_at_checkout: int | None = None
+        # The tasks this adapter made on the loop (requests, and the waits that finish
+        # them off): what close() waits for; anything else left running is cancelled.
+        self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     def run(self, step: Step, *, nudged: bool = False) -> None:
         """Run ``step()`` on the loop and wait until the future it returns is done.
@@ -158,7 +170,9 @@ class PooledLoop:
         thread's context, taken at the call, A2W-LIFE-09), or in an empty one. The
         task's own copy keeps what the app sets from leaking back to the caller."""
         ctx = contextvars.Context() if context is None else context
-        return ctx.run(self.loop.create_task, coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = ctx.run(self.loop.create_task, coro)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        return task
 
     def finish_in_background(
         self, task: asyncio.Task[Any], timeout: float, *, gone: bool = False
@@ -227,6 +241,11 @@ class PooledLoop:
         only), then wait for the tasks scheduled since the request's end (the
         ``aclose()`` calls), bounded by ``deadline``."""
         await asyncio.sleep(0)  # finalizers of generators freed by refcount: scheduled
+        if self.pool.mode == "shared":
+            # The loop keeps running, so the finalizers run whenever the cyclic GC frees
+            # the generators; a forced collection here would stall every request on it,
+            # and the tasks made since are mostly other requests': nothing to wait for.
+            return
         base = self.asyncgens_at_checkout
         now = _asyncgen_count(self.loop)
         if base is None or now is None or now > base:
@@ -255,13 +274,23 @@ class PooledLoop:
                 await self.lifespan.shutdown()
             me = asyncio.current_task()
             lifespan_task = self.lifespan._task if self.lifespan is not None else None
-            pending = {t for t in asyncio.all_tasks() if t is not me and t is not lifespan_task}
-            if pending:
-                _, still = await asyncio.wait(pending, timeout=timeout)
-                for t in still:
-                    t.cancel()
-                if still:
-                    await asyncio.wait(still, timeout=1.0)
+
+            def leftovers() -> set[asyncio.Task[Any]]:
+                return {t for t in asyncio.all_tasks() if t is not me and t is not lifespan_task}
+
+            # Requests still running (their work after the response included) get the
+            # timeout (A2W-LIFE-07). Any other task the app or a library left behind is
+            # cancelled at once, as asyncio.run() does after an ASGI server's lifespan
+            # shutdown: some never end by themselves (sse-starlette's shutdown watcher
+            # polls for uvicorn's exit flag for ever) and would hold the exit up.
+            requests = leftovers() & set(self.tasks)
+            if requests:
+                await asyncio.wait(requests, timeout=timeout)
+            still = leftovers()
+            for t in still:
+                t.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
             await self.loop.shutdown_asyncgens()
 
         try:
@@ -309,6 +338,11 @@ class LoopPool:
         self._pid = os.getpid()
         self.loops_created = 0
         self.closed = False
+        # Shared mode: the process's one loop, how many requests are using it, and the
+        # lock under which the first request makes it (and runs its lifespan startup).
+        self._shared: PooledLoop | None = None
+        self._users = 0
+        self._creating = threading.Lock()
         _pools.add(self)
 
     def _forget(self) -> None:
@@ -319,10 +353,15 @@ class LoopPool:
         self._idle = []
         self._all = []
         self._pid = os.getpid()
+        self._shared = None
+        self._users = 0
+        self._creating = threading.Lock()
 
     def checkout(self) -> PooledLoop:
         if self._pid != os.getpid():  # forked without the at-fork hook (or an odd runtime)
             self._forget()
+        if self.mode == "shared":
+            return self._checkout_shared()
         with self._lock:
             ploop = self._idle.pop() if self._idle else None
             if ploop is None and self.closed:
@@ -332,7 +371,32 @@ class LoopPool:
         ploop.asyncgens_at_checkout = _asyncgen_count(ploop.loop)
         return ploop
 
+    def _checkout_shared(self) -> PooledLoop:
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("ASGIToWSGI has been shut down")
+            ploop = self._shared
+            if ploop is not None:
+                self._users += 1
+                return ploop
+        # The first requests: one makes the loop and runs the lifespan startup, the
+        # others wait for it (they must not see a loop whose startup has not finished).
+        with self._creating:
+            made = self._shared or self._new_loop()
+            with self._lock:
+                if self._shared is None and not self.closed:
+                    self._shared = made
+                if self._shared is not made:
+                    raise RuntimeError("ASGIToWSGI has been shut down")
+                self._users += 1
+                return made
+
     def checkin(self, ploop: PooledLoop) -> None:
+        if self.mode == "shared":
+            with self._lock:
+                self._users -= 1
+                self._returned.notify_all()
+            return
         with self._lock:
             if ploop in self._all and not self.closed:
                 self._idle.append(ploop)
@@ -354,7 +418,7 @@ class LoopPool:
                 _exit_hook_registered = True
         loop = self.loop_factory()
         ploop = PooledLoop(self, loop)
-        if self.mode == "thread":
+        if self.mode != "inline":  # thread and shared: the loop runs in its own thread
             ready = threading.Event()
 
             def run_forever() -> None:
@@ -374,13 +438,26 @@ class LoopPool:
         if lifespan.status == "pending":
             ploop.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=loop))
         with self._lock:
+            again = lifespan.status == "failed" and any(
+                p.lifespan is not None and p.lifespan.status == "ready" for p in self._all
+            )
             self._all.append(ploop)
             self.loops_created += 1
+        if again:
+            logger.error(
+                "bridgeway: the lifespan startup failed on a new event loop after it had"
+                " succeeded on another one; an app whose lifespan can run only once per"
+                " process (the MCP SDK's streamable-HTTP app) or that keeps per-process"
+                " state on its loop needs ASGIToWSGI(app, loop_mode='shared')"
+            )
         return ploop
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Shut down every idle loop (lifespan shutdown first); loops still serving a
         request are shut down when they come back."""
+        if self.mode == "shared":
+            self._shutdown_shared(timeout)
+            return
         with self._lock:
             if self._pid != os.getpid():
                 return
@@ -427,3 +504,30 @@ class LoopPool:
                 " their lifespan shutdown did not run",
                 sum(p in self._all for p in busy),
             )
+
+    def _shutdown_shared(self, timeout: float | None) -> None:
+        """Shared mode: wait (bounded) for the requests still running, as an ASGI server
+        does before its lifespan shutdown, then shut the loop down. The lifespan shutdown
+        is what ends long-lived responses (an MCP session's GET stream); requests still
+        running after it are cancelled by ``PooledLoop.close()``."""
+        with self._creating, self._lock:
+            if self._pid != os.getpid():
+                return
+            self.closed = True
+            ploop, self._shared = self._shared, None
+        if ploop is None:
+            return
+        limit = self.shutdown_timeout if timeout is None else timeout
+        with self._returned:
+            waited = self._returned.wait_for(lambda: self._users <= 0, min(limit, _BUSY_WAIT))
+            running = self._users
+        if not waited:
+            logger.warning(
+                "bridgeway: %d request(s) were still running on the shared event loop at"
+                " shutdown; the lifespan shutdown runs now",
+                running,
+            )
+        ploop.close(limit)
+        with self._lock:
+            if ploop in self._all:
+                self._all.remove(ploop)
