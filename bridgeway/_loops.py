@@ -403,12 +403,30 @@ class LoopPool:
                 return
         if self.closed and ploop in self._all:
             # A loop that was busy when the pool shut down: close it now, and tell
-            # shutdown(), which may be waiting for it.
+            # shutdown(), which may be waiting for it. In thread mode the work after a
+            # response checks its loop in from the loop's own thread, where close()
+            # (which waits for that loop) would block the loop for its whole timeout.
+            if ploop.thread is threading.current_thread():
+                closer = threading.Thread(
+                    target=self._close_returned,
+                    args=(ploop,),
+                    name="bridgeway-asgi-close",
+                    daemon=True,
+                )
+                try:
+                    closer.start()
+                    return
+                except RuntimeError:  # no new threads this late in the interpreter's exit
+                    pass
+            self._close_returned(ploop)
+
+    def _close_returned(self, ploop: PooledLoop) -> None:
+        if ploop.thread is not threading.current_thread():
             ploop.close(self.shutdown_timeout)
-            with self._lock:
-                if ploop in self._all:
-                    self._all.remove(ploop)
-                self._returned.notify_all()
+        with self._lock:
+            if ploop in self._all:
+                self._all.remove(ploop)
+            self._returned.notify_all()
 
     def _new_loop(self) -> PooledLoop:
         global _exit_hook_registered
