@@ -19,9 +19,12 @@ harness of the ``hosts`` branch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -224,3 +227,57 @@ def test_the_mcp_app_needs_its_lifespan(lifespan: str) -> None:
         assert json.loads(data[0][len("data: ") :])["result"]["serverInfo"]["name"] == "todos"
     finally:
         wsgi.shutdown()
+
+
+# --- stopping gunicorn while a stateful session is open ---------------------------------
+
+GUNICORN_CONF = ServerSpec(
+    "gunicorn-gthread-conf",
+    "wsgi",
+    lambda app, port: [
+        str(BIN / "gunicorn"), "-c", str(ROOT / "examples/mcp_in_flask/gunicorn.conf.py"),
+        "--threads", "4", "-b", f"{HOST}:{port}", app,
+    ],
+)  # fmt: skip
+
+
+@pytest.mark.servers
+def test_gunicorn_stops_promptly_with_a_session_open() -> None:
+    """A connected stateful client holds a GET stream. With the example's
+    gunicorn.conf.py a SIGTERM ends it (as uvicorn does, through sse-starlette), so
+    the worker exits at once, cleanly, after its MCP lifespan shutdown; without the
+    hook gunicorn waits graceful_timeout (30 s) and the harness's SIGKILL (10 s) would
+    come first."""
+    with running_server(GUNICORN_CONF, EXAMPLES["flask"].wsgi) as srv:
+        connected, stopped = threading.Event(), threading.Event()
+        client = threading.Thread(
+            target=hold_session, args=(srv.url("/mcp"), connected, stopped), daemon=True
+        )
+        client.start()
+        assert connected.wait(20.0), "the client did not connect"
+        started = time.monotonic()
+        code = srv.stop()
+        took = time.monotonic() - started
+        stopped.set()
+        client.join(20.0)
+        log = srv.log()
+    assert code == 0, log
+    assert took < 8.0, log
+    assert "StreamableHTTP session manager shutting down" in log
+
+
+def hold_session(url: str, connected: threading.Event, stopped: threading.Event) -> None:
+    """A legacy (stateful) client that stays connected until ``stopped``; what the
+    server's going away does to it is not the point."""
+    import anyio
+    from mcp import Client
+
+    async def hold() -> None:
+        with anyio.fail_after(40.0):
+            async with Client(url, mode="legacy", read_timeout_seconds=30.0) as client:
+                await client.list_tools()
+                connected.set()
+                await anyio.to_thread.run_sync(stopped.wait, 30.0)
+
+    with contextlib.suppress(Exception):
+        anyio.run(hold)
