@@ -382,14 +382,16 @@ class LoopPool:
         # The first requests: one makes the loop and runs the lifespan startup, the
         # others wait for it (they must not see a loop whose startup has not finished).
         with self._creating:
-            made = self._shared or self._new_loop()
             with self._lock:
-                if self._shared is None and not self.closed:
-                    self._shared = made
-                if self._shared is not made:
+                if self.closed:  # shut down while this request waited for the lock
                     raise RuntimeError("ASGIToWSGI has been shut down")
+                ploop = self._shared
+            if ploop is None:
+                ploop = self._new_loop()
+            with self._lock:
+                self._shared = ploop
                 self._users += 1
-                return made
+                return ploop
 
     def checkin(self, ploop: PooledLoop) -> None:
         if self.mode == "shared":

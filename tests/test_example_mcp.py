@@ -155,12 +155,13 @@ def test_mcp_client_through_the_wsgi_server_as_natively(
 
 
 # gunicorn with several worker processes: only stateless MCP works there (a session
-# lives in one process), as with uvicorn --workers.
+# lives in one process), as with uvicorn --workers. --preload: the app is imported once,
+# before the fork (bridgeway makes its loop in each worker, on its first request).
 STATELESS_WORKERS = ServerSpec(
     "gunicorn-gthread-2-workers",
     "wsgi",
     lambda app, port: [
-        str(BIN / "gunicorn"), "-k", "gthread", "-w", "2", "--threads", "2",
+        str(BIN / "gunicorn"), "-k", "gthread", "-w", "2", "--threads", "2", "--preload",
         "-b", f"{HOST}:{port}", app,
     ],
 )  # fmt: skip
@@ -168,9 +169,9 @@ STATELESS_WORKERS = ServerSpec(
 
 @pytest.mark.servers
 def test_stateless_mcp_across_gunicorn_workers() -> None:
-    """``MCP_STATELESS=1``: any worker answers any request, the legacy client's
-    included (there is no session to find); each worker process ran the MCP lifespan
-    once, and its calls ran on that process's one loop."""
+    """``MCP_STATELESS=1``: any worker may answer any request (which one does is the
+    kernel's choice), the legacy client's included: there is no session to find. Each
+    worker that answered ran the MCP lifespan once, and its calls ran on its one loop."""
     with running_server(
         STATELESS_WORKERS, EXAMPLES["flask"].wsgi, env={"MCP_STATELESS": "1"}
     ) as srv:
