@@ -31,7 +31,9 @@ class ASGIToWSGI:
         ``"shared"``: one loop per process, in a thread of its own, runs every request
         (as under an ASGI server): one lifespan per process, for apps whose lifespan
         may run only once or that keep per-process state on their loop (the MCP SDK's
-        streamable-HTTP app); a hand-off per step, and one loop's worth of CPU.
+        streamable-HTTP app); a hand-off per step, and one loop's worth of CPU. Under
+        gevent or eventlet (monkeypatched threading), every mode runs one loop per
+        process, in a green thread, for every request (see docs/asgi-to-wsgi.md).
     :param loop_factory: makes new event loops (for example ``uvloop.new_event_loop``).
     :param chunk_size: the most bytes read from ``wsgi.input`` per ``http.request``.
     :param disconnect_grace: after the server closed the response early, how long the
