@@ -43,11 +43,13 @@ from known_bugs import (
     KnownBug,
     marks_for,
 )
+from live.hosts import shared_markers
 from live.rawclient import RawConnection, request_bytes
 from live.servers import (
     ASGI_SERVERS,
     BIN,
     HOST,
+    WSGI_HOSTS,
     WSGI_SERVERS,
     ServerProcess,
     ServerSpec,
@@ -59,7 +61,8 @@ pytestmark = pytest.mark.servers
 PROBE = "tests.conformance.a2w_probe:probe"
 NATIVE_APP = "tests.conformance.a2w_probe:probe_app"
 NATIVE = "uvicorn-h11"
-SERVERS = list(WSGI_SERVERS)
+SERVERS_BY_NAME = {**WSGI_SERVERS, **WSGI_HOSTS}
+SERVERS = list(SERVERS_BY_NAME)
 
 
 def _waitress_lookahead(app: str, port: int) -> list[str]:
@@ -168,12 +171,13 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    markers = tmp_path_factory.mktemp("a2w-markers")
-    launches = [(WSGI_SERVERS[name], PROBE) for name in SERVERS]
-    launches += [(ASGI_SERVERS[NATIVE], NATIVE_APP), (WAITRESS_LOOKAHEAD, PROBE)]
-    with running_servers(launches, env={"BRIDGEWAY_MARKERS": str(markers)}) as servers:
-        yield Fleet({s.spec.name: s for s in servers}, markers)
+def fleet() -> Iterator[Fleet]:
+    # Not under pytest's tmp_path (0700): mod_wsgi's daemons write markers as www-data.
+    with shared_markers("a2w") as markers:
+        launches = [(SERVERS_BY_NAME[name], PROBE) for name in SERVERS]
+        launches += [(ASGI_SERVERS[NATIVE], NATIVE_APP), (WAITRESS_LOOKAHEAD, PROBE)]
+        with running_servers(launches, env={"BRIDGEWAY_MARKERS": str(markers)}) as servers:
+            yield Fleet({s.spec.name: s for s in servers}, markers)
 
 
 def cases(
