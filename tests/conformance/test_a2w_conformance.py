@@ -32,9 +32,20 @@ from known_bugs import (
     GRANIAN_HTTP10,
     GRANIAN_LATIN1_IN,
     GRANIAN_LATIN1_OUT,
+    MODWSGI_ABORT,
+    NGINX_EMPTY_HOST,
+    PASSENGER_100_CONTINUE,
+    PASSENGER_CHUNKED_UPLOAD,
+    PASSENGER_CLOSE_FRAMED,
+    PASSENGER_EMPTY_LENGTH,
+    PASSENGER_HTTP10,
+    PASSENGER_PATH_INFO,
+    PASSENGER_SERVER_PORT,
     UWSGI_CHUNKED_UPLOAD,
     UWSGI_CLOSE_FRAMED,
+    UWSGI_CLOSE_FRAMED_NGINX,
     UWSGI_EXC_INFO,
+    UWSGI_SOCKET_DUPLICATES,
     WAITRESS_204_CLOSE,
     WERKZEUG_RAW_BYTES,
     WSGIREF_204,
@@ -80,20 +91,52 @@ WAITRESS_LOOKAHEAD = ServerSpec("waitress-lookahead", "wsgi", _waitress_lookahea
 # --- what the servers do, observed (each entry is checked by some test) -------------------
 
 # Servers that give the undecoded target (RAW_URI / REQUEST_URI), so raw_path is exact.
-RAW_URI_SERVERS = {"gunicorn-sync", "gunicorn-gthread", "werkzeug", "uwsgi", "waitress"}
+RAW_URI_SERVERS = {
+    "gunicorn-sync",
+    "gunicorn-gthread",
+    "werkzeug",
+    "uwsgi",
+    "waitress",
+    "mod_wsgi",
+    "passenger",
+    "nginx-uwsgi",
+}
 # Servers that keep a connection open after a response (HTTP/1.1 keep-alive).
-KEEP_ALIVE = {"gunicorn-gthread", "waitress", "cheroot", "granian-wsgi"}
+KEEP_ALIVE = {
+    "gunicorn-gthread",
+    "waitress",
+    "cheroot",
+    "granian-wsgi",
+    "mod_wsgi",
+    "passenger",
+    "nginx-uwsgi",
+}
 # Servers that hand the app the body as it arrives (not only once it is complete).
-STREAMING_INPUT = {"gunicorn-sync", "gunicorn-gthread", "werkzeug", "wsgiref", "cheroot", "uwsgi"}
+# (nginx reads the whole body before it passes the request on: uwsgi_request_buffering.)
+STREAMING_INPUT = {
+    "gunicorn-sync",
+    "gunicorn-gthread",
+    "werkzeug",
+    "wsgiref",
+    "cheroot",
+    "uwsgi",
+    "mod_wsgi",
+}
 # Servers that apply X-Forwarded-Proto from 127.0.0.1 to wsgi.url_scheme by default.
-PROXY_SCHEME = {"gunicorn-sync", "gunicorn-gthread", "uwsgi"}
+PROXY_SCHEME = {"gunicorn-sync", "gunicorn-gthread", "uwsgi", "nginx-uwsgi"}
 # Servers whose streamed responses are framed by closing the connection, so an aborted
 # response cannot be told from a complete one (no chunked encoding).
-CLOSE_DELIMITED = {"wsgiref", "uwsgi"}
+CLOSE_DELIMITED = {"wsgiref", "uwsgi", "passenger"}
+# uWSGI, on its own or behind nginx: its UWSGI_EXC_INFO shows through both.
+UWSGI_BASED = {"uwsgi", "nginx-uwsgi"}
 # Servers whose graceful stop is SIGINT (their SIGTERM skips the interpreter's exit).
 SIGINT_TO_STOP = {"waitress", "cheroot"}
 # Servers that answer 400 to raw (unencoded) UTF-8 bytes in the request target.
-RAW_BYTES_REFUSED = frozenset({"gunicorn-sync", "gunicorn-gthread", "waitress", "cheroot"})
+RAW_BYTES_REFUSED = {
+    name: 400 for name in ("gunicorn-sync", "gunicorn-gthread", "waitress", "cheroot", "passenger")
+}
+# Apache answers 404 to an encoded slash in the path (AllowEncodedSlashes Off, its default).
+ENCODED_SLASH_REFUSED = {"mod_wsgi": 404}
 
 # Differences between a bridged answer and uvicorn's native one that are in the nature of
 # the servers, not bridgeway's doing. Listed once; ``comparable()`` applies them.
@@ -304,7 +347,15 @@ def comparable(result: Any, server: str, drop: frozenset[bytes] = frozenset()) -
     return {"scope": scope, **{k: result[k] for k in keep}}
 
 
-_SERVER_MANAGED = {b"date", b"server", b"connection", b"keep-alive", b"transfer-encoding"}
+_SERVER_MANAGED = {
+    b"date",
+    b"server",
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"status",  # Passenger's WSGI loader sends a CGI-style Status line, which it forwards
+    b"x-powered-by",  # Passenger
+}
 
 
 def comparable_headers(reply: Reply, native: Reply) -> list[tuple[bytes, bytes]]:
@@ -330,7 +381,7 @@ class EchoCase:
     data: bytes
     expect: Callable[[Any, str], None]
     xfail: Mapping[str, KnownBug] = field(default_factory=dict)
-    refused_by: frozenset[str] = frozenset()  # servers that answer 400 themselves
+    refused_by: Mapping[str, int] = field(default_factory=dict)  # server: its own status
     native: bool = True  # uvicorn can serve it as the same HTTP request
 
 
@@ -419,12 +470,14 @@ ECHO_CASES = [
         "utf8-path",
         request_bytes("GET", "/caf%C3%A9/%E6%97%A5"),
         _scope(path="/café/日", raw_path=list(b"/caf%C3%A9/%E6%97%A5")),
+        {"passenger": PASSENGER_PATH_INFO},
     ),
     EchoCase(
         "A2W-SCOPE-05",
         "invalid-utf8",
         request_bytes("GET", "/x%FF"),
         _scope(path="/x\ufffd"),
+        {"passenger": PASSENGER_PATH_INFO},
     ),
     EchoCase(
         "A2W-SCOPE-05,A2W-SCOPE-07",
@@ -446,13 +499,19 @@ ECHO_CASES = [
                 r, s
             )
         ),
+        {"passenger": PASSENGER_PATH_INFO},
+        refused_by=ENCODED_SLASH_REFUSED,
     ),
     EchoCase(
         "A2W-SCOPE-02",
         "http10",
         request_bytes("GET", "/echo", host="", version="1.0"),
         _scope(http_version="1.0"),
-        {"granian-wsgi": GRANIAN_HTTP10},
+        {
+            "granian-wsgi": GRANIAN_HTTP10,
+            "passenger": PASSENGER_HTTP10,
+            "nginx-uwsgi": NGINX_EMPTY_HOST,
+        },
     ),
     EchoCase(
         "A2W-SCOPE-08",
@@ -471,7 +530,7 @@ ECHO_CASES = [
             [("Accept", "a/b"), ("Accept", "c/d"), ("Cookie", "a=1"), ("Cookie", "b=2")],
         ),
         _expect_duplicates,
-        {"cheroot": CHEROOT_COOKIES},
+        {"cheroot": CHEROOT_COOKIES, "nginx-uwsgi": UWSGI_SOCKET_DUPLICATES},
     ),
     EchoCase(
         "A2W-RECV-01,A2W-RECV-02",
@@ -484,13 +543,18 @@ ECHO_CASES = [
         "chunked-upload",
         request_bytes("POST", "/echo", body=[b"\x01" * 70000, b"\x01" * 30000, b"\x01"]),
         _expect_body(100001),
-        {"wsgiref": WSGIREF_CHUNKED_UPLOAD, "uwsgi": UWSGI_CHUNKED_UPLOAD},
+        {
+            "wsgiref": WSGIREF_CHUNKED_UPLOAD,
+            "uwsgi": UWSGI_CHUNKED_UPLOAD,
+            "passenger": PASSENGER_CHUNKED_UPLOAD,
+        },
     ),
     EchoCase(
         "A2W-RECV-04",
         "post-empty",
         request_bytes("POST", "/echo", body=b""),
         lambda r, s: None if r["receive"] == [["http.request", 0, False]] else pytest.fail(r),
+        {"passenger": PASSENGER_EMPTY_LENGTH},
     ),
     EchoCase(
         "EXT-09",
@@ -523,7 +587,7 @@ def test_echo_matches_native(fleet: Fleet, case: EchoCase, server: str) -> None:
     reply = fetch(fleet.port(server), case.data)
     if server in case.refused_by:
         # The server refuses the request itself (RFC 9112 allows it): nothing to bridge.
-        assert reply.status == 400, reply
+        assert reply.status == case.refused_by[server], reply
         return
     assert reply.status == (426 if case.name == "websocket-upgrade" else 200), reply
     result = reply.json()
@@ -532,14 +596,16 @@ def test_echo_matches_native(fleet: Fleet, case: EchoCase, server: str) -> None:
         native = fleet.native(case.data)
         assert native.status == reply.status, native
         drop: frozenset[bytes] = frozenset()
-        if server == "waitress" and case.name == "chunked-upload":
+        if server in ("waitress", "nginx-uwsgi") and case.name == "chunked-upload":
             drop = frozenset({b"content-length", b"transfer-encoding"})
         assert comparable(result, server, drop) == comparable(native.json(), server, drop)
     # The next request on the same server is served normally (EXT-09: worker healthy).
     assert echo(fleet, server)["scope"]["path"] == "/echo"
 
 
-@pytest.mark.parametrize("server", cases("A2W-SCOPE-05,A2W-SCOPE-06"))
+@pytest.mark.parametrize(
+    "server", cases("A2W-SCOPE-05,A2W-SCOPE-06", xfail={"passenger": PASSENGER_PATH_INFO})
+)
 def test_mounted_root_path_is_in_path(fleet: Fleet, server: str) -> None:
     # The probe's WSGI shim mounts the adapter at /app (SCRIPT_NAME=/app), as a
     # DispatcherMiddleware would.
@@ -570,7 +636,9 @@ def test_environ_shapes_no_server_produces(fleet: Fleet, server: str) -> None:
     assert "unknown SERVER_PROTOCOL 'HTTP/9'" in fleet.servers[server].log()
 
 
-@pytest.mark.parametrize("server", cases("A2W-SCOPE-10,A2W-SCOPE-11"))
+@pytest.mark.parametrize(
+    "server", cases("A2W-SCOPE-10,A2W-SCOPE-11", xfail={"passenger": PASSENGER_SERVER_PORT})
+)
 def test_client_and_server_addresses(fleet: Fleet, server: str) -> None:
     port = fleet.port(server)
     with RawConnection(port) as conn:
@@ -700,8 +768,11 @@ _ABORTED = {
     "wsgiref": WSGIREF_CLOSE_FRAMED,
     "uwsgi": UWSGI_CLOSE_FRAMED,
     "granian-wsgi": GRANIAN_ABORT,
+    "mod_wsgi": MODWSGI_ABORT,
+    "passenger": PASSENGER_CLOSE_FRAMED,
+    "nginx-uwsgi": UWSGI_CLOSE_FRAMED_NGINX,
 }
-_FIVE_HUNDRED = {"uwsgi": UWSGI_EXC_INFO}
+_FIVE_HUNDRED = {name: UWSGI_EXC_INFO for name in sorted(UWSGI_BASED)}
 _ERROR = b"Internal Server Error"
 
 SEND_CASES = [
@@ -892,7 +963,7 @@ def test_invalid_messages_raise_in_the_app(fleet: Fleet, server: str) -> None:
         # Nothing malformed reaches the wire: a normal answer, or a 500 when the adapter
         # refuses everything after the protocol error.
         assert reply.status in (200, 500), (case, reply)
-        assert reply.complete or server == "uwsgi", (case, reply)  # UWSGI_EXC_INFO
+        assert reply.complete or server in UWSGI_BASED, (case, reply)  # UWSGI_EXC_INFO
         seen[case] = wait_for_file(fleet.markers / f"invalid-{name}", 5.0)[1]
     assert seen == expected
 
@@ -986,7 +1057,9 @@ def _expect_100(conn: RawConnection, wait: float) -> bool:
     return bool(readable)
 
 
-@pytest.mark.parametrize("server", cases("A2W-RECV-10,HTTP-02"))
+@pytest.mark.parametrize(
+    "server", cases("A2W-RECV-10,HTTP-02", xfail={"passenger": PASSENGER_100_CONTINUE})
+)
 def test_expect_continue(fleet: Fleet, server: str) -> None:
     # An app that refuses without reading: answered at once, the upload never sent.
     # (waitress reads the whole body before it calls the app, so it cannot show this.)
@@ -1073,7 +1146,7 @@ def test_head_leaves_no_body_bytes_on_the_connection(fleet: Fleet, server: str) 
     cases(
         "HTTP-05",
         servers=sorted(KEEP_ALIVE),
-        xfail={"waitress": WAITRESS_204_CLOSE},
+        xfail={"waitress": WAITRESS_204_CLOSE, "passenger": PASSENGER_CLOSE_FRAMED},
     ),
 )
 def test_keep_alive_survives_every_kind_of_response(fleet: Fleet, server: str) -> None:
@@ -1113,7 +1186,15 @@ def test_pipelined_requests(fleet: Fleet, server: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "server", cases("A2W-SEND-05,A2W-SEND-10,HTTP-05", xfail={"granian-wsgi": GRANIAN_ABORT})
+    "server",
+    cases(
+        "A2W-SEND-05,A2W-SEND-10,HTTP-05",
+        xfail={
+            "granian-wsgi": GRANIAN_ABORT,
+            "mod_wsgi": MODWSGI_ABORT,
+            "nginx-uwsgi": UWSGI_CLOSE_FRAMED_NGINX,
+        },
+    ),
 )
 def test_an_aborted_response_is_never_reused(fleet: Fleet, server: str) -> None:
     # After a cut-off at Content-Length the connection is still sound (keep-alive
@@ -1157,8 +1238,8 @@ def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
     assert (head.status, head.body, head.complete) == (200, b"", True)
     # A path that cannot be opened, before anything was sent: a 500.
     missing = get(fleet, server, "/send/pathsend-missing")
-    assert missing.status == 500 or (server == "uwsgi" and not missing.complete), missing
-    if server != "uwsgi":  # UWSGI_EXC_INFO
+    assert missing.status == 500 or (server in UWSGI_BASED and not missing.complete), missing
+    if server not in UWSGI_BASED:  # UWSGI_EXC_INFO
         assert missing.complete
     # A body after pathsend raises in the app; the file still arrives whole.
     name = marker_id(server)

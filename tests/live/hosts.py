@@ -183,6 +183,8 @@ def modwsgi_argv(
         "--log-to-terminal",
         "--locale",
         "C.UTF-8",
+        # mod_wsgi answers 411 to a chunked request body unless told to accept it.
+        "--chunked-request",
     ]
     if mount:
         argv += ["--mount-point", mount]
