@@ -573,7 +573,8 @@ MOUNTED: dict[str, ASGIToWSGI] = {
 _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "no-remote-port": lambda e: e.pop("REMOTE_PORT", None),
     "no-remote-addr": lambda e: e.pop("REMOTE_ADDR", None),
-    "no-server-name": lambda e: e.pop("SERVER_NAME", None),
+    "no-server-name": lambda e: [e.pop(k, None) for k in ("SERVER_NAME", "SERVER_ADDR")],
+    "empty-server-name": lambda e: e.update(SERVER_NAME="", SERVER_ADDR="127.0.0.1"),
     "unix-server": lambda e: e.update(SERVER_PORT=""),
     "http2": lambda e: e.update(SERVER_PROTOCOL="HTTP/2.0"),
     "odd-protocol": lambda e: e.update(SERVER_PROTOCOL="HTTP/9"),

@@ -627,6 +627,8 @@ def test_environ_shapes_no_server_produces(fleet: Fleet, server: str) -> None:
     assert echo(fleet, server, "/shim/no-remote-port")["scope"]["client"] == ["127.0.0.1", 0]
     assert echo(fleet, server, "/shim/no-remote-addr")["scope"]["client"] is None
     assert echo(fleet, server, "/shim/no-server-name")["scope"]["server"] is None
+    # An empty SERVER_NAME: SERVER_ADDR counts (the port is SERVER_PORT, checked below).
+    assert echo(fleet, server, "/shim/empty-server-name")["scope"]["server"][0] == "127.0.0.1"
     assert echo(fleet, server, "/shim/unix-server")["scope"]["server"][1] is None
     assert echo(fleet, server, "/shim/http2")["scope"]["http_version"] == "2"
     assert echo(fleet, server, "/shim/odd-protocol")["scope"]["http_version"] == "1.1"
@@ -651,6 +653,12 @@ def test_client_and_server_addresses(fleet: Fleet, server: str) -> None:
         assert scope["client"][1] == local_port
     assert isinstance(scope["server"][0], str)
     assert scope["server"][1] == port
+    if server == "nginx-uwsgi":
+        # No server_name: SERVER_NAME is empty and SERVER_ADDR counts, the listening
+        # address that uvicorn gives natively.
+        assert scope["server"][0] == "127.0.0.1"
+        native = fleet.native(request_bytes("GET", "/echo")).json()["scope"]["server"]
+        assert native == ["127.0.0.1", fleet.port(NATIVE)]
 
 
 @pytest.mark.parametrize("server", cases("A2W-SCOPE-04"))
