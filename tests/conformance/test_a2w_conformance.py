@@ -54,7 +54,7 @@ from known_bugs import (
     KnownBug,
     marks_for,
 )
-from live.hosts import shared_markers
+from live.hosts import shared_directory
 from live.rawclient import RawConnection, request_bytes
 from live.servers import (
     ASGI_SERVERS,
@@ -216,7 +216,7 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
     # Not under pytest's tmp_path (0700): mod_wsgi's daemons write markers as www-data.
-    with shared_markers("a2w") as markers:
+    with shared_directory("a2w-markers") as markers:
         launches = [(SERVERS_BY_NAME[name], PROBE) for name in SERVERS]
         launches += [(ASGI_SERVERS[NATIVE], NATIVE_APP), (WAITRESS_LOOKAHEAD, PROBE)]
         with running_servers(launches, env={"BRIDGEWAY_MARKERS": str(markers)}) as servers:

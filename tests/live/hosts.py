@@ -110,10 +110,10 @@ def _x(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def shared_markers(prefix: str) -> Iterator[Path]:
-    """A directory every host's user may write marker files into (Apache's daemons run as
-    www-data; pytest's tmp_path is 0700), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix=f"bridgeway-{prefix}-markers-"))
+def shared_directory(prefix: str) -> Iterator[Path]:
+    """A directory every host's user may write into (marker files, databases: Apache's
+    daemons run as www-data, and pytest's tmp_path is 0700), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=f"bridgeway-{prefix}-"))
     path.chmod(0o1777)
     try:
         yield path
@@ -237,6 +237,9 @@ def passenger_argv(app: str, port: int, run_dir: Path) -> list[str]:
         "--disable-anonymous-telemetry",
         "--pid-file",
         str(run_dir / "passenger.pid"),
+        # Its log (the app's output included) on our stdout, not in the app's directory.
+        "--log-file",
+        "/dev/stdout",
         "--instance-registry-dir",
         str(run_dir),
     ]
