@@ -16,6 +16,7 @@ hand-written Apache configuration.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
@@ -56,6 +57,19 @@ def get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def post_chunked(port: int, target: str) -> tuple[int, float, bytes]:
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20.0)
+    try:
+        body = iter([b'{"title": ', b'"chunked"}'])
+        headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        conn.request("POST", target, body=body, headers=headers, encode_chunked=True)
+        response = conn.getresponse()
+        return response.status, time.monotonic() - started, response.read()
+    finally:
+        conn.close()
 
 
 def markers_by_pid(markers: Path, kind: str) -> dict[int, set[str]]:
@@ -138,6 +152,7 @@ WSGISocketPrefix {run}/wsgi
 WSGIDaemonProcess example processes=1 threads=4 python-path={code} home={code}
 WSGIProcessGroup example
 {application_group}
+WSGIChunkedRequest On
 WSGIScriptAlias /first {code}/{script}
 WSGIScriptAlias /second {code}/{script}
 <Directory {code}/examples/fastapi_on_wsgi>
@@ -197,6 +212,8 @@ def _serve_twice(application_group: str, database: Path) -> tuple[list[Any], str
                 started = time.monotonic()
                 status, body = get(srv.url(mount), timeout=20.0)
                 answers.append((mount, status, time.monotonic() - started, body[:300]))
+            if application_group:  # WSGIChunkedRequest On: a chunked upload is read
+                answers.append(("/first/notes", *post_chunked(srv.port, "/first/notes")))
             log = srv.log()
     finally:
         shutil.rmtree(run, ignore_errors=True)
@@ -224,7 +241,9 @@ def test_a_second_subinterpreter_fails_clearly_and_global_serves_both(database: 
     assert "WSGIApplicationGroup %{GLOBAL}" in log
 
     answers, log = _serve_twice("WSGIApplicationGroup %{GLOBAL}", database)
-    for mount, status, _, body in answers:
+    *mounts, (_, upload_status, _, upload) = answers
+    for mount, status, _, body in mounts:
         assert status == 200, (mount, body, log[-3000:])
         assert json.loads(body)["app"] == "FastAPI"
+    assert (upload_status, json.loads(upload)["title"]) == (201, "chunked"), log[-3000:]
     assert "bridgeway: running in" not in log  # the main interpreter: nothing to say
