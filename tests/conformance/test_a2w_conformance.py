@@ -143,9 +143,11 @@ ENCODED_SLASH_REFUSED = {"mod_wsgi": 404}
 NATURE: dict[str, str] = {
     "scope.server": "SERVER_NAME/SERVER_PORT are the server's choice: the Host header, the"
     " bind address, the hostname (uWSGI), 'waitress.invalid', cheroot's version string;"
-    " the port differs between server processes",
+    " the port differs between server processes; nginx + uWSGI without server_name: an"
+    " empty SERVER_NAME, so SERVER_ADDR (A2W-SCOPE-11)",
     "scope.client[1]": "the client port is a new ephemeral port per connection, and 0 where"
-    " the server sets no REMOTE_PORT (wsgiref, granian, uWSGI: A2W-SCOPE-10 fallback)",
+    " the server sets no REMOTE_PORT (wsgiref, granian, uWSGI; Passenger gives '0':"
+    " A2W-SCOPE-10 fallback)",
     "scope.asgi.spec_version": "bridgeway claims 2.4 (send() raises OSError after a"
     " disconnect, A2W-SCOPE-01); uvicorn claims 2.3",
     "extensions": "each server advertises what it implements (A2W-SCOPE-13, EXT-06..08)",
@@ -157,25 +159,31 @@ NATURE: dict[str, str] = {
     "scope.raw_path": "servers without RAW_URI/REQUEST_URI (wsgiref, cheroot, granian):"
     " rebuilt from PATH_INFO, so %2F reads as / (A2W-SCOPE-06, documented)",
     "scope.headers (joining)": "WSGI has one value per header name: the server joins"
-    " repeated lines (',' gunicorn, werkzeug, wsgiref, granian; ', ' waitress, cheroot,"
-    " uWSGI); uvicorn keeps them apart (A2W-SCOPE-09): values are compared split on ','",
+    " repeated lines (',' gunicorn, werkzeug, wsgiref, granian, Passenger; ', ' waitress,"
+    " cheroot, uWSGI, mod_wsgi); uvicorn keeps them apart (A2W-SCOPE-09): values are"
+    " compared split on ','",
     "scope.headers (order)": "the environ is a dict in the server's order: compared sorted",
     "scope.headers (x-forwarded-*)": "waitress drops X-Forwarded-* headers from untrusted"
     " peers (clear_untrusted_proxy_headers)",
     "scope.headers (content-type)": "wsgiref sets CONTENT_TYPE='text/plain' when the request"
     " has none",
     "scope.headers (chunked)": "waitress spools a chunked upload and presents it with"
-    " CONTENT_LENGTH and no Transfer-Encoding",
+    " CONTENT_LENGTH and no Transfer-Encoding; nginx reads it whole and passes"
+    " CONTENT_LENGTH along with Transfer-Encoding",
     "scope.headers (cookie)": "granian joins repeated Cookie lines with ';': compared split"
     " on ';' and ','",
-    "raw bytes in the target": "uvicorn (h11), gunicorn, waitress and cheroot answer 400 to"
-    " unencoded UTF-8 bytes in the request line (RFC 9112 allows it)",
+    "raw bytes in the target": "uvicorn (h11), gunicorn, waitress, cheroot and Passenger"
+    " answer 400 to unencoded UTF-8 bytes in the request line (RFC 9112 allows it)",
+    "encoded slash": "Apache (mod_wsgi) answers 404 to %2F in the path"
+    " (AllowEncodedSlashes Off, its default)",
     "upgrade requests": "uvicorn turns 'Upgrade: websocket' into a websocket scope; a WSGI"
     " server cannot (EXT-09)",
     "scope.path (%2F)": "cheroot leaves %2F encoded in PATH_INFO (every other server"
     " decodes it); the scope follows PATH_INFO",
     "response: date, server, connection, keep-alive, transfer-encoding": "managed by the"
     " server that frames the message (HTTP-10, HTTP-08)",
+    "response: status, x-powered-by": "Passenger adds both to every response (its WSGI"
+    " loader writes a CGI-style Status line, which Passenger forwards)",
     "response: content-length": "bridgeway adds it when the whole body is one message"
     " (HTTP-08); uvicorn chunks such a response instead",
     "response: hop-by-hop headers": "uvicorn passes the app's connection/keep-alive/upgrade/"
@@ -1255,6 +1263,126 @@ def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
     assert (mixed.status, mixed.body) == (200, expected)
     _, raised = wait_for_file(fleet.markers / f"pathsend-{name}", 5.0)
     assert raised is True  # isinstance(exc, RuntimeError)
+
+
+# --- the hosts' own bugs, shown by a plain WSGI app (no bridgeway) ----------------------
+
+
+def _plain_env(reply: Reply) -> dict[str, str]:
+    assert (reply.status, reply.complete) == (200, True), reply
+    env: dict[str, str] = reply.json()
+    return env
+
+
+@dataclass(frozen=True)
+class HostBug:
+    """What PEP 3333 / HTTP expect of the host for a plain WSGI request: the test asserts
+    it, and is a strict xfail while the host's version has ``bug``."""
+
+    server: str
+    name: str
+    bug: KnownBug
+    data: Callable[[int], bytes]
+    expect: Callable[[Reply, int], bool]
+
+
+_CHUNKED = request_bytes("POST", "/plain/environ", body=[b"abc", b"def"])
+HOST_BUGS = [
+    HostBug(
+        "mod_wsgi",
+        "abort",
+        MODWSGI_ABORT,
+        lambda port: request_bytes("GET", "/plain/raise-mid"),
+        lambda reply, port: not reply.complete,
+    ),
+    HostBug(
+        "passenger",
+        "path-info",
+        PASSENGER_PATH_INFO,
+        lambda port: request_bytes("GET", "/plain/environ/caf%C3%A9"),
+        lambda reply, port: _plain_env(reply)["PATH_INFO"] == "/plain/environ/caf\xc3\xa9",
+    ),
+    HostBug(
+        "passenger",
+        "http10",
+        PASSENGER_HTTP10,
+        lambda port: request_bytes("GET", "/plain/environ", host="", version="1.0"),
+        lambda reply, port: _plain_env(reply)["SERVER_PROTOCOL"] == "HTTP/1.0",
+    ),
+    HostBug(
+        "passenger",
+        "server-port",
+        PASSENGER_SERVER_PORT,
+        lambda port: request_bytes("GET", "/plain/environ"),
+        lambda reply, port: _plain_env(reply)["SERVER_PORT"] == str(port),
+    ),
+    HostBug(
+        "passenger",
+        "chunked-upload",
+        PASSENGER_CHUNKED_UPLOAD,
+        lambda port: _CHUNKED,
+        lambda reply, port: _plain_env(reply).get("CONTENT_LENGTH") == "6",
+    ),
+    HostBug(
+        "passenger",
+        "empty-length",
+        PASSENGER_EMPTY_LENGTH,
+        lambda port: request_bytes("POST", "/plain/environ", body=b""),
+        lambda reply, port: _plain_env(reply).get("CONTENT_LENGTH") == "0",
+    ),
+    HostBug(
+        "passenger",
+        "close-framed",
+        PASSENGER_CLOSE_FRAMED,
+        lambda port: request_bytes("GET", "/plain/raise-mid"),
+        lambda reply, port: not reply.complete,
+    ),
+    HostBug(
+        "passenger",
+        "100-continue",
+        PASSENGER_100_CONTINUE,
+        lambda port: request_bytes(
+            "POST", "/plain/environ", [("Expect", "100-continue")], body=b"abc"
+        ),
+        lambda reply, port: reply.status == 200 and reply.complete,
+    ),
+    HostBug(
+        "nginx-uwsgi",
+        "empty-host",
+        NGINX_EMPTY_HOST,
+        lambda port: request_bytes("GET", "/plain/environ", host="", version="1.0"),
+        lambda reply, port: "HTTP_HOST" not in _plain_env(reply),
+    ),
+    HostBug(
+        "nginx-uwsgi",
+        "duplicates",
+        UWSGI_SOCKET_DUPLICATES,
+        lambda port: request_bytes("GET", "/plain/environ", [("Accept", "a/b"), ("Accept", "c/d")]),
+        lambda reply, port: _plain_env(reply)["HTTP_ACCEPT"] in ("a/b,c/d", "a/b, c/d"),
+    ),
+    HostBug(
+        "nginx-uwsgi",
+        "close-framed",
+        UWSGI_CLOSE_FRAMED_NGINX,
+        lambda port: request_bytes("GET", "/plain/raise-mid"),
+        lambda reply, port: not reply.complete,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, id=f"no bridgeway][{case.server}-{case.name}", marks=case.bug.marks())
+        for case in HOST_BUGS
+    ],
+)
+def test_plain_wsgi_on_the_host(fleet: Fleet, case: HostBug) -> None:
+    """The reproduction of each host bug recorded above, with the probe's plain WSGI
+    routes: the host's own behaviour, whatever bridgeway does."""
+    port = fleet.port(case.server)
+    reply = fetch(port, case.data(port), timeout=5.0)
+    assert case.expect(reply, port), reply
 
 
 # --- shutdown (last: stops the servers) ---------------------------------------------------
