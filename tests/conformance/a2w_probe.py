@@ -570,10 +570,16 @@ MOUNTED: dict[str, ASGIToWSGI] = {
     "slowstart": ASGIToWSGI(slow_start_app, startup_timeout=0.5, shutdown_timeout=0.5),
 }
 
+
+def _pop(environ: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        environ.pop(key, None)
+
+
 _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "no-remote-port": lambda e: e.pop("REMOTE_PORT", None),
     "no-remote-addr": lambda e: e.pop("REMOTE_ADDR", None),
-    "no-server-name": lambda e: [e.pop(k, None) for k in ("SERVER_NAME", "SERVER_ADDR")],
+    "no-server-name": lambda e: _pop(e, "SERVER_NAME", "SERVER_ADDR"),
     "empty-server-name": lambda e: e.update(SERVER_NAME="", SERVER_ADDR="127.0.0.1"),
     "unix-server": lambda e: e.update(SERVER_PORT=""),
     "http2": lambda e: e.update(SERVER_PROTOCOL="HTTP/2.0"),

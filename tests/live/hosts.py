@@ -327,7 +327,7 @@ def wait_for_port(port: int, child: subprocess.Popen[bytes], timeout: float) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise SystemExit(f"{child.args[0]} exited with {child.returncode} before listening")
+            raise SystemExit(f"{child.args!r} exited with {child.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1.0):
             return
         time.sleep(0.05)  # polling interval, bounded by the deadline
