@@ -17,7 +17,8 @@ Routes (``path`` below ``root_path``):
 - ``/tasks``: the tasks still pending on this request's loop (besides lifespan's).
 - ``/pool``: how many loops the main adapter has, and how many are idle.
 - ``/ws``: the echo, with status 426 (EXT-09: an upgrade request is plain HTTP).
-- ``/send/NAME``: one A2W-SEND scenario each, see ``SEND``.
+- ``/send/NAME``: one A2W-SEND scenario each, see ``SEND`` (``/send/big?mib=N``: N MiB
+  streamed).
 - ``/send/invalid/CASE``: an invalid message (A2W-SEND-03); answers which exception.
 - ``/recv/NAME``: receive() scenarios (after-body, two-tasks, no-read, slow, longpoll,
   record).
@@ -216,6 +217,12 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
         ]
         await _start(send, 200, hop)
         await _body(send, b"hop")
+    elif name == "big":  # MIB MiB streamed in 1 MiB pieces, no Content-Length
+        block = bytes(range(256)) * 4096
+        await _start(send, 200, [(b"content-type", b"application/octet-stream")])
+        for _ in range(int(q.get("mib", "50"))):
+            await _body(send, block, True)
+        await _body(send)
     elif name == "status299":
         await respond(send, b"odd", 299)
     elif name == "status999":  # issue 13 point 4: any three-digit int, as uvicorn

@@ -1265,6 +1265,25 @@ def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
     assert raised is True  # isinstance(exc, RuntimeError)
 
 
+# --- big bodies through the hosts (proxies that buffer: Apache, Passenger, nginx) ---------
+
+
+@pytest.mark.parametrize("server", cases("A2W-RECV-01,A2W-SEND-07", servers=list(WSGI_HOSTS)))
+def test_big_bodies_both_ways(fleet: Fleet, server: str) -> None:
+    """A 10 MiB upload arrives whole in bounded reads; a 50 MiB stream arrives whole, as
+    uvicorn serves it natively. (The other servers pass no proxy: 1 MiB shows them.)"""
+    body = bytes(range(251)) * (10 * 4096 + 1)  # 10 MiB and a little, not a round size
+    result = fetch(fleet.port(server), request_bytes("POST", "/echo", body=body)).json()
+    assert (result["length"], result["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    assert all(n <= 65536 for _, n, _ in result["receive"])  # A2W-RECV-01
+    data = request_bytes("GET", "/send/big?mib=50")
+    reply = fetch(fleet.port(server), data, timeout=20.0)
+    native = fleet.native(data)
+    assert (reply.status, reply.complete, len(reply.body)) == (200, True, 50 << 20)
+    assert hashlib.sha256(reply.body).digest() == hashlib.sha256(native.body).digest()
+    assert reply.header("content-length") is None  # streamed, not buffered into one
+
+
 # --- the hosts' own bugs, shown by a plain WSGI app (no bridgeway) ----------------------
 
 
