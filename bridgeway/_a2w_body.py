@@ -20,6 +20,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger("bridgeway")
@@ -35,6 +36,7 @@ class BodyReader:
         length: int | None,
         chunk_size: int,
         ahead: int = 4,
+        start: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._loop = loop
         self._stream = stream
@@ -49,7 +51,10 @@ class BodyReader:
         self._taken = 0
         self._ended = False  # the last item (end of body, or GONE) was pushed
         self._finished = threading.Event()
-        loop.run_in_executor(None, self._run)
+        if start is None:
+            loop.run_in_executor(None, self._run)
+        else:
+            start(self._run)  # under greenlets: a green thread of its own
 
     # ------------------------------------------------------------- helper thread
 

@@ -99,7 +99,7 @@ class AppChannel:
         ready = self.ready
         if ready is not None and not ready.done():
             ready.set_result(None)
-            self.ploop.nudge()
+            self.ploop.nudge(ready)
 
     def _signal_gone(self) -> None:
         pulled, self.pulled = self.pulled, None
@@ -261,7 +261,13 @@ class AppChannel:
         if not isinstance(stream, (io.BytesIO, io.BufferedRandom)):
             # May block on the socket: a helper thread reads ahead (see _a2w_body).
             if self.reader is None:
-                self.reader = BodyReader(self.loop, stream, left, self.adapter.chunk_size)
+                self.reader = BodyReader(
+                    self.loop,
+                    stream,
+                    left,
+                    self.adapter.chunk_size,
+                    start=self.ploop.start_helper,
+                )
             item = await self.reader.next()
             if item is GONE:
                 self.body_done = True

@@ -119,6 +119,7 @@ class Request(AppChannel):
         if self.body_left is None and not environ.get("wsgi.input_terminated"):
             self.body_left = 0  # no length and no EOF marker: no body (A2W-RECV-03)
         ploop = self.ploop = adapter.pool().checkout()
+        ploop.serving = f"{scope['method']} {scope['path']}"
         lifespan = ploop.lifespan
         if lifespan is not None:
             if lifespan.status == "failed":

@@ -22,6 +22,12 @@ inline loop is handed to a short-lived driver thread until the coroutine returns
 at once. Nothing is created at import or construction; a pool inherited through
 ``fork()`` is dropped in the child (its loops share epoll state with the parent and
 must not even be closed there); ``atexit`` shuts every live loop down.
+
+Under gevent or eventlet (every request a greenlet of one OS thread) none of this
+works as is: asyncio has one running-loop slot per thread. A pool that finds threading
+monkeypatched when it needs its first loop serves every request on the process's one
+loop, run by a green thread (``_greenlets``); only that first-loop path pays for the
+check.
 """
 
 from __future__ import annotations
@@ -36,10 +42,13 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._lifespan import Lifespan, LifespanMode
 from ._types import ASGIApp
+
+if TYPE_CHECKING:
+    from ._greenlets import GreenletLoop
 
 logger = logging.getLogger("bridgeway")
 
@@ -112,6 +121,8 @@ class PooledLoop:
         # How many async generators were alive on the loop when the current request
         # began (None: the loop type does not say; see ``_reap``).
         self.asyncgens_at_checkout: int | None = None
+        # What the loop is serving ("GET /path"), for the shutdown warning; None when idle.
+        self.serving: str | None = None
 
     def run(self, step: Step, *, nudged: bool = False) -> None:
         """Run ``step()`` on the loop and wait until the future it returns is done.
@@ -130,19 +141,31 @@ class PooledLoop:
                     run_until(self.loop, fut)
             return
         done = threading.Event()
+        failed: list[BaseException] = []
 
         def on_loop() -> None:
-            fut = step()
+            try:
+                fut = step()
+            except BaseException as exc:  # never leave the caller waiting
+                failed.append(exc)
+                done.set()
+                raise
             fut.add_done_callback(lambda _: done.set())
 
         self.loop.call_soon_threadsafe(on_loop)
         done.wait()
+        if failed:
+            raise failed[0]
 
-    def nudge(self) -> None:
-        """The request's ready future was just completed (on the loop): in inline mode,
-        end this run of the loop after the current iteration."""
+    def nudge(self, ready: asyncio.Future[Any]) -> None:
+        """The request's ``ready`` future was just completed (on the loop): in inline
+        mode, end this run of the loop after the current iteration."""
         if self.thread is None:
             self.loop.stop()
+
+    def start_helper(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (a blocking ``wsgi.input`` reader) off the loop."""
+        self.loop.run_in_executor(None, fn)
 
     def call(self, fn: Callable[[], object]) -> None:
         """Run a plain callback on the loop (at once inline; scheduled in thread mode)."""
@@ -307,6 +330,10 @@ class LoopPool:
         self._idle: list[PooledLoop] = []
         self._all: list[PooledLoop] = []
         self._pid = os.getpid()
+        # Under gevent or eventlet: this adapter's share of the process's one loop
+        # (see _greenlets); decided when the first loop is needed.
+        self._green: GreenletLoop | None = None
+        self._serial = False  # greenlets without patched threading: loops take turns
         self.loops_created = 0
         self.closed = False
         _pools.add(self)
@@ -318,6 +345,7 @@ class LoopPool:
         self._returned = threading.Condition(self._lock)
         self._idle = []
         self._all = []
+        self._green = None
         self._pid = os.getpid()
 
     def checkout(self) -> PooledLoop:
@@ -333,6 +361,7 @@ class LoopPool:
         return ploop
 
     def checkin(self, ploop: PooledLoop) -> None:
+        ploop.serving = None
         with self._lock:
             if ploop in self._all and not self.closed:
                 self._idle.append(ploop)
@@ -352,9 +381,40 @@ class LoopPool:
             if not _exit_hook_registered:
                 _register_exit_hook()
                 _exit_hook_registered = True
+        # Never an idle loop under greenlets (the shared loop is not pooled), so every
+        # request of a gevent/eventlet worker comes here, and no other server pays for
+        # this check more than once per loop.
+        green = self._green
+        if green is not None:
+            green.started.wait()
+            if green is self._green:
+                return green
+            # Its start failed (and raised in the greenlet that made it): try anew.
+        from ._greenlets import TurnLoop, greenlet_library, log_once, unpatched_turn
+
+        library = greenlet_library()
+        if library is not None:
+            return self._new_green_loop(library)
+        turn = unpatched_turn()
+        if turn is not None and self._serial:
+            return self._wait_for_idle()
         loop = self.loop_factory()
-        ploop = PooledLoop(self, loop)
-        if self.mode == "thread":
+        if turn is not None:
+            self._serial = True
+            log_once(
+                "bridgeway: requests come in on greenlets, but threading is not"
+                " monkeypatched: ASGIToWSGI runs one request's event loop at a time in this"
+                " process (no overlap) and finishes work after the response before the"
+                " response ends. Monkeypatch threading (gevent.monkey.patch_all(),"
+                " eventlet.monkey_patch(), uwsgi --gevent-early-monkey-patch) to have"
+                " requests overlap on one event loop"
+            )
+            ploop: PooledLoop = TurnLoop(self, loop, turn)
+        else:
+            ploop = PooledLoop(self, loop)
+        # Greenlets without patched threading: inline only (a loop in a real thread
+        # would wait in the patched selector, on a hub of its own that nothing runs).
+        if self.mode == "thread" and not self._serial:
             ready = threading.Event()
 
             def run_forever() -> None:
@@ -378,6 +438,45 @@ class LoopPool:
             self.loops_created += 1
         return ploop
 
+    def _wait_for_idle(self) -> PooledLoop:
+        """Greenlets without patched threading: one loop (one lifespan) is enough, as
+        its requests take turns anyway; wait for it, sleeping green."""
+        from ._greenlets import green_sleep
+
+        while True:
+            with self._lock:
+                if self._idle:
+                    return self._idle.pop()
+                if self.closed:
+                    raise RuntimeError("ASGIToWSGI has been shut down")
+            green_sleep(0.001)
+
+    def _new_green_loop(self, library: str) -> PooledLoop:
+        from ._greenlets import GreenletLoop, host_for
+
+        # Published before the first switch: the greenlets that come in while this one
+        # starts the loop and the lifespan wait for it (``started``) in _new_loop.
+        green = self._green = GreenletLoop(self, host_for(self, library))
+        try:
+            green.host.start()
+            lifespan = Lifespan(
+                self.app,
+                green.loop,
+                self.lifespan_mode,
+                self.startup_timeout,
+                self.shutdown_timeout,
+            )
+            green.lifespan = lifespan
+            if lifespan.status == "pending":
+                green.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=green.loop))
+            self.loops_created += 1
+        except BaseException:
+            self._green = None
+            raise
+        finally:
+            green.started.set()
+        return green
+
     def shutdown(self, timeout: float | None = None) -> None:
         """Shut down every idle loop (lifespan shutdown first); loops still serving a
         request are shut down when they come back."""
@@ -387,7 +486,10 @@ class LoopPool:
             self.closed = True
             idle, self._idle = self._idle, []
             busy = [p for p in self._all if p not in idle]
+            green, self._green = self._green, None
         limit = self.shutdown_timeout if timeout is None else timeout
+        if green is not None:
+            green.close(limit)
         deadline = time.monotonic() + limit
         # Every loop gets lifespan.shutdown at once and their waits share one deadline:
         # closed one after another, a task left running on the first loop would hold
@@ -395,6 +497,9 @@ class LoopPool:
         # the grace period after which a server kills its worker.
         closers = []
         for ploop in idle:
+            if self._serial:  # greenlets without patched threading: no real thread may
+                ploop.close(max(0.0, deadline - time.monotonic()))  # run their loop
+                continue
             closer = threading.Thread(
                 target=ploop.close, args=(limit,), name="bridgeway-asgi-close", daemon=True
             )
@@ -422,8 +527,13 @@ class LoopPool:
                 else max(0.0, min(deadline - time.monotonic(), _BUSY_WAIT)),
             )
         if not waited:
+            left = [p for p in busy if p in self._all]
             logger.warning(
                 "bridgeway: %d event loop(s) were still serving a request at shutdown;"
-                " their lifespan shutdown did not run",
-                sum(p in self._all for p in busy),
+                " their lifespan shutdown did not run (serving: %s)",
+                len(left),
+                ", ".join(
+                    (p.serving or "?") + (" (work after the response)" if p.driver else "")
+                    for p in left
+                ),
             )

@@ -27,7 +27,9 @@ class ASGIToWSGI:
     :param loop_mode: ``"inline"`` (default): the WSGI worker thread runs the loop
         itself, no thread hop; tasks left running between requests only advance while
         some request runs that loop. ``"thread"``: each pooled loop runs in a thread of
-        its own, so such tasks keep running, at the cost of a hand-off per step.
+        its own, so such tasks keep running, at the cost of a hand-off per step. Under
+        gevent or eventlet (monkeypatched threading), either mode runs one loop per
+        process, in a green thread, for every request (see docs/asgi-to-wsgi.md).
     :param loop_factory: makes new event loops (for example ``uvloop.new_event_loop``).
     :param chunk_size: the most bytes read from ``wsgi.input`` per ``http.request``.
     :param disconnect_grace: after the server closed the response early, how long the

@@ -65,5 +65,22 @@ ensure_venv() {
         --upgrade-strategy eager -e ".[$extra]" ;;
     *) echo "BRIDGEWAY_DEPS must be 'pinned' or 'latest', not '$BRIDGEWAY_DEPS'" >&2; exit 2 ;;
   esac
+  case "$extra" in test | bench) ensure_gunicorn_eventlet "$venv" ;; esac
   VENV="$venv"
+}
+
+# gunicorn 26 dropped the eventlet worker (constraints.txt pins a newer gunicorn): the
+# eventlet live test (tests/test_live_a2w_greenlet.py) runs the last release that has it,
+# installed apart into VENV/gunicorn-eventlet and put first on that server's PYTHONPATH.
+GUNICORN_EVENTLET_PIN="gunicorn==25.3.0"
+
+ensure_gunicorn_eventlet() {
+  local target="$1/gunicorn-eventlet"
+  if [ "$(cat "$target/.pin" 2>/dev/null)" != "$GUNICORN_EVENTLET_PIN" ]; then
+    echo "== installing $GUNICORN_EVENTLET_PIN into $target (the eventlet worker)"
+    rm -rf "$target"
+    "$1/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$target" \
+      "$GUNICORN_EVENTLET_PIN"
+    echo "$GUNICORN_EVENTLET_PIN" > "$target/.pin"
+  fi
 }

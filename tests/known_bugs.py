@@ -132,6 +132,14 @@ GRANIAN_ABORT = KnownBug(
     " so a truncated body looks complete (plain WSGI reproduction: GET /plain/raise-mid ends"
     " with 0\\r\\n\\r\\n); fixed in granian 2.8.9",
 )
+GRANIAN_ABORT_BEFORE_HEAD = KnownBug(
+    "granian",
+    ">=2.8.9",
+    "when the WSGI iterable raises mid-stream, granian sometimes closes the connection before"
+    " even the head went out (a race: about 1 request in 10 under load, for a plain WSGI app"
+    " too: GET /plain/raise-mid); tolerated where it applies, not an xfail, since the"
+    " response never looks complete either way",
+)
 WSGIREF_CLOSE_FRAMED = KnownBug(
     "python",
     "",

@@ -501,9 +501,9 @@ async def probe_app(scope: Scope, receive: Receive, send: Send) -> None:
         await respond_json(send, {"loop": loop_id(), "tasks": names})
     elif path == "/pool":  # loops of the main adapter: all, idle (this one is busy)
         pool = adapter.pool()
-        await respond_json(
-            send, {"all": len(getattr(pool, "_all", ())), "idle": len(getattr(pool, "_idle", ()))}
-        )
+        loops, idle = list(getattr(pool, "_all", ())), list(getattr(pool, "_idle", ()))
+        serving = [p.serving for p in loops if p not in idle]  # this request's among them
+        await respond_json(send, {"all": len(loops), "idle": len(idle), "serving": serving})
     elif path == "/ws":
         await echo(scope, receive, send, 426)
     else:

@@ -29,6 +29,7 @@ import pytest
 from known_bugs import (
     CHEROOT_COOKIES,
     GRANIAN_ABORT,
+    GRANIAN_ABORT_BEFORE_HEAD,
     GRANIAN_HTTP10,
     GRANIAN_LATIN1_IN,
     GRANIAN_LATIN1_OUT,
@@ -64,6 +65,7 @@ from live.servers import (
     WSGI_SERVERS,
     ServerProcess,
     ServerSpec,
+    master_fifo,
     running_servers,
 )
 
@@ -864,6 +866,10 @@ SEND_CASES = [
 ]
 
 
+def _drops_head_on_abort(server: str) -> bool:
+    return server == "granian-wsgi" and GRANIAN_ABORT_BEFORE_HEAD.applies()
+
+
 @pytest.mark.parametrize(
     ("case", "server"),
     [
@@ -875,7 +881,12 @@ SEND_CASES = [
 def test_send_matches_native(fleet: Fleet, case: SendCase, server: str) -> None:
     data = request_bytes(case.method, f"/send/{case.name}")
     reply = fetch(fleet.port(server), data, case.method)
-    if case.body is None:
+    dropped = case.body is None and reply.status == 0 and _drops_head_on_abort(server)
+    if dropped:
+        # The server's race (tests/known_bugs.py): nothing went out at all. Still never a
+        # response that looks complete; the worker must not hang (below).
+        assert not reply.complete, reply
+    elif case.body is None:
         # Aborted: the head went out, the body did not end normally (A2W-SEND-05/06).
         assert reply.status == case.status, reply
         assert not reply.complete, reply
@@ -886,7 +897,7 @@ def test_send_matches_native(fleet: Fleet, case: SendCase, server: str) -> None:
     assert_server_managed_once(reply)
     if case.check is not None:
         case.check(reply, server)
-    if case.same_as_native:
+    if case.same_as_native and not dropped:
         native = fleet.native(data, case.method)
         assert (native.status, native.body, native.complete) == (
             reply.status,
@@ -1418,6 +1429,15 @@ def test_lifespan_shutdown_for_every_loop_when_the_server_stops(fleet: Fleet, se
         # Their graceful stop is Ctrl-C; SIGTERM ends them without running exit hooks.
         assert process.proc is not None
         process.proc.send_signal(signal.SIGINT)
+        process.proc.wait(10.0)
+    elif server == "uwsgi":
+        # uWSGI 2.0's SIGTERM (--die-on-term) kills the workers at once, and a worker
+        # whose thread is still finishing the last request (under load, just after the
+        # client got its response) skips the interpreter's exit altogether (its python
+        # plugin's atexit returns while the worker is busy). Its graceful stop is "q" on
+        # the master FIFO: the requests finish, then the workers exit normally.
+        assert process.proc is not None
+        master_fifo(process.port).write_bytes(b"q")
         process.proc.wait(10.0)
     stopping = time.monotonic()
     process.stop()

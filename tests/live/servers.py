@@ -62,12 +62,26 @@ class ServerSpec:
     stop_timeout: float = 10.0
 
 
+def master_fifo(port: int) -> Path:
+    """uWSGI's master FIFO for the server on ``port``: writing ``q`` to it is uWSGI 2.0's
+    graceful stop (requests finish, then the workers exit through the interpreter's exit
+    hooks); its SIGTERM with ``--die-on-term`` is the brutal one."""
+    return LOG_DIR / f"uwsgi-{port}.fifo"
+
+
 def _command(template: str) -> Argv:
     # Split first, then fill in: a path with a space stays one argument.
     words = template.split()
 
     def argv(app: str, port: int) -> list[str]:
-        values = {"bin": str(BIN), "py": PYTHON, "root": str(ROOT), "host": HOST}
+        values = {
+            "bin": str(BIN),
+            "venv": str(BIN.parent),
+            "py": PYTHON,
+            "root": str(ROOT),
+            "host": HOST,
+            "fifo": str(master_fifo(port)),
+        }
         return [w.format(app=app, port=port, **values) for w in words]
 
     return argv
@@ -111,7 +125,24 @@ WSGI_SERVERS = _table(
         # --die-on-term: without it uWSGI takes SIGTERM as "reload".
         "uwsgi": "{bin}/uwsgi --http-socket {host}:{port} --module {app} --master"
         " --processes 1 --threads 4 --die-on-term --need-app --virtualenv {bin}/.."
-        " --pythonpath {root} --disable-logging",
+        " --pythonpath {root} --disable-logging --master-fifo {fifo}",
+    },
+)
+
+# Greenlet WSGI servers: every request is a greenlet of the worker's one OS thread. Not in
+# WSGI_SERVERS (the conformance suite's table): tests/test_live_a2w_greenlet.py runs them.
+# gunicorn 26 dropped the eventlet worker: scripts/_venv.sh installs the last release that
+# has it into the venv's gunicorn-eventlet/ directory, first on that server's PYTHONPATH.
+GUNICORN_EVENTLET = BIN.parent / "gunicorn-eventlet"
+GREENLET_SERVERS = _table(
+    "wsgi",
+    {
+        "gunicorn-gevent": "{bin}/gunicorn -k gevent -w 1 -b {host}:{port} {app}",
+        "gunicorn-eventlet": "env PYTHONPATH={venv}/gunicorn-eventlet:{root}"
+        " {py} -m gunicorn -k eventlet -w 1 -b {host}:{port} {app}",
+        "uwsgi-gevent": "{bin}/uwsgi --http-socket {host}:{port} --module {app} --master"
+        " --processes 1 --gevent 100 --gevent-early-monkey-patch --die-on-term --need-app"
+        " --virtualenv {bin}/.. --pythonpath {root} --disable-logging",
     },
 )
 
@@ -127,7 +158,12 @@ WSGI_HOSTS = _table(
     },
 )
 
-SERVERS: dict[str, ServerSpec] = {**ASGI_SERVERS, **WSGI_SERVERS, **WSGI_HOSTS}
+SERVERS: dict[str, ServerSpec] = {
+    **ASGI_SERVERS,
+    **WSGI_SERVERS,
+    **GREENLET_SERVERS,
+    **WSGI_HOSTS,
+}
 
 
 def free_port() -> int:
@@ -257,6 +293,7 @@ class ServerProcess:
             os.killpg(proc.pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.wait(timeout=self.spec.stop_timeout)
+        master_fifo(self.port).unlink(missing_ok=True)  # uWSGI's, if it left it
         return proc.returncode
 
     def discard_log(self) -> None:
