@@ -24,7 +24,8 @@ this process's stdout/stderr, which the harness sends to the server's log file.
   passed to the pid in its pid file (its watchdog), which stops the app processes.
 * nginx + uWSGI: uWSGI serves the uwsgi protocol (``--socket``) on a second loopback
   port; nginx is started once that port accepts (else its first answers are 502s), with
-  the recipe's configuration. SIGTERM here stops nginx, then uWSGI (``--die-on-term``).
+  the recipe's configuration. SIGTERM here stops nginx, then uWSGI gracefully (``q`` on
+  its master FIFO; ``--die-on-term`` SIGTERM only if that did not stop it).
 
 Every wait is bounded; a child that does not stop in time is killed.
 """
@@ -292,7 +293,7 @@ def nginx_conf(port: int, upstream: int, run_dir: Path) -> Path:
     return path
 
 
-def uwsgi_argv(app: str, upstream: int) -> list[str]:
+def uwsgi_argv(app: str, upstream: int, fifo: Path) -> list[str]:
     return [
         str(Path(sys.executable).parent / "uwsgi"),
         "--socket",
@@ -311,6 +312,8 @@ def uwsgi_argv(app: str, upstream: int) -> list[str]:
         "--pythonpath",
         str(ROOT),
         "--disable-logging",
+        "--master-fifo",
+        str(fifo),
     ]
 
 
@@ -396,9 +399,28 @@ def run_passenger(app: str, port: int, run_dir: Path) -> int:
     return supervise([child], [stop_passenger])
 
 
+def stop_uwsgi(child: subprocess.Popen[bytes], fifo: Path) -> None:
+    """uWSGI's graceful stop: ``q`` on its master FIFO (running requests finish, then the
+    workers exit through the interpreter's exit, where lifespan shutdown runs). Its SIGTERM
+    with --die-on-term kills a worker still finishing a request before that exit."""
+    if child.poll() is None:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader: the master is gone or not ready
+            fd = -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"q")
+            os.close(fd)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(STOP_TIMEOUT)
+    stop(child)  # SIGTERM (then SIGKILL) only if it is still running
+
+
 def run_nginx_uwsgi(app: str, port: int, run_dir: Path) -> int:
     upstream = free_port()
-    uwsgi = subprocess.Popen(uwsgi_argv(app, upstream), stdin=subprocess.DEVNULL)
+    fifo = run_dir / "uwsgi.fifo"
+    uwsgi = subprocess.Popen(uwsgi_argv(app, upstream, fifo), stdin=subprocess.DEVNULL)
     try:
         wait_for_port(upstream, uwsgi, 60.0)
         conf = nginx_conf(port, upstream, run_dir)
@@ -406,9 +428,9 @@ def run_nginx_uwsgi(app: str, port: int, run_dir: Path) -> int:
             ["nginx", "-c", str(conf), "-e", "stderr"], stdin=subprocess.DEVNULL
         )
     except BaseException:
-        stop(uwsgi)
+        stop_uwsgi(uwsgi, fifo)
         raise
-    return supervise([nginx, uwsgi], [lambda: stop(nginx), lambda: stop(uwsgi)])
+    return supervise([nginx, uwsgi], [lambda: stop(nginx), lambda: stop_uwsgi(uwsgi, fifo)])
 
 
 def main(argv: list[str]) -> int:
