@@ -210,11 +210,14 @@ class AppChannel:
         status = message["status"]
         # Any three-digit int, as uvicorn (httptools) sends it, a 1xx as the final
         # status too (Response(status_code=123)); status_line() gives it PEP 3333's
-        # "NNN reason" form, the standard phrase or "Unknown".
-        if type(status) is not int or not 100 <= status <= 999:
+        # "NNN reason" form, the standard phrase or "Unknown". An int subclass is an
+        # int (http.HTTPStatus, as the MCP SDK and Starlette users send it; uvicorn and
+        # hypercorn serve it), taken as its plain value; a bool is not a status.
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
             raise ValueError(
                 f"http.response.start: status must be an int in 100-999, got {status!r}"
             )
+        status = int(status)
         headers: list[tuple[str, str]] = []
         length = None
         for name, value in message.get("headers", ()):

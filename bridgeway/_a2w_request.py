@@ -123,6 +123,7 @@ class Request(AppChannel):
         lifespan = ploop.lifespan
         if lifespan is not None:
             if lifespan.status == "failed":
+                self.released = True
                 adapter.pool().checkin(ploop)
                 return _plain(
                     self.start_response, "500 Internal Server Error", b"Internal Server Error"
@@ -194,6 +195,7 @@ class Request(AppChannel):
                 assert error is not None
                 self.close()  # a caller that sees the exception may never call close()
                 raise error  # after the complete body: the server logs it (A2W-SEND-05)
+            self._release_when_complete()
             raise StopIteration
         self.ploop.run(self._next_step, nudged=True)
         if self.error is not None:
@@ -222,7 +224,25 @@ class Request(AppChannel):
             self._wait_background()
         if chunk:
             return chunk
+        self._release_when_complete()
         raise StopIteration
+
+    def _release_when_complete(self) -> None:
+        """The whole response was iterated: hand the loop back now rather than at
+        close(). A server should still call close() (PEP 3333), and it stays safe to,
+        but werkzeug's dev server skips it when the client reset the connection (its
+        drain read raises first), which would keep the loop checked out for ever."""
+        if self.final:
+            self._release()
+
+    def __del__(self) -> None:
+        # The last resort for a server that never calls close() on an unfinished
+        # response (werkzeug's, as above, when the client resets mid-stream): collected,
+        # the request does what close() does, so the app learns its client is gone and
+        # the loop goes back. Never reached when close() or the full iteration ran.
+        if not self.released and hasattr(self, "ploop"):
+            with contextlib.suppress(Exception):
+                self.close()
 
     def close(self) -> None:
         if self.closed:
@@ -248,7 +268,9 @@ class Request(AppChannel):
         return self.error is not None
 
     def _release(self) -> None:
-        """Hand the loop back; if the task still runs, finish it off this thread."""
+        """Hand the loop back (once); if the task still runs, finish it off this thread."""
+        if self.released:
+            return
         self.released = True
         if self.reader is not None:
             self.reader.stop(self.adapter.disconnect_grace)

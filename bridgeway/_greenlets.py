@@ -260,8 +260,8 @@ class LoopHost:
             fut.set_result(None)
 
     def release(self, timeout: float) -> None:
-        """One pool less; the last one closes the loop: what is left on it gets
-        ``timeout``, then async generators, the executor and the loop are shut down."""
+        """One pool less; the last one closes the loop: what is left on it is
+        cancelled, then async generators, the executor and the loop are shut down."""
         global _host
         self.users -= 1
         if self.users > 0:
@@ -271,14 +271,15 @@ class LoopHost:
         loop = self.loop
 
         async def retire() -> None:
+            # Each adapter's close() waited for its own requests: what is left was left
+            # behind (a poller such as sse-starlette's shutdown watcher never ends by
+            # itself) and is cancelled at once, as in _loops and as asyncio.run() does.
             me = asyncio.current_task()
-            pending = {t for t in asyncio.all_tasks() if t is not me}
-            if pending:
-                _, still = await asyncio.wait(pending, timeout=timeout)
-                for t in still:
-                    t.cancel()
-                if still:
-                    await asyncio.wait(still, timeout=1.0)
+            still = {t for t in asyncio.all_tasks() if t is not me}
+            for t in still:
+                t.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
             await loop.shutdown_asyncgens()
 
         asyncio.run_coroutine_threadsafe(retire(), loop).result(timeout + 10)

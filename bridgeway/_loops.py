@@ -16,6 +16,15 @@ In **thread** mode each pooled loop runs forever in a thread of its own, so task
 app leaves running between requests (tickers, keep-alives) keep running; every step
 then costs one hand-off to that thread.
 
+In **shared** mode there is one loop per process, running forever in a thread of its
+own (as in thread mode), and every request is a task on it, whatever the number of WSGI
+threads: the app sees one lifespan per process, as under an ASGI server. That is what
+an app needs whose lifespan may run only once (MCP's ``StreamableHTTPSessionManager``)
+or that keeps process-wide in-memory state on its loop (sessions served by a task group
+entered at startup, in-memory pub/sub). The loop is made on the first request and never
+checked out exclusively; the pool counts the requests using it, so that ``shutdown()``
+can wait for them (bounded) before the lifespan shutdown.
+
 When a request's coroutine outlives its response (Starlette background tasks), the
 inline loop is handed to a short-lived driver thread until the coroutine returns
 (bounded by a timeout), and only then goes back to the pool; the worker thread is free
@@ -52,7 +61,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bridgeway")
 
-LoopMode = Literal["inline", "thread"]
+LoopMode = Literal["inline", "thread", "shared"]
 Step = Callable[[], "asyncio.Future[Any]"]
 
 _BUSY_WAIT = 5.0  # seconds shutdown() waits for loops still serving a request
@@ -121,6 +130,9 @@ class PooledLoop:
         # How many async generators were alive on the loop when the current request
         # began (None: the loop type does not say; see ``_reap``).
         self.asyncgens_at_checkout: int | None = None
+        # The tasks this adapter made on the loop (requests, and the waits that finish
+        # them off): what close() waits for; anything else left running is cancelled.
+        self.spawned: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         # What the loop is serving ("GET /path"), for the shutdown warning; None when idle.
         self.serving: str | None = None
 
@@ -181,7 +193,9 @@ class PooledLoop:
         thread's context, taken at the call, A2W-LIFE-09), or in an empty one. The
         task's own copy keeps what the app sets from leaking back to the caller."""
         ctx = contextvars.Context() if context is None else context
-        return ctx.run(self.loop.create_task, coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = ctx.run(self.loop.create_task, coro)  # type: ignore[arg-type]
+        self.spawned.add(task)
+        return task
 
     def finish_in_background(
         self, task: asyncio.Task[Any], timeout: float, *, gone: bool = False
@@ -250,6 +264,11 @@ class PooledLoop:
         only), then wait for the tasks scheduled since the request's end (the
         ``aclose()`` calls), bounded by ``deadline``."""
         await asyncio.sleep(0)  # finalizers of generators freed by refcount: scheduled
+        if self.pool.mode == "shared":
+            # The loop keeps running, so the finalizers run whenever the cyclic GC frees
+            # the generators; a forced collection here would stall every request on it,
+            # and the tasks made since are mostly other requests': nothing to wait for.
+            return
         base = self.asyncgens_at_checkout
         now = _asyncgen_count(self.loop)
         if base is None or now is None or now > base:
@@ -278,13 +297,23 @@ class PooledLoop:
                 await self.lifespan.shutdown()
             me = asyncio.current_task()
             lifespan_task = self.lifespan._task if self.lifespan is not None else None
-            pending = {t for t in asyncio.all_tasks() if t is not me and t is not lifespan_task}
-            if pending:
-                _, still = await asyncio.wait(pending, timeout=timeout)
-                for t in still:
-                    t.cancel()
-                if still:
-                    await asyncio.wait(still, timeout=1.0)
+
+            def leftovers() -> set[asyncio.Task[Any]]:
+                return {t for t in asyncio.all_tasks() if t is not me and t is not lifespan_task}
+
+            # Requests still running (their work after the response included) get the
+            # timeout (A2W-LIFE-07). Any other task the app or a library left behind is
+            # cancelled at once, as asyncio.run() does after an ASGI server's lifespan
+            # shutdown: some never end by themselves (sse-starlette's shutdown watcher
+            # polls for uvicorn's exit flag for ever) and would hold the exit up.
+            requests = leftovers() & set(self.spawned)
+            if requests:
+                await asyncio.wait(requests, timeout=timeout)
+            still = leftovers()
+            for t in still:
+                t.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
             await self.loop.shutdown_asyncgens()
 
         try:
@@ -336,6 +365,11 @@ class LoopPool:
         self._serial = False  # greenlets without patched threading: loops take turns
         self.loops_created = 0
         self.closed = False
+        # Shared mode: the process's one loop, how many requests are using it, and the
+        # lock under which the first request makes it (and runs its lifespan startup).
+        self._shared: PooledLoop | None = None
+        self._users = 0
+        self._creating = threading.Lock()
         _pools.add(self)
 
     def _forget(self) -> None:
@@ -347,10 +381,15 @@ class LoopPool:
         self._all = []
         self._green = None
         self._pid = os.getpid()
+        self._shared = None
+        self._users = 0
+        self._creating = threading.Lock()
 
     def checkout(self) -> PooledLoop:
         if self._pid != os.getpid():  # forked without the at-fork hook (or an odd runtime)
             self._forget()
+        if self.mode == "shared":
+            return self._checkout_shared()
         with self._lock:
             ploop = self._idle.pop() if self._idle else None
             if ploop is None and self.closed:
@@ -360,7 +399,34 @@ class LoopPool:
         ploop.asyncgens_at_checkout = _asyncgen_count(ploop.loop)
         return ploop
 
+    def _checkout_shared(self) -> PooledLoop:
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("ASGIToWSGI has been shut down")
+            ploop = self._shared
+            if ploop is not None:
+                self._users += 1
+                return ploop
+        # The first requests: one makes the loop and runs the lifespan startup, the
+        # others wait for it (they must not see a loop whose startup has not finished).
+        with self._creating:
+            with self._lock:
+                if self.closed:  # shut down while this request waited for the lock
+                    raise RuntimeError("ASGIToWSGI has been shut down")
+                ploop = self._shared
+            if ploop is None:
+                ploop = self._new_loop()
+            with self._lock:
+                self._shared = ploop
+                self._users += 1
+                return ploop
+
     def checkin(self, ploop: PooledLoop) -> None:
+        if self.mode == "shared":
+            with self._lock:
+                self._users -= 1
+                self._returned.notify_all()
+            return
         ploop.serving = None
         with self._lock:
             if ploop in self._all and not self.closed:
@@ -368,12 +434,30 @@ class LoopPool:
                 return
         if self.closed and ploop in self._all:
             # A loop that was busy when the pool shut down: close it now, and tell
-            # shutdown(), which may be waiting for it.
+            # shutdown(), which may be waiting for it. In thread mode the work after a
+            # response checks its loop in from the loop's own thread, where close()
+            # (which waits for that loop) would block the loop for its whole timeout.
+            if ploop.thread is threading.current_thread():
+                closer = threading.Thread(
+                    target=self._close_returned,
+                    args=(ploop,),
+                    name="bridgeway-asgi-close",
+                    daemon=True,
+                )
+                try:
+                    closer.start()
+                    return
+                except RuntimeError:  # no new threads this late in the interpreter's exit
+                    pass
+            self._close_returned(ploop)
+
+    def _close_returned(self, ploop: PooledLoop) -> None:
+        if ploop.thread is not threading.current_thread():
             ploop.close(self.shutdown_timeout)
-            with self._lock:
-                if ploop in self._all:
-                    self._all.remove(ploop)
-                self._returned.notify_all()
+        with self._lock:
+            if ploop in self._all:
+                self._all.remove(ploop)
+            self._returned.notify_all()
 
     def _new_loop(self) -> PooledLoop:
         global _exit_hook_registered
@@ -414,7 +498,8 @@ class LoopPool:
             ploop = PooledLoop(self, loop)
         # Greenlets without patched threading: inline only (a loop in a real thread
         # would wait in the patched selector, on a hub of its own that nothing runs).
-        if self.mode == "thread" and not self._serial:
+        # Thread and shared mode: the loop runs in a thread of its own.
+        if self.mode != "inline" and not self._serial:
             ready = threading.Event()
 
             def run_forever() -> None:
@@ -434,8 +519,18 @@ class LoopPool:
         if lifespan.status == "pending":
             ploop.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=loop))
         with self._lock:
+            again = lifespan.status == "failed" and any(
+                p.lifespan is not None and p.lifespan.status == "ready" for p in self._all
+            )
             self._all.append(ploop)
             self.loops_created += 1
+        if again:
+            logger.error(
+                "bridgeway: the lifespan startup failed on a new event loop after it had"
+                " succeeded on another one; an app whose lifespan can run only once per"
+                " process (the MCP SDK's streamable-HTTP app) or that keeps per-process"
+                " state on its loop needs ASGIToWSGI(app, loop_mode='shared')"
+            )
         return ploop
 
     def _wait_for_idle(self) -> PooledLoop:
@@ -480,6 +575,9 @@ class LoopPool:
     def shutdown(self, timeout: float | None = None) -> None:
         """Shut down every idle loop (lifespan shutdown first); loops still serving a
         request are shut down when they come back."""
+        if self.mode == "shared":
+            self._shutdown_shared(timeout)
+            return
         with self._lock:
             if self._pid != os.getpid():
                 return
@@ -537,3 +635,32 @@ class LoopPool:
                     for p in left
                 ),
             )
+
+    def _shutdown_shared(self, timeout: float | None) -> None:
+        """Shared mode: wait (bounded) for the requests still running, as an ASGI server
+        does before its lifespan shutdown, then shut the loop down. The lifespan shutdown
+        is what ends long-lived responses (an MCP session's GET stream); requests still
+        running after it are cancelled by ``PooledLoop.close()``."""
+        with self._creating, self._lock:
+            if self._pid != os.getpid():
+                return
+            self.closed = True
+            ploop, self._shared = self._shared, None
+            if ploop is self._green:  # under gevent/eventlet: the process's green loop
+                self._green = None
+        if ploop is None:
+            return
+        limit = self.shutdown_timeout if timeout is None else timeout
+        with self._returned:
+            waited = self._returned.wait_for(lambda: self._users <= 0, min(limit, _BUSY_WAIT))
+            running = self._users
+        if not waited:
+            logger.warning(
+                "bridgeway: %d request(s) were still running on the shared event loop at"
+                " shutdown; the lifespan shutdown runs now",
+                running,
+            )
+        ploop.close(limit)
+        with self._lock:
+            if ploop in self._all:
+                self._all.remove(ploop)

@@ -27,8 +27,12 @@ class ASGIToWSGI:
     :param loop_mode: ``"inline"`` (default): the WSGI worker thread runs the loop
         itself, no thread hop; tasks left running between requests only advance while
         some request runs that loop. ``"thread"``: each pooled loop runs in a thread of
-        its own, so such tasks keep running, at the cost of a hand-off per step. Under
-        gevent or eventlet (monkeypatched threading), either mode runs one loop per
+        its own, so such tasks keep running, at the cost of a hand-off per step.
+        ``"shared"``: one loop per process, in a thread of its own, runs every request
+        (as under an ASGI server): one lifespan per process, for apps whose lifespan
+        may run only once or that keep per-process state on their loop (the MCP SDK's
+        streamable-HTTP app); a hand-off per step, and one loop's worth of CPU. Under
+        gevent or eventlet (monkeypatched threading), every mode runs one loop per
         process, in a green thread, for every request (see docs/asgi-to-wsgi.md).
     :param loop_factory: makes new event loops (for example ``uvloop.new_event_loop``).
     :param chunk_size: the most bytes read from ``wsgi.input`` per ``http.request``.
@@ -65,8 +69,8 @@ class ASGIToWSGI:
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
-        if loop_mode not in ("inline", "thread"):
-            raise ValueError(f"loop_mode must be 'inline' or 'thread', not {loop_mode!r}")
+        if loop_mode not in ("inline", "thread", "shared"):
+            raise ValueError(f"loop_mode must be 'inline', 'thread' or 'shared', not {loop_mode!r}")
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.app: ASGIApp = guarantee_single_callable(app)  # type: ignore[no-untyped-call]

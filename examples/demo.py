@@ -5,9 +5,10 @@
 Each entry of ``DEMOS`` is one server process hosting one bridged app, plus a "tour": a
 function making a few requests to it and describing what came back. There is one per
 example: a Flask app mounted in FastAPI on uvicorn (``WSGIToASGI``), a FastAPI app on
-waitress (``ASGIToWSGI``), and a Django project with FastAPI taking over ``/api`` on
-uvicorn. The first server gets ``--port`` (a free port if that one is busy, or if it is
-0); the others get free ports.
+waitress (``ASGIToWSGI``), a Django project with FastAPI taking over ``/api`` on
+uvicorn, and a Flask app with an MCP server at ``/mcp`` on gunicorn (``WSGIDispatcher``;
+its tour is the MCP SDK's own client). The first server gets ``--port`` (a free port if
+that one is busy, or if it is 0); the others get free ports.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPMessage
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -197,6 +198,63 @@ def django_tour(base: str) -> Iterator[str]:
     )
 
 
+def mcp_tour(base: str) -> Iterator[str]:
+    """The MCP SDK's own client, in the 2025 protocol (a stateful session)."""
+    import anyio
+    from mcp import Client
+
+    seen: dict[str, Any] = {"arrived": [], "infos": []}
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen["arrived"].append(time.time())
+
+    async def server_info(client: Client) -> None:
+        result = await client.call_tool("server_info", {"wait": 0.2})
+        seen["infos"].append(result.structured_content)
+
+    async def session() -> None:
+        with anyio.fail_after(30.0):
+            async with Client(base + "/mcp", mode="legacy", read_timeout_seconds=10) as client:
+                seen["protocol"] = client.protocol_version
+                seen["tools"] = sorted(tool.name for tool in (await client.list_tools()).tools)
+                for title in ("water the plants", "write the report"):
+                    await client.call_tool("add", {"title": f"{title} (demo)"})
+                args = {"search": "(demo)", "pause": 0.5}
+                review = await client.call_tool("review", args, progress_callback=on_progress)
+                seen["review"] = review.structured_content
+                async with anyio.create_task_group() as group:  # four calls at once
+                    for _ in range(4):
+                        group.start_soon(server_info, client)
+
+    try:
+        anyio.run(session)
+    except Exception as exc:  # an ExceptionGroup from the client's task group too
+        raise TourFailed(f"the MCP client failed: {exc!r}") from exc
+    yield f"MCP initialize   -> protocol {seen['protocol']}, tools {seen['tools']}"
+    todos = json.loads(fetch(base + "/todos")[2])
+    yield f"call add x2      -> GET /todos (a Flask view) lists {len(todos)} items"
+    finished, arrived = seen["review"]["finished_at"], seen["arrived"]
+    check(arrived and arrived[0] < finished, f"review: {seen['review']}, progress at {arrived}")
+    before = ", ".join(f"{finished - at:.1f} s" for at in arrived)
+    yield (
+        f"call review      -> {len(arrived)} progress notifications, streamed: they arrived"
+        f" {before} before the tool returned"
+    )
+    infos = seen["infos"]
+    loops, lifespans = {i["event_loop"] for i in infos}, {i["lifespans_started"] for i in infos}
+    check(len(loops) == 1 and lifespans == {1}, f"server_info: {infos}")
+    yield (
+        "call server_info x4 at once -> one event loop, one MCP lifespan (its session"
+        f" manager) for the process, in thread {infos[0]['loop_thread']!r}"
+    )
+
+
+def gunicorn(config: str, app: str) -> Callable[[str, int], list[str]]:
+    return lambda host, port: [
+        str(BIN / "gunicorn"), "-c", config, "--threads", "4", "-b", f"{host}:{port}", app,
+    ]  # fmt: skip
+
+
 def waitress(app: str) -> Callable[[str, int], list[str]]:
     return lambda host, port: [
         str(BIN / "waitress-serve"), f"--listen={host}:{port}", "--threads=4", app,
@@ -232,6 +290,11 @@ DEMOS: tuple[DemoServer, ...] = (
         "Django (WSGI) + new FastAPI endpoints under /api, served by uvicorn (ASGI)",
         django_server,
         django_tour,
+    ),
+    DemoServer(
+        "Flask (WSGI) + an MCP server (ASGI) at /mcp, served by gunicorn gthread (WSGI)",
+        gunicorn("examples/mcp_in_flask/gunicorn.conf.py", "examples.mcp_in_flask.app:application"),
+        mcp_tour,
     ),
 )
 

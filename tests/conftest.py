@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import os
 
 import pytest
+
+# eventlet's green DNS imports dnspython patched, which imports httpcore2 when httpx2 is
+# installed (the mcp SDK needs it), which imports trio when it is installed (the tests
+# need it), and trio cannot be imported over eventlet's green socket ("'GreenSocket'
+# has no attribute 'sendmsg'"): `import eventlet` fails. eventlet's own switch turns its
+# green DNS off, in this process and every child (the greenlet tests and servers).
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 
 
 @pytest.fixture(params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")])

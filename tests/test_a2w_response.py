@@ -9,6 +9,7 @@ import threading
 import time
 import traceback
 from array import array
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -582,6 +583,7 @@ def test_message_after_final_body_raises_and_response_is_intact() -> None:
         pytest.param({**START, "status": "200"}, ValueError, id="status-str"),
         pytest.param({**START, "status": 99}, ValueError, id="status-99"),
         pytest.param({**START, "status": 1000}, ValueError, id="status-1000"),
+        pytest.param({**START, "status": True}, ValueError, id="status-bool"),
         pytest.param({**START, "headers": [("x", "y")]}, TypeError, id="str-header"),
         pytest.param({**START, "headers": [(b"x", b"a\r\nb")]}, ValueError, id="crlf"),
         pytest.param({**START, "headers": [(b":status", b"200")]}, ValueError, id="pseudo"),
@@ -605,6 +607,27 @@ def test_invalid_start_raises_inside_the_app(message: Message, error: type[Excep
     assert isinstance(raised[0], error)
     assert result.code == 400
     assert result.body == b"recovered"
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (HTTPStatus.NOT_FOUND, "404 Not Found"),
+        (HTTPStatus.INTERNAL_SERVER_ERROR, "500 Internal Server Error"),
+    ],
+)
+def test_int_subclass_status_is_a_status(status: HTTPStatus, line: str) -> None:
+    """An ``http.HTTPStatus`` is an int: the MCP SDK answers an unknown session with
+    ``status=HTTPStatus.NOT_FOUND`` (uvicorn and hypercorn serve it). It was refused as
+    "not an int" and the request became a 500 (issue 15 point 4)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, b"answered", status=status)
+
+    with serving(app, lifespan="off") as adapter:
+        result = call(adapter)
+    assert (result.status, result.body) == (line, b"answered")
+    assert type(result.status) is str
 
 
 def test_str_body_raises_type_error() -> None:

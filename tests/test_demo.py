@@ -41,4 +41,10 @@ def test_demo_requests_succeed() -> None:
     assert "GET /api/notes   -> 200 4 notes as JSON" in output
     assert "GET /admin/login/ -> 200 'Log in | Django site admin'" in output
     assert "GET /debug/connections/ -> 0 database files open" in output
-    assert "All demo requests succeeded on 3 server(s)." in output
+    # Flask with an MCP server at /mcp, on gunicorn gthread: the MCP SDK's client
+    assert "Flask (WSGI) + an MCP server (ASGI) at /mcp, served by gunicorn gthread" in output
+    assert "MCP initialize   -> protocol 2025-11-25, tools ['add', 'list_todos'," in output
+    assert "call add x2      -> GET /todos (a Flask view) lists 2 items" in output
+    assert "call review      -> 2 progress notifications, streamed" in output
+    assert "call server_info x4 at once -> one event loop, one MCP lifespan" in output
+    assert "All demo requests succeeded on 4 server(s)." in output
