@@ -1,5 +1,6 @@
 """bridgeway: run any WSGI app on any ASGI server, and any ASGI app on any WSGI server."""
 
+from . import _interpreter
 from .asgi_to_wsgi import ASGIToWSGI as ASGIToWSGI
 from .detect import app_kind as app_kind
 from .detect import as_asgi as as_asgi
@@ -27,3 +28,7 @@ __all__ = (
     "as_asgi",
     "as_wsgi",
 )
+
+# In a sub-interpreter (mod_wsgi without WSGIApplicationGroup %{GLOBAL}), say so in the
+# server's log before the app's own import fails there: see _interpreter.
+_interpreter.warn_if_subinterpreter()

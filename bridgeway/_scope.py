@@ -108,10 +108,12 @@ def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
         port = environ.get("REMOTE_PORT", "")
         client = [remote_addr, int(port) if str(port).isdigit() else 0]
     server = None
-    server_name = environ.get("SERVER_NAME")
-    if server_name:
+    # SERVER_NAME, else SERVER_ADDR (the listening address, what ASGI-www asks for):
+    # nginx's uwsgi_params send an empty SERVER_NAME when no server_name is set.
+    server_host = environ.get("SERVER_NAME") or environ.get("SERVER_ADDR")
+    if server_host:
         port = environ.get("SERVER_PORT", "")
-        server = [server_name, int(port) if str(port).isdigit() else None]
+        server = [server_host, int(port) if str(port).isdigit() else None]
 
     query = environ.get("QUERY_STRING", "")
     return {

@@ -9,11 +9,16 @@
 # BRIDGEWAY_PYTHONS="3.11" limits the fast lanes to the Pythons listed.
 #
 # apt-get: the script calls `apt-get update` and `apt-get install wrk` (as root, else with
-# sudo) only when wrk is missing; the end-to-end benchmark's smoke test needs it.
+# sudo) only when wrk is missing; the end-to-end benchmark's smoke test needs it. It also
+# sources scripts/hosts.sh, whose ensure_hosts calls `apt-get update` and `apt-get install`
+# only when one of Apache (apache2, apache2-dev), nginx, Passenger or Debian's python3-venv
+# and python3-dev is missing, then keeps the mod_wsgi venv of Debian's python3 up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
+source scripts/hosts.sh
 ensure_venv test
+ensure_hosts
 main_venv="$VENV"
 main_version="$("$main_venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 if ! command -v wrk >/dev/null 2>&1; then

@@ -15,11 +15,18 @@ ASGI app) is marked with the ``KnownBug`` describing it. The mark is an
   the normal expectation.
 
 ``python`` as the project means the standard library (wsgiref) of the running CPython.
+The WSGI hosts of ``tests/live/hosts.py`` are not in this venv: ``passenger`` and
+``nginx`` are the versions their commands report, ``mod_wsgi`` the one in the mod_wsgi
+venv. A host that is not installed has no version and none of its bugs applies (its
+tests then fail, starting it); give host bugs a version range, never ``""``.
 """
 
 from __future__ import annotations
 
+import functools
 import platform
+import re
+import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -29,10 +36,47 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 
+class HostMissing(LookupError):
+    """A WSGI host (Passenger, nginx, mod_wsgi) is not installed: scripts/hosts.sh."""
+
+
+@functools.cache
+def _host_version(project: str) -> Version:
+    from live.hosts import MODWSGI_VENV
+
+    commands = {
+        "passenger": (["passenger", "--version"], r"Passenger\S* (\d[\w.]*)"),
+        "nginx": (["nginx", "-v"], r"nginx/(\d[\w.]*)"),
+        "mod_wsgi": (
+            [
+                str(MODWSGI_VENV / "bin" / "python"),
+                "-c",
+                "from importlib.metadata import version; print(version('mod_wsgi'))",
+            ],
+            r"(\d[\w.]*)",
+        ),
+    }
+    argv, pattern = commands[project]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise HostMissing(f"{project} is not installed (scripts/hosts.sh): {exc}") from exc
+    found = re.search(pattern, done.stdout + done.stderr)
+    if found is None:
+        raise HostMissing(f"{project}: no version in {done.stdout + done.stderr!r}")
+    return Version(found[1])
+
+
+HOSTS = ("passenger", "nginx", "mod_wsgi")
+
+
 def installed_version(project: str) -> Version:
-    """The version of ``project`` in this environment (``python``: the interpreter)."""
+    """The version of ``project`` in this environment (``python``: the interpreter; a
+    WSGI host: see the module docstring). Raises when it is not installed."""
     if project == "python":
         return Version(platform.python_version())
+    if project in HOSTS:
+        return _host_version(project)
     return Version(metadata.version(project))
 
 
@@ -47,7 +91,11 @@ class KnownBug:
 
     def applies(self) -> bool:
         """Is the installed version one that has this bug?"""
-        return installed_version(self.project) in SpecifierSet(self.affected)
+        try:
+            version = installed_version(self.project)
+        except HostMissing:
+            return False
+        return version in SpecifierSet(self.affected)
 
     @property
     def reason(self) -> str:
@@ -161,6 +209,82 @@ WAITRESS_204_CLOSE = KnownBug(
     ">=3.0",
     "waitress closes the connection after a 204/304 that has no Content-Length (plain"
     " WSGI: GET /plain/204 answers 'Connection: close')",
+)
+
+# --- WSGI hosts (tests/live/hosts.py: Debian's packages and the mod_wsgi venv) -----------
+
+MODWSGI_ABORT = KnownBug(
+    "mod_wsgi",
+    ">=6.1",
+    "when the WSGI iterable raises mid-stream, mod_wsgi (daemon mode) ends the chunked"
+    " response normally and keeps the connection, so a truncated body looks complete"
+    " (plain WSGI reproduction: GET /plain/raise-mid ends with 0\\r\\n\\r\\n)",
+)
+PASSENGER_PATH_INFO = KnownBug(
+    "passenger",
+    ">=6.0",
+    "PATH_INFO is not percent-decoded (PEP 3333 takes it from CGI, where it is decoded):"
+    " GET /plain/environ/caf%C3%A9 gives PATH_INFO '/plain/environ/caf%C3%A9'",
+)
+PASSENGER_HTTP10 = KnownBug(
+    "passenger",
+    ">=6.0",
+    "SERVER_PROTOCOL is 'HTTP/1.1' for an HTTP/1.0 request (GET /plain/environ sent as HTTP/1.0)",
+)
+PASSENGER_SERVER_PORT = KnownBug(
+    "passenger",
+    ">=6.0",
+    "SERVER_PORT comes from the Host header, '80' when it names no port, not from the port"
+    " the request came in on (GET /plain/environ with 'Host: localhost')",
+)
+PASSENGER_CHUNKED_UPLOAD = KnownBug(
+    "passenger",
+    ">=6.0",
+    "a chunked request body cannot be read by the app: no CONTENT_LENGTH and no"
+    " wsgi.input_terminated (POST /plain/environ with Transfer-Encoding: chunked)",
+)
+PASSENGER_EMPTY_LENGTH = KnownBug(
+    "passenger",
+    ">=6.0",
+    "'Content-Length: 0' is dropped: a POST with an empty body reaches the app without"
+    " CONTENT_LENGTH (POST /plain/environ)",
+)
+PASSENGER_CLOSE_FRAMED = KnownBug(
+    "passenger",
+    ">=6.0",
+    "Passenger limitation: its WSGI loader answers 'Connection: close', so a streamed"
+    " response (no Content-Length) is framed by closing the connection: an aborted"
+    " response cannot be told from a complete one, and the connection is not kept alive"
+    " (GET /plain/raise-mid)",
+)
+PASSENGER_100_CONTINUE = KnownBug(
+    "passenger",
+    ">=6.0",
+    "the interim '100 Continue' lacks the empty line that ends it ('HTTP/1.1 100"
+    " Continue\\r\\nHTTP/1.1 200 OK'), so a client sees a malformed response (POST"
+    " /plain/environ with Expect: 100-continue)",
+)
+NGINX_EMPTY_HOST = KnownBug(
+    "nginx",
+    ">=1.22",
+    "Debian's uwsgi_params sends 'uwsgi_param HTTP_HOST $host', so a request without a"
+    " Host header (HTTP/1.0) reaches the app with an empty one (GET /plain/environ sent as"
+    " HTTP/1.0 gives HTTP_HOST '')",
+)
+UWSGI_SOCKET_DUPLICATES = KnownBug(
+    "uwsgi",
+    ">=2.0.26",
+    "behind nginx (--socket, the uwsgi protocol) a header sent twice arrives as two"
+    " variables of one name and uWSGI keeps the last (GET /plain/environ with 'Accept: a/b'"
+    " and 'Accept: c/d' gives HTTP_ACCEPT 'c/d')",
+)
+UWSGI_CLOSE_FRAMED_NGINX = KnownBug(
+    "uwsgi",
+    "",
+    "uWSGI limitation: over the uwsgi protocol a streamed response is framed by closing"
+    " the connection, so nginx cannot tell an aborted response from a complete one: it"
+    " ends its chunked response normally and keeps the client's connection (GET"
+    " /plain/raise-mid through nginx)",
 )
 
 # --- ASGI servers (WSGIToASGI's conformance suite) -------------------------------------

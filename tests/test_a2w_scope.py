@@ -177,6 +177,39 @@ CASES = [
     _case("A2W-SCOPE-11-bad-port", "server", ["sock", None], server_name="sock", server_port="x"),
     _case("A2W-SCOPE-11-no-port", "server", ["sock", None], server_name="sock", server_port=None),
     _case("A2W-SCOPE-11-no-name", "server", None, server_name=None),
+    # nginx + uWSGI without server_name: SERVER_NAME is empty; SERVER_ADDR (the listening
+    # address, as uvicorn gives) counts then, with SERVER_PORT.
+    _case(
+        "A2W-SCOPE-11-empty-name-addr",
+        "server",
+        ["127.0.0.1", 8080],
+        server_name="",
+        server_port="8080",
+        SERVER_ADDR="127.0.0.1",
+    ),
+    _case(
+        "A2W-SCOPE-11-no-name-addr",
+        "server",
+        ["::1", 8080],
+        server_name=None,
+        server_port="8080",
+        SERVER_ADDR="::1",
+    ),
+    _case("A2W-SCOPE-11-empty-name", "server", None, server_name="", server_port="8080"),
+    _case(
+        "A2W-SCOPE-11-empty-name-empty-addr",
+        "server",
+        None,
+        server_name="",
+        SERVER_ADDR="",
+    ),
+    _case(
+        "A2W-SCOPE-11-name-wins-over-addr",
+        "server",
+        ["example.org", 80],
+        server_name="example.org",
+        SERVER_ADDR="127.0.0.1",
+    ),
 ]
 
 

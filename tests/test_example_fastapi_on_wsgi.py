@@ -1,8 +1,12 @@
-"""examples/fastapi_on_wsgi: a FastAPI app on gunicorn (gthread), waitress and uWSGI.
+"""examples/fastapi_on_wsgi: a FastAPI app on gunicorn (gthread), waitress, uWSGI, Apache
+mod_wsgi and Phusion Passenger: the "FastAPI on a WSGI-only host" journey.
 
 Each server serves the example with its own database file; the same tests run on each.
-waitress serves it through ``passenger_wsgi.py`` and uWSGI through
-``pythonanywhere_wsgi.py``, so those entry files are proven live too.
+Every entry file is served as it is: mod_wsgi-express serves ``fastapi_on_wsgi.wsgi``
+(daemon mode, main interpreter, as Apache's user), Passenger Standalone serves the
+example's directory through its ``passenger_wsgi.py`` (two processes, one request at a
+time each), waitress serves ``passenger_wsgi.py`` too and uWSGI
+``pythonanywhere_wsgi.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live.servers import BIN, HOST, ServerProcess, ServerSpec, running_server
+from live.hosts import shared_directory
+from live.servers import BIN, HOST, WSGI_HOSTS, ServerProcess, ServerSpec, running_server
 
 from bridgeway import ASGIToWSGI
 from examples.fastapi_on_wsgi import app as example
@@ -46,18 +51,21 @@ SERVED: dict[str, tuple[ServerSpec | str, str]] = {
     # PythonAnywhere's file: its PROJECT_DIR does not exist here, the harness's
     # --pythonpath makes the repository importable instead.
     "uwsgi": ("uwsgi", "examples.fastapi_on_wsgi.pythonanywhere_wsgi:application"),
+    # The entry files themselves: a .wsgi script, a directory with passenger_wsgi.py.
+    "mod_wsgi": (WSGI_HOSTS["mod_wsgi"], "examples/fastapi_on_wsgi/fastapi_on_wsgi.wsgi"),
+    "passenger": (WSGI_HOSTS["passenger"], "examples/fastapi_on_wsgi"),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(SERVED))
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     name: str = request.param
-    database = tmp_path_factory.mktemp(name) / "notes.sqlite3"
     spec, app = SERVED[name]
-    with running_server(spec, app, env={"FASTAPI_EXAMPLE_DB": str(database)}) as srv:
-        yield srv
+    # A directory Apache's user (www-data) may write the database into.
+    with shared_directory(f"fastapi-{name}") as folder:
+        env = {"FASTAPI_EXAMPLE_DB": str(folder / "notes.sqlite3")}
+        with running_server(spec, app, env=env) as srv:
+            yield srv
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live.hosts import shared_directory
 from live.rawclient import RawConnection, exchange, request_bytes
-from live.servers import SERVERS, WSGI_SERVERS, ServerProcess, running_servers
+from live.servers import SERVERS, WSGI_HOSTS, WSGI_SERVERS, ServerProcess, running_servers
 
 pytestmark = pytest.mark.servers
 
@@ -25,7 +26,7 @@ SSE_NATIVE = "tests.live.lifecycle_apps:sse_app"
 NATIVE = "uvicorn-h11"
 # Every WSGI server of the conformance suite (its SERVERS is the same table), and uvicorn
 # as the native reference.
-SSE_SERVERS = [NATIVE, *WSGI_SERVERS]
+SSE_SERVERS = [NATIVE, *WSGI_SERVERS, *WSGI_HOSTS]
 STREAMS = {
     "starlette-2.4": "/sse?spec=2.4",
     "starlette-2.3": "/sse?spec=2.3",
@@ -43,8 +44,10 @@ def wait_for(check: object, timeout: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def sse_markers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sse-markers")
+def sse_markers() -> Iterator[Path]:
+    # Not tmp_path (0700): mod_wsgi's daemons write markers as www-data.
+    with shared_directory("sse-markers") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

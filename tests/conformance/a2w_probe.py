@@ -17,7 +17,8 @@ Routes (``path`` below ``root_path``):
 - ``/tasks``: the tasks still pending on this request's loop (besides lifespan's).
 - ``/pool``: how many loops the main adapter has, and how many are idle.
 - ``/ws``: the echo, with status 426 (EXT-09: an upgrade request is plain HTTP).
-- ``/send/NAME``: one A2W-SEND scenario each, see ``SEND``.
+- ``/send/NAME``: one A2W-SEND scenario each, see ``SEND`` (``/send/big?mib=N``: N MiB
+  streamed).
 - ``/send/invalid/CASE``: an invalid message (A2W-SEND-03); answers which exception.
 - ``/recv/NAME``: receive() scenarios (after-body, two-tasks, no-read, slow, longpoll,
   record).
@@ -216,6 +217,12 @@ async def send_scenario(name: str, scope: Scope, receive: Receive, send: Send) -
         ]
         await _start(send, 200, hop)
         await _body(send, b"hop")
+    elif name == "big":  # MIB MiB streamed in 1 MiB pieces, no Content-Length
+        block = bytes(range(256)) * 4096
+        await _start(send, 200, [(b"content-type", b"application/octet-stream")])
+        for _ in range(int(q.get("mib", "50"))):
+            await _body(send, block, True)
+        await _body(send)
     elif name == "status299":
         await respond(send, b"odd", 299)
     elif name == "status999":  # issue 13 point 4: any three-digit int, as uvicorn
@@ -570,10 +577,17 @@ MOUNTED: dict[str, ASGIToWSGI] = {
     "slowstart": ASGIToWSGI(slow_start_app, startup_timeout=0.5, shutdown_timeout=0.5),
 }
 
+
+def _pop(environ: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        environ.pop(key, None)
+
+
 _SHIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "no-remote-port": lambda e: e.pop("REMOTE_PORT", None),
     "no-remote-addr": lambda e: e.pop("REMOTE_ADDR", None),
-    "no-server-name": lambda e: e.pop("SERVER_NAME", None),
+    "no-server-name": lambda e: _pop(e, "SERVER_NAME", "SERVER_ADDR"),
+    "empty-server-name": lambda e: e.update(SERVER_NAME="", SERVER_ADDR="127.0.0.1"),
     "unix-server": lambda e: e.update(SERVER_PORT=""),
     "http2": lambda e: e.update(SERVER_PROTOCOL="HTTP/2.0"),
     "odd-protocol": lambda e: e.update(SERVER_PROTOCOL="HTTP/9"),

@@ -33,9 +33,20 @@ from known_bugs import (
     GRANIAN_HTTP10,
     GRANIAN_LATIN1_IN,
     GRANIAN_LATIN1_OUT,
+    MODWSGI_ABORT,
+    NGINX_EMPTY_HOST,
+    PASSENGER_100_CONTINUE,
+    PASSENGER_CHUNKED_UPLOAD,
+    PASSENGER_CLOSE_FRAMED,
+    PASSENGER_EMPTY_LENGTH,
+    PASSENGER_HTTP10,
+    PASSENGER_PATH_INFO,
+    PASSENGER_SERVER_PORT,
     UWSGI_CHUNKED_UPLOAD,
     UWSGI_CLOSE_FRAMED,
+    UWSGI_CLOSE_FRAMED_NGINX,
     UWSGI_EXC_INFO,
+    UWSGI_SOCKET_DUPLICATES,
     WAITRESS_204_CLOSE,
     WERKZEUG_RAW_BYTES,
     WSGIREF_204,
@@ -44,11 +55,13 @@ from known_bugs import (
     KnownBug,
     marks_for,
 )
+from live.hosts import shared_directory
 from live.rawclient import RawConnection, request_bytes
 from live.servers import (
     ASGI_SERVERS,
     BIN,
     HOST,
+    WSGI_HOSTS,
     WSGI_SERVERS,
     ServerProcess,
     ServerSpec,
@@ -61,7 +74,8 @@ pytestmark = pytest.mark.servers
 PROBE = "tests.conformance.a2w_probe:probe"
 NATIVE_APP = "tests.conformance.a2w_probe:probe_app"
 NATIVE = "uvicorn-h11"
-SERVERS = list(WSGI_SERVERS)
+SERVERS_BY_NAME = {**WSGI_SERVERS, **WSGI_HOSTS}
+SERVERS = list(SERVERS_BY_NAME)
 
 
 def _waitress_lookahead(app: str, port: int) -> list[str]:
@@ -79,29 +93,63 @@ WAITRESS_LOOKAHEAD = ServerSpec("waitress-lookahead", "wsgi", _waitress_lookahea
 # --- what the servers do, observed (each entry is checked by some test) -------------------
 
 # Servers that give the undecoded target (RAW_URI / REQUEST_URI), so raw_path is exact.
-RAW_URI_SERVERS = {"gunicorn-sync", "gunicorn-gthread", "werkzeug", "uwsgi", "waitress"}
+RAW_URI_SERVERS = {
+    "gunicorn-sync",
+    "gunicorn-gthread",
+    "werkzeug",
+    "uwsgi",
+    "waitress",
+    "mod_wsgi",
+    "passenger",
+    "nginx-uwsgi",
+}
 # Servers that keep a connection open after a response (HTTP/1.1 keep-alive).
-KEEP_ALIVE = {"gunicorn-gthread", "waitress", "cheroot", "granian-wsgi"}
+KEEP_ALIVE = {
+    "gunicorn-gthread",
+    "waitress",
+    "cheroot",
+    "granian-wsgi",
+    "mod_wsgi",
+    "passenger",
+    "nginx-uwsgi",
+}
 # Servers that hand the app the body as it arrives (not only once it is complete).
-STREAMING_INPUT = {"gunicorn-sync", "gunicorn-gthread", "werkzeug", "wsgiref", "cheroot", "uwsgi"}
+# (nginx reads the whole body before it passes the request on: uwsgi_request_buffering.)
+STREAMING_INPUT = {
+    "gunicorn-sync",
+    "gunicorn-gthread",
+    "werkzeug",
+    "wsgiref",
+    "cheroot",
+    "uwsgi",
+    "mod_wsgi",
+}
 # Servers that apply X-Forwarded-Proto from 127.0.0.1 to wsgi.url_scheme by default.
-PROXY_SCHEME = {"gunicorn-sync", "gunicorn-gthread", "uwsgi"}
+PROXY_SCHEME = {"gunicorn-sync", "gunicorn-gthread", "uwsgi", "nginx-uwsgi"}
 # Servers whose streamed responses are framed by closing the connection, so an aborted
 # response cannot be told from a complete one (no chunked encoding).
-CLOSE_DELIMITED = {"wsgiref", "uwsgi"}
+CLOSE_DELIMITED = {"wsgiref", "uwsgi", "passenger"}
+# uWSGI, on its own or behind nginx: its UWSGI_EXC_INFO shows through both.
+UWSGI_BASED = {"uwsgi", "nginx-uwsgi"}
 # Servers whose graceful stop is SIGINT (their SIGTERM skips the interpreter's exit).
 SIGINT_TO_STOP = {"waitress", "cheroot"}
 # Servers that answer 400 to raw (unencoded) UTF-8 bytes in the request target.
-RAW_BYTES_REFUSED = frozenset({"gunicorn-sync", "gunicorn-gthread", "waitress", "cheroot"})
+RAW_BYTES_REFUSED = {
+    name: 400 for name in ("gunicorn-sync", "gunicorn-gthread", "waitress", "cheroot", "passenger")
+}
+# Apache answers 404 to an encoded slash in the path (AllowEncodedSlashes Off, its default).
+ENCODED_SLASH_REFUSED = {"mod_wsgi": 404}
 
 # Differences between a bridged answer and uvicorn's native one that are in the nature of
 # the servers, not bridgeway's doing. Listed once; ``comparable()`` applies them.
 NATURE: dict[str, str] = {
     "scope.server": "SERVER_NAME/SERVER_PORT are the server's choice: the Host header, the"
     " bind address, the hostname (uWSGI), 'waitress.invalid', cheroot's version string;"
-    " the port differs between server processes",
+    " the port differs between server processes; nginx + uWSGI without server_name: an"
+    " empty SERVER_NAME, so SERVER_ADDR (A2W-SCOPE-11)",
     "scope.client[1]": "the client port is a new ephemeral port per connection, and 0 where"
-    " the server sets no REMOTE_PORT (wsgiref, granian, uWSGI: A2W-SCOPE-10 fallback)",
+    " the server sets no REMOTE_PORT (wsgiref, granian, uWSGI; Passenger gives '0':"
+    " A2W-SCOPE-10 fallback)",
     "scope.asgi.spec_version": "bridgeway claims 2.4 (send() raises OSError after a"
     " disconnect, A2W-SCOPE-01); uvicorn claims 2.3",
     "extensions": "each server advertises what it implements (A2W-SCOPE-13, EXT-06..08)",
@@ -113,25 +161,31 @@ NATURE: dict[str, str] = {
     "scope.raw_path": "servers without RAW_URI/REQUEST_URI (wsgiref, cheroot, granian):"
     " rebuilt from PATH_INFO, so %2F reads as / (A2W-SCOPE-06, documented)",
     "scope.headers (joining)": "WSGI has one value per header name: the server joins"
-    " repeated lines (',' gunicorn, werkzeug, wsgiref, granian; ', ' waitress, cheroot,"
-    " uWSGI); uvicorn keeps them apart (A2W-SCOPE-09): values are compared split on ','",
+    " repeated lines (',' gunicorn, werkzeug, wsgiref, granian, Passenger; ', ' waitress,"
+    " cheroot, uWSGI, mod_wsgi); uvicorn keeps them apart (A2W-SCOPE-09): values are"
+    " compared split on ','",
     "scope.headers (order)": "the environ is a dict in the server's order: compared sorted",
     "scope.headers (x-forwarded-*)": "waitress drops X-Forwarded-* headers from untrusted"
     " peers (clear_untrusted_proxy_headers)",
     "scope.headers (content-type)": "wsgiref sets CONTENT_TYPE='text/plain' when the request"
     " has none",
     "scope.headers (chunked)": "waitress spools a chunked upload and presents it with"
-    " CONTENT_LENGTH and no Transfer-Encoding",
+    " CONTENT_LENGTH and no Transfer-Encoding; nginx reads it whole and passes"
+    " CONTENT_LENGTH along with Transfer-Encoding",
     "scope.headers (cookie)": "granian joins repeated Cookie lines with ';': compared split"
     " on ';' and ','",
-    "raw bytes in the target": "uvicorn (h11), gunicorn, waitress and cheroot answer 400 to"
-    " unencoded UTF-8 bytes in the request line (RFC 9112 allows it)",
+    "raw bytes in the target": "uvicorn (h11), gunicorn, waitress, cheroot and Passenger"
+    " answer 400 to unencoded UTF-8 bytes in the request line (RFC 9112 allows it)",
+    "encoded slash": "Apache (mod_wsgi) answers 404 to %2F in the path"
+    " (AllowEncodedSlashes Off, its default)",
     "upgrade requests": "uvicorn turns 'Upgrade: websocket' into a websocket scope; a WSGI"
     " server cannot (EXT-09)",
     "scope.path (%2F)": "cheroot leaves %2F encoded in PATH_INFO (every other server"
     " decodes it); the scope follows PATH_INFO",
     "response: date, server, connection, keep-alive, transfer-encoding": "managed by the"
     " server that frames the message (HTTP-10, HTTP-08)",
+    "response: status, x-powered-by": "Passenger adds both to every response (its WSGI"
+    " loader writes a CGI-style Status line, which Passenger forwards)",
     "response: content-length": "bridgeway adds it when the whole body is one message"
     " (HTTP-08); uvicorn chunks such a response instead",
     "response: hop-by-hop headers": "uvicorn passes the app's connection/keep-alive/upgrade/"
@@ -170,12 +224,13 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    markers = tmp_path_factory.mktemp("a2w-markers")
-    launches = [(WSGI_SERVERS[name], PROBE) for name in SERVERS]
-    launches += [(ASGI_SERVERS[NATIVE], NATIVE_APP), (WAITRESS_LOOKAHEAD, PROBE)]
-    with running_servers(launches, env={"BRIDGEWAY_MARKERS": str(markers)}) as servers:
-        yield Fleet({s.spec.name: s for s in servers}, markers)
+def fleet() -> Iterator[Fleet]:
+    # Not under pytest's tmp_path (0700): mod_wsgi's daemons write markers as www-data.
+    with shared_directory("a2w-markers") as markers:
+        launches = [(SERVERS_BY_NAME[name], PROBE) for name in SERVERS]
+        launches += [(ASGI_SERVERS[NATIVE], NATIVE_APP), (WAITRESS_LOOKAHEAD, PROBE)]
+        with running_servers(launches, env={"BRIDGEWAY_MARKERS": str(markers)}) as servers:
+            yield Fleet({s.spec.name: s for s in servers}, markers)
 
 
 def cases(
@@ -302,7 +357,15 @@ def comparable(result: Any, server: str, drop: frozenset[bytes] = frozenset()) -
     return {"scope": scope, **{k: result[k] for k in keep}}
 
 
-_SERVER_MANAGED = {b"date", b"server", b"connection", b"keep-alive", b"transfer-encoding"}
+_SERVER_MANAGED = {
+    b"date",
+    b"server",
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"status",  # Passenger's WSGI loader sends a CGI-style Status line, which it forwards
+    b"x-powered-by",  # Passenger
+}
 
 
 def comparable_headers(reply: Reply, native: Reply) -> list[tuple[bytes, bytes]]:
@@ -328,7 +391,7 @@ class EchoCase:
     data: bytes
     expect: Callable[[Any, str], None]
     xfail: Mapping[str, KnownBug] = field(default_factory=dict)
-    refused_by: frozenset[str] = frozenset()  # servers that answer 400 themselves
+    refused_by: Mapping[str, int] = field(default_factory=dict)  # server: its own status
     native: bool = True  # uvicorn can serve it as the same HTTP request
 
 
@@ -417,12 +480,14 @@ ECHO_CASES = [
         "utf8-path",
         request_bytes("GET", "/caf%C3%A9/%E6%97%A5"),
         _scope(path="/café/日", raw_path=list(b"/caf%C3%A9/%E6%97%A5")),
+        {"passenger": PASSENGER_PATH_INFO},
     ),
     EchoCase(
         "A2W-SCOPE-05",
         "invalid-utf8",
         request_bytes("GET", "/x%FF"),
         _scope(path="/x\ufffd"),
+        {"passenger": PASSENGER_PATH_INFO},
     ),
     EchoCase(
         "A2W-SCOPE-05,A2W-SCOPE-07",
@@ -444,13 +509,19 @@ ECHO_CASES = [
                 r, s
             )
         ),
+        {"passenger": PASSENGER_PATH_INFO},
+        refused_by=ENCODED_SLASH_REFUSED,
     ),
     EchoCase(
         "A2W-SCOPE-02",
         "http10",
         request_bytes("GET", "/echo", host="", version="1.0"),
         _scope(http_version="1.0"),
-        {"granian-wsgi": GRANIAN_HTTP10},
+        {
+            "granian-wsgi": GRANIAN_HTTP10,
+            "passenger": PASSENGER_HTTP10,
+            "nginx-uwsgi": NGINX_EMPTY_HOST,
+        },
     ),
     EchoCase(
         "A2W-SCOPE-08",
@@ -469,7 +540,7 @@ ECHO_CASES = [
             [("Accept", "a/b"), ("Accept", "c/d"), ("Cookie", "a=1"), ("Cookie", "b=2")],
         ),
         _expect_duplicates,
-        {"cheroot": CHEROOT_COOKIES},
+        {"cheroot": CHEROOT_COOKIES, "nginx-uwsgi": UWSGI_SOCKET_DUPLICATES},
     ),
     EchoCase(
         "A2W-RECV-01,A2W-RECV-02",
@@ -482,13 +553,18 @@ ECHO_CASES = [
         "chunked-upload",
         request_bytes("POST", "/echo", body=[b"\x01" * 70000, b"\x01" * 30000, b"\x01"]),
         _expect_body(100001),
-        {"wsgiref": WSGIREF_CHUNKED_UPLOAD, "uwsgi": UWSGI_CHUNKED_UPLOAD},
+        {
+            "wsgiref": WSGIREF_CHUNKED_UPLOAD,
+            "uwsgi": UWSGI_CHUNKED_UPLOAD,
+            "passenger": PASSENGER_CHUNKED_UPLOAD,
+        },
     ),
     EchoCase(
         "A2W-RECV-04",
         "post-empty",
         request_bytes("POST", "/echo", body=b""),
         lambda r, s: None if r["receive"] == [["http.request", 0, False]] else pytest.fail(r),
+        {"passenger": PASSENGER_EMPTY_LENGTH},
     ),
     EchoCase(
         "EXT-09",
@@ -521,7 +597,7 @@ def test_echo_matches_native(fleet: Fleet, case: EchoCase, server: str) -> None:
     reply = fetch(fleet.port(server), case.data)
     if server in case.refused_by:
         # The server refuses the request itself (RFC 9112 allows it): nothing to bridge.
-        assert reply.status == 400, reply
+        assert reply.status == case.refused_by[server], reply
         return
     assert reply.status == (426 if case.name == "websocket-upgrade" else 200), reply
     result = reply.json()
@@ -530,14 +606,16 @@ def test_echo_matches_native(fleet: Fleet, case: EchoCase, server: str) -> None:
         native = fleet.native(case.data)
         assert native.status == reply.status, native
         drop: frozenset[bytes] = frozenset()
-        if server == "waitress" and case.name == "chunked-upload":
+        if server in ("waitress", "nginx-uwsgi") and case.name == "chunked-upload":
             drop = frozenset({b"content-length", b"transfer-encoding"})
         assert comparable(result, server, drop) == comparable(native.json(), server, drop)
     # The next request on the same server is served normally (EXT-09: worker healthy).
     assert echo(fleet, server)["scope"]["path"] == "/echo"
 
 
-@pytest.mark.parametrize("server", cases("A2W-SCOPE-05,A2W-SCOPE-06"))
+@pytest.mark.parametrize(
+    "server", cases("A2W-SCOPE-05,A2W-SCOPE-06", xfail={"passenger": PASSENGER_PATH_INFO})
+)
 def test_mounted_root_path_is_in_path(fleet: Fleet, server: str) -> None:
     # The probe's WSGI shim mounts the adapter at /app (SCRIPT_NAME=/app), as a
     # DispatcherMiddleware would.
@@ -559,6 +637,8 @@ def test_environ_shapes_no_server_produces(fleet: Fleet, server: str) -> None:
     assert echo(fleet, server, "/shim/no-remote-port")["scope"]["client"] == ["127.0.0.1", 0]
     assert echo(fleet, server, "/shim/no-remote-addr")["scope"]["client"] is None
     assert echo(fleet, server, "/shim/no-server-name")["scope"]["server"] is None
+    # An empty SERVER_NAME: SERVER_ADDR counts (the port is SERVER_PORT, checked below).
+    assert echo(fleet, server, "/shim/empty-server-name")["scope"]["server"][0] == "127.0.0.1"
     assert echo(fleet, server, "/shim/unix-server")["scope"]["server"][1] is None
     assert echo(fleet, server, "/shim/http2")["scope"]["http_version"] == "2"
     assert echo(fleet, server, "/shim/odd-protocol")["scope"]["http_version"] == "1.1"
@@ -568,7 +648,9 @@ def test_environ_shapes_no_server_produces(fleet: Fleet, server: str) -> None:
     assert "unknown SERVER_PROTOCOL 'HTTP/9'" in fleet.servers[server].log()
 
 
-@pytest.mark.parametrize("server", cases("A2W-SCOPE-10,A2W-SCOPE-11"))
+@pytest.mark.parametrize(
+    "server", cases("A2W-SCOPE-10,A2W-SCOPE-11", xfail={"passenger": PASSENGER_SERVER_PORT})
+)
 def test_client_and_server_addresses(fleet: Fleet, server: str) -> None:
     port = fleet.port(server)
     with RawConnection(port) as conn:
@@ -581,6 +663,12 @@ def test_client_and_server_addresses(fleet: Fleet, server: str) -> None:
         assert scope["client"][1] == local_port
     assert isinstance(scope["server"][0], str)
     assert scope["server"][1] == port
+    if server == "nginx-uwsgi":
+        # No server_name: SERVER_NAME is empty and SERVER_ADDR counts, the listening
+        # address that uvicorn gives natively.
+        assert scope["server"][0] == "127.0.0.1"
+        native = fleet.native(request_bytes("GET", "/echo")).json()["scope"]["server"]
+        assert native == ["127.0.0.1", fleet.port(NATIVE)]
 
 
 @pytest.mark.parametrize("server", cases("A2W-SCOPE-04"))
@@ -698,8 +786,11 @@ _ABORTED = {
     "wsgiref": WSGIREF_CLOSE_FRAMED,
     "uwsgi": UWSGI_CLOSE_FRAMED,
     "granian-wsgi": GRANIAN_ABORT,
+    "mod_wsgi": MODWSGI_ABORT,
+    "passenger": PASSENGER_CLOSE_FRAMED,
+    "nginx-uwsgi": UWSGI_CLOSE_FRAMED_NGINX,
 }
-_FIVE_HUNDRED = {"uwsgi": UWSGI_EXC_INFO}
+_FIVE_HUNDRED = {name: UWSGI_EXC_INFO for name in sorted(UWSGI_BASED)}
 _ERROR = b"Internal Server Error"
 
 SEND_CASES = [
@@ -899,7 +990,7 @@ def test_invalid_messages_raise_in_the_app(fleet: Fleet, server: str) -> None:
         # Nothing malformed reaches the wire: a normal answer, or a 500 when the adapter
         # refuses everything after the protocol error.
         assert reply.status in (200, 500), (case, reply)
-        assert reply.complete or server == "uwsgi", (case, reply)  # UWSGI_EXC_INFO
+        assert reply.complete or server in UWSGI_BASED, (case, reply)  # UWSGI_EXC_INFO
         seen[case] = wait_for_file(fleet.markers / f"invalid-{name}", 5.0)[1]
     assert seen == expected
 
@@ -993,7 +1084,9 @@ def _expect_100(conn: RawConnection, wait: float) -> bool:
     return bool(readable)
 
 
-@pytest.mark.parametrize("server", cases("A2W-RECV-10,HTTP-02"))
+@pytest.mark.parametrize(
+    "server", cases("A2W-RECV-10,HTTP-02", xfail={"passenger": PASSENGER_100_CONTINUE})
+)
 def test_expect_continue(fleet: Fleet, server: str) -> None:
     # An app that refuses without reading: answered at once, the upload never sent.
     # (waitress reads the whole body before it calls the app, so it cannot show this.)
@@ -1080,7 +1173,7 @@ def test_head_leaves_no_body_bytes_on_the_connection(fleet: Fleet, server: str) 
     cases(
         "HTTP-05",
         servers=sorted(KEEP_ALIVE),
-        xfail={"waitress": WAITRESS_204_CLOSE},
+        xfail={"waitress": WAITRESS_204_CLOSE, "passenger": PASSENGER_CLOSE_FRAMED},
     ),
 )
 def test_keep_alive_survives_every_kind_of_response(fleet: Fleet, server: str) -> None:
@@ -1120,7 +1213,15 @@ def test_pipelined_requests(fleet: Fleet, server: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "server", cases("A2W-SEND-05,A2W-SEND-10,HTTP-05", xfail={"granian-wsgi": GRANIAN_ABORT})
+    "server",
+    cases(
+        "A2W-SEND-05,A2W-SEND-10,HTTP-05",
+        xfail={
+            "granian-wsgi": GRANIAN_ABORT,
+            "mod_wsgi": MODWSGI_ABORT,
+            "nginx-uwsgi": UWSGI_CLOSE_FRAMED_NGINX,
+        },
+    ),
 )
 def test_an_aborted_response_is_never_reused(fleet: Fleet, server: str) -> None:
     # After a cut-off at Content-Length the connection is still sound (keep-alive
@@ -1164,8 +1265,8 @@ def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
     assert (head.status, head.body, head.complete) == (200, b"", True)
     # A path that cannot be opened, before anything was sent: a 500.
     missing = get(fleet, server, "/send/pathsend-missing")
-    assert missing.status == 500 or (server == "uwsgi" and not missing.complete), missing
-    if server != "uwsgi":  # UWSGI_EXC_INFO
+    assert missing.status == 500 or (server in UWSGI_BASED and not missing.complete), missing
+    if server not in UWSGI_BASED:  # UWSGI_EXC_INFO
         assert missing.complete
     # A body after pathsend raises in the app; the file still arrives whole.
     name = marker_id(server)
@@ -1173,6 +1274,145 @@ def test_pathsend_is_advertised_and_bridged(fleet: Fleet, server: str) -> None:
     assert (mixed.status, mixed.body) == (200, expected)
     _, raised = wait_for_file(fleet.markers / f"pathsend-{name}", 5.0)
     assert raised is True  # isinstance(exc, RuntimeError)
+
+
+# --- big bodies through the hosts (proxies that buffer: Apache, Passenger, nginx) ---------
+
+
+@pytest.mark.parametrize("server", cases("A2W-RECV-01,A2W-SEND-07", servers=list(WSGI_HOSTS)))
+def test_big_bodies_both_ways(fleet: Fleet, server: str) -> None:
+    """A 10 MiB upload arrives whole in bounded reads; a 50 MiB stream arrives whole, as
+    uvicorn serves it natively. (The other servers pass no proxy: 1 MiB shows them.)"""
+    body = bytes(range(251)) * (10 * 4096 + 1)  # 10 MiB and a little, not a round size
+    result = fetch(fleet.port(server), request_bytes("POST", "/echo", body=body)).json()
+    assert (result["length"], result["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    assert all(n <= 65536 for _, n, _ in result["receive"])  # A2W-RECV-01
+    data = request_bytes("GET", "/send/big?mib=50")
+    reply = fetch(fleet.port(server), data, timeout=20.0)
+    native = fleet.native(data)
+    assert (reply.status, reply.complete, len(reply.body)) == (200, True, 50 << 20)
+    assert hashlib.sha256(reply.body).digest() == hashlib.sha256(native.body).digest()
+    assert reply.header("content-length") is None  # streamed, not buffered into one
+
+
+# --- the hosts' own bugs, shown by a plain WSGI app (no bridgeway) ----------------------
+
+
+def _plain_env(reply: Reply) -> dict[str, str]:
+    assert (reply.status, reply.complete) == (200, True), reply
+    env: dict[str, str] = reply.json()
+    return env
+
+
+@dataclass(frozen=True)
+class HostBug:
+    """What PEP 3333 / HTTP expect of the host for a plain WSGI request: the test asserts
+    it, and is a strict xfail while the host's version has ``bug``."""
+
+    server: str
+    name: str
+    bug: KnownBug
+    data: Callable[[int], bytes]
+    expect: Callable[[Reply, int], bool]
+
+
+_CHUNKED = request_bytes("POST", "/plain/environ", body=[b"abc", b"def"])
+HOST_BUGS = [
+    HostBug(
+        "mod_wsgi",
+        "abort",
+        MODWSGI_ABORT,
+        lambda port: request_bytes("GET", "/plain/raise-mid"),
+        lambda reply, port: not reply.complete,
+    ),
+    HostBug(
+        "passenger",
+        "path-info",
+        PASSENGER_PATH_INFO,
+        lambda port: request_bytes("GET", "/plain/environ/caf%C3%A9"),
+        lambda reply, port: _plain_env(reply)["PATH_INFO"] == "/plain/environ/caf\xc3\xa9",
+    ),
+    HostBug(
+        "passenger",
+        "http10",
+        PASSENGER_HTTP10,
+        lambda port: request_bytes("GET", "/plain/environ", host="", version="1.0"),
+        lambda reply, port: _plain_env(reply)["SERVER_PROTOCOL"] == "HTTP/1.0",
+    ),
+    HostBug(
+        "passenger",
+        "server-port",
+        PASSENGER_SERVER_PORT,
+        lambda port: request_bytes("GET", "/plain/environ"),
+        lambda reply, port: _plain_env(reply)["SERVER_PORT"] == str(port),
+    ),
+    HostBug(
+        "passenger",
+        "chunked-upload",
+        PASSENGER_CHUNKED_UPLOAD,
+        lambda port: _CHUNKED,
+        lambda reply, port: _plain_env(reply).get("CONTENT_LENGTH") == "6",
+    ),
+    HostBug(
+        "passenger",
+        "empty-length",
+        PASSENGER_EMPTY_LENGTH,
+        lambda port: request_bytes("POST", "/plain/environ", body=b""),
+        lambda reply, port: _plain_env(reply).get("CONTENT_LENGTH") == "0",
+    ),
+    HostBug(
+        "passenger",
+        "close-framed",
+        PASSENGER_CLOSE_FRAMED,
+        lambda port: request_bytes("GET", "/plain/raise-mid"),
+        lambda reply, port: not reply.complete,
+    ),
+    HostBug(
+        "passenger",
+        "100-continue",
+        PASSENGER_100_CONTINUE,
+        lambda port: request_bytes(
+            "POST", "/plain/environ", [("Expect", "100-continue")], body=b"abc"
+        ),
+        lambda reply, port: reply.status == 200 and reply.complete,
+    ),
+    HostBug(
+        "nginx-uwsgi",
+        "empty-host",
+        NGINX_EMPTY_HOST,
+        lambda port: request_bytes("GET", "/plain/environ", host="", version="1.0"),
+        lambda reply, port: "HTTP_HOST" not in _plain_env(reply),
+    ),
+    HostBug(
+        "nginx-uwsgi",
+        "duplicates",
+        UWSGI_SOCKET_DUPLICATES,
+        lambda port: request_bytes("GET", "/plain/environ", [("Accept", "a/b"), ("Accept", "c/d")]),
+        lambda reply, port: _plain_env(reply)["HTTP_ACCEPT"] in ("a/b,c/d", "a/b, c/d"),
+    ),
+    HostBug(
+        "nginx-uwsgi",
+        "close-framed",
+        UWSGI_CLOSE_FRAMED_NGINX,
+        lambda port: request_bytes("GET", "/plain/raise-mid"),
+        lambda reply, port: not reply.complete,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, id=f"no bridgeway][{case.server}-{case.name}", marks=case.bug.marks())
+        for case in HOST_BUGS
+    ],
+)
+def test_plain_wsgi_on_the_host(fleet: Fleet, case: HostBug) -> None:
+    """The reproduction of each host bug recorded above, with the probe's plain WSGI
+    routes: the host's own behaviour, whatever bridgeway does."""
+    port = fleet.port(case.server)
+    reply = fetch(port, case.data(port), timeout=5.0)
+    assert case.expect(reply, port), reply
 
 
 # --- shutdown (last: stops the servers) ---------------------------------------------------

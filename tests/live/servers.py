@@ -146,7 +146,24 @@ GREENLET_SERVERS = _table(
     },
 )
 
-SERVERS: dict[str, ServerSpec] = {**ASGI_SERVERS, **WSGI_SERVERS, **GREENLET_SERVERS}
+# WSGI hosts from Debian's packages (scripts/hosts.sh installs them), each set up the way
+# docs/deployment.md says by tests.live.hosts: Apache mod_wsgi (mod_wsgi-express, daemon
+# mode), Phusion Passenger Standalone, nginx in front of uWSGI's uwsgi protocol.
+WSGI_HOSTS = _table(
+    "wsgi",
+    {
+        "mod_wsgi": "{py} -m tests.live.hosts mod_wsgi {app} {port}",
+        "passenger": "{py} -m tests.live.hosts passenger {app} {port}",
+        "nginx-uwsgi": "{py} -m tests.live.hosts nginx-uwsgi {app} {port}",
+    },
+)
+
+SERVERS: dict[str, ServerSpec] = {
+    **ASGI_SERVERS,
+    **WSGI_SERVERS,
+    **GREENLET_SERVERS,
+    **WSGI_HOSTS,
+}
 
 
 def free_port() -> int:
