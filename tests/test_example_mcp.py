@@ -1,7 +1,8 @@
 """An MCP server inside a Flask app and inside a Django project, on a WSGI server
 (issue 15 point 4): examples/mcp_in_flask and examples/django_migration/wsgi.py.
 
-The MCP SDK's own client connects through gunicorn gthread (4 threads) and does what
+The MCP SDK's own client connects through gunicorn gthread (4 threads) and through
+Apache mod_wsgi (daemon mode, as Apache's www-data; tests/live/hosts.py) and does what
 ``mcp_scenario`` describes, in both protocol eras: ``legacy`` (the 2025 handshake, a
 stateful session with an ``Mcp-Session-Id``, a GET stream held open) and ``auto`` (the
 2026 single-exchange protocol). The same scenario runs against the same routes served
@@ -13,8 +14,7 @@ must be equal. Besides, on every server:
 - four calls in flight at once all ran on one event loop, under one lifespan: the MCP
   session manager entered by the lifespan serves every request of the process.
 
-A WSGI server is a parameter (``WSGI_HOSTS``); mod_wsgi joins the table with the
-harness of the ``hosts`` branch.
+A WSGI server is a parameter (``WSGI_HOSTS``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from live.hosts import shared_directory
 from live.servers import (
     ASGI_SERVERS,
     BIN,
@@ -44,6 +45,7 @@ from live.servers import (
     running_servers,
     server_env,
 )
+from live.servers import WSGI_HOSTS as HOSTS
 from mcp_scenario import PAUSE, ExampleTools, Outcome, run_scenario, run_stateless_clients
 from werkzeug.test import Client as WSGIClient
 
@@ -87,23 +89,31 @@ EXAMPLES = {
 }
 
 # The WSGI servers the MCP client goes through (each: one process, several threads).
-WSGI_HOSTS: dict[str, ServerSpec] = {"gunicorn-gthread": WSGI_SERVERS["gunicorn-gthread"]}
+WSGI_HOSTS: dict[str, ServerSpec] = {
+    "gunicorn-gthread": WSGI_SERVERS["gunicorn-gthread"],
+    "mod_wsgi": HOSTS["mod_wsgi"],  # daemon mode as www-data (tests/live/hosts.py)
+}
 NATIVE = ASGI_SERVERS["uvicorn-httptools"]
 MODES = ["legacy", "auto"]  # the 2025 handshake (stateful session), the 2026 protocol
 
 
 @pytest.fixture(scope="module", params=sorted(EXAMPLES))
 def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
 ) -> Iterator[tuple[Example, dict[str, ServerProcess]]]:
     """One example on every WSGI host and natively on uvicorn, started together."""
     example = EXAMPLES[request.param]
-    env = {"DJANGO_EXAMPLE_DB": str(tmp_path_factory.mktemp("mcp-django") / "db.sqlite3")}
-    if example.prepare is not None:
-        example.prepare(env)
-    launches = [(NATIVE, example.asgi)] + [(spec, example.wsgi) for spec in WSGI_HOSTS.values()]
-    with running_servers(launches, env=env) as servers:
-        yield example, {srv.spec.name: srv for srv in servers}
+    # A directory Apache's www-data may write the database into (tmp_path is 0700).
+    with shared_directory("mcp-django") as shared:
+        db = shared / "db.sqlite3"
+        env = {"DJANGO_EXAMPLE_DB": str(db)}
+        if example.prepare is not None:
+            example.prepare(env)
+            db.chmod(0o666)
+        launches = [(NATIVE, example.asgi)]
+        launches += [(spec, example.wsgi) for spec in WSGI_HOSTS.values()]
+        with running_servers(launches, env=env) as servers:
+            yield example, {srv.spec.name: srv for srv in servers}
 
 
 def check_outcome(outcome: Outcome, example: Example, server: str) -> None:
