@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 import traceback
@@ -31,6 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
+from ._context import crossing_context
 from ._headers import status_line
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -97,8 +97,9 @@ class Request(AppChannel):
     ) -> None:
         super().__init__(adapter, environ)
         # The calling WSGI thread's context, taken at the call: what WSGI middleware set
-        # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09).
-        self.context = contextvars.copy_context()
+        # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
+        # sniffio's "async library" marker, which would name the wrong loop (_context).
+        self.context = crossing_context()
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False

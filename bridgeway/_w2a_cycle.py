@@ -38,7 +38,6 @@ boundary and closes the iterable, in its own thread, after the last send returne
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import queue
 from collections.abc import Iterable
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._context import crossing_context
 from ._environ import build_environ
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
@@ -161,7 +161,9 @@ class HTTPCycle(WSGIResponse):
             raise self._send_error
 
     def _job(self) -> Callable[[], Callable[[], None] | None]:
-        ctx = contextvars.copy_context()
+        # The request task's context, less the marker of the loop's async library: the
+        # worker thread runs no loop (see _context).
+        ctx = crossing_context()
         return lambda: ctx.run(self._thread_main)
 
     async def _pump(self) -> BaseException | None:
