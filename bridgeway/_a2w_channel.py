@@ -177,7 +177,11 @@ class AppChannel:
             self.cycle.advance(TRAILERS)  # WSGI cannot send trailers: dropped (EXT-08)
         elif kind == "http.response.pathsend":
             self._pathsend(message)
-        elif kind in ("http.response.early_hint", "http.response.debug"):
+        elif kind in ("http.response.early_hint", "http.response.debug", "http.response.push"):
+            # Not advertised, and WSGI cannot carry them: dropped (EXT-08). For push the
+            # spec says so itself: a server incapable of Server Push "must drop them"
+            # (ASGI-www §HTTP). An app may still send one when it believes the server
+            # can (Starlette's send_push_promise once the extension is in its scope).
             logger.debug("bridgeway: ignored %s (not advertised; WSGI cannot send it)", kind)
         else:
             raise ValueError(f"unknown ASGI message type {kind!r} for an http scope")
