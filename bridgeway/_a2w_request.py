@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
-from ._context import crossing_context
+from ._context import crossing_context, upstream_environ
 from ._headers import status_line
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -100,6 +100,8 @@ class Request(AppChannel):
         # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
         # sniffio's "async library" marker, which would name the wrong loop (_context).
         self.context = crossing_context()
+        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys.
+        self.context.run(upstream_environ.set, environ)
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False

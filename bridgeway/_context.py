@@ -35,3 +35,15 @@ def crossing_context(context: contextvars.Context | None = None) -> contextvars.
     if _async_library is not None and ctx.get(_async_library) is not None:
         ctx.run(_async_library.set, None)
     return ctx
+
+
+# The WSGI environ of the ASGIToWSGI request whose app task (or a task or thread it
+# started) is running; None everywhere else. A WSGIToASGI called from inside that app,
+# in the same process (a WSGI app mounted in an ASGI app that a WSGI server serves
+# through ASGIToWSGI), gives its own WSGI app the keys of that environ no ASGI scope can
+# carry (``_environ.inherit_upstream``). A context variable rather than a scope key:
+# scopes hold only ASGI-legal types (A2W-SCOPE-14), and the value follows the request's
+# task into every task and thread that serves it, and nowhere else.
+upstream_environ: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "bridgeway.upstream_environ", default=None
+)

@@ -4,6 +4,9 @@ served natively and through bridgeway, and the two answers are compared."""
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Iterable
 from typing import Any
 
 import anyio.to_thread
@@ -11,9 +14,10 @@ import httpx
 from a2w_driver import call, serving
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from werkzeug.test import Client
 
 from bridgeway import WSGIToASGI
-from bridgeway._types import Receive, Scope, Send
+from bridgeway._types import Environ, Receive, Scope, Send, StartResponse
 
 
 async def get(app: Any, path: str = "/") -> httpx.Response:
@@ -41,3 +45,75 @@ async def test_a_push_promise_nobody_advertised_is_dropped() -> None:
         bridged = await get(WSGIToASGI(adapter))
     assert (ours.status, ours.body) == ("200 OK", native.content)
     assert (bridged.status_code, bridged.content) == (200, native.content)
+
+
+# ----------------------- what the WSGI server above an ASGIToWSGI put in its environ
+
+
+def probe(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Echoes what a WSGI app may read from its server and middleware, and logs to
+    ``wsgi.errors`` as Flask's logger does."""
+    environ["wsgi.errors"].write("probe was here\n")
+    seen = {
+        key: environ.get(key)
+        for key in ("werkzeug._foo", "REMOTE_USER", "PATH_INFO", "HTTP_X_TOKEN")
+    }
+    seen["preserve"] = "werkzeug.debug.preserve_context" in environ
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(seen).encode()]
+
+
+def client_get(app: Any, errors: io.StringIO, **environ: Any) -> dict[str, Any]:
+    response = Client(app).get(
+        "/p", headers={"X-Token": "t"}, environ_overrides=environ, errors_stream=errors
+    )
+    assert response.status_code == 200
+    result: dict[str, Any] = json.loads(response.data)
+    return result
+
+
+def test_a_double_bridge_passes_the_servers_context_keys_as_wsgi_middleware_does() -> None:
+    """Behind ``ASGIToWSGI(WSGIToASGI(app))`` the WSGI app sees the extension keys and
+    non-request CGI keys its WSGI server and middleware set, and logs to the server's
+    ``wsgi.errors``, as behind plain WSGI middleware; the request itself still comes
+    from the scope. Found by Flask's (``errors_stream``) and werkzeug's
+    (``environ_overrides``) suites."""
+    context = {"werkzeug._foo": 1, "REMOTE_USER": "ann"}
+    native_errors, bridged_errors = io.StringIO(), io.StringIO()
+    native = client_get(probe, native_errors, **context)
+    with serving(WSGIToASGI(probe), lifespan="off") as bridged_app:
+        bridged = client_get(bridged_app, bridged_errors, **context)
+    assert native["werkzeug._foo"] == 1
+    assert native["REMOTE_USER"] == "ann"
+    assert (native["PATH_INFO"], native["HTTP_X_TOKEN"]) == ("/p", "t")
+    assert {k: v for k, v in bridged.items() if k != "preserve"} == {
+        k: v for k, v in native.items() if k != "preserve"
+    }
+    assert bridged_errors.getvalue() == native_errors.getvalue() == "probe was here\n"
+
+
+def test_the_request_comes_from_the_scope_and_thread_bound_keys_stay_behind() -> None:
+    """An ASGI middleware between the two adapters that rewrites the request wins over
+    the upstream environ; werkzeug's ``preserve_context`` callback is not passed (the app
+    runs in another thread than its caller, see _environ._THREAD_BOUND); an explicit
+    ``errors=`` stream is kept."""
+
+    async def rewrite(scope: Scope, receive: Receive, send: Send) -> None:
+        scope = dict(scope, path="/q", headers=[(b"x-token", b"u")])
+        await inner(scope, receive, send)
+
+    mine = io.StringIO()
+    inner = WSGIToASGI(probe, errors=mine)
+    with serving(rewrite, lifespan="off") as bridged_app:
+        client = Client(bridged_app)
+        server_errors = io.StringIO()
+        response = client.get(
+            "/p",
+            headers={"X-Token": "t"},
+            # what Flask's "with client:" sets
+            environ_overrides={"werkzeug.debug.preserve_context": [].append},
+            errors_stream=server_errors,
+        )
+    seen = json.loads(response.data)
+    assert (seen["PATH_INFO"], seen["HTTP_X_TOKEN"], seen["preserve"]) == ("/q", "u", False)
+    assert (mine.getvalue(), server_errors.getvalue()) == ("probe was here\n", "")
