@@ -4,8 +4,12 @@ served natively and through bridgeway, and the two answers are compared."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import io
 import json
+import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +18,7 @@ import httpx
 from a2w_driver import call, serving
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from w2a_driver import call as w2a_call
 from werkzeug.test import Client
 
 from bridgeway import WSGIToASGI
@@ -117,3 +122,49 @@ def test_the_request_comes_from_the_scope_and_thread_bound_keys_stay_behind() ->
     seen = json.loads(response.data)
     assert (seen["PATH_INFO"], seen["HTTP_X_TOKEN"], seen["preserve"]) == ("/q", "u", False)
     assert (mine.getvalue(), server_errors.getvalue()) == ("probe was here\n", "")
+
+
+# ----------------------------------------------- nothing outlives what it served
+
+
+def hello(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hi"]
+
+
+async def plain_hello(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hi"})
+
+
+def loops_left_after_serving(app: Any, times: int = 3) -> int:
+    """Serve one request on each of ``times`` fresh asyncio loops (as each test client
+    makes one), drop them, and count the loops still alive once collected."""
+    refs: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def one() -> None:
+        refs.append(weakref.ref(asyncio.get_running_loop()))
+        assert (await w2a_call(app)).body == b"hi"
+
+    for _ in range(times):
+        asyncio.run(one())
+    # The worker thread lets go of its job just after it handed the response over, so
+    # allow it a moment (it used to hold the last one until its next job, or for ever
+    # through the handle cache).
+    deadline = time.monotonic() + 2.0
+    while True:
+        gc.collect()
+        left = sum(ref() is not None for ref in refs)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.01)
+
+
+def test_w2a_keeps_no_event_loop_or_app_alive_after_serving() -> None:
+    """A native ASGI app leaves nothing behind on the loops that ran it; neither may
+    WSGIToASGI: its per-loop handle cache held every loop for the life of the process,
+    and an idle worker thread held its last request (environ, app iterable, loop) until
+    its next job. Found by werkzeug's own leak test (test_no_memory_leak_from_Rule_builder)
+    through a double bridge."""
+    assert loops_left_after_serving(plain_hello) == 0
+    assert loops_left_after_serving(WSGIToASGI(hello)) == 0
