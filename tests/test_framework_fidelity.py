@@ -11,13 +11,15 @@ import json
 import time
 import weakref
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 import httpx
+import pytest
 from a2w_driver import call, serving
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 from w2a_driver import call as w2a_call
 from werkzeug.test import Client
 
@@ -168,3 +170,20 @@ def test_w2a_keeps_no_event_loop_or_app_alive_after_serving() -> None:
     through a double bridge."""
     assert loops_left_after_serving(plain_hello) == 0
     assert loops_left_after_serving(WSGIToASGI(hello)) == 0
+
+
+async def test_pathsend_of_a_relative_path_serves_the_file_the_app_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starlette's ``FileResponse("image.png")`` sends ``http.response.pathsend`` with
+    the relative path once the extension is advertised; natively (no pathsend) it
+    streams that file from the working directory, and so must ASGIToWSGI (EXT-06).
+    Found by FastAPI's tutorial tests."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "image.png").write_bytes(b"not really a PNG")
+    app = FileResponse("image.png", media_type="image/png")
+    native = await get(app)
+    assert (native.status_code, native.content) == (200, b"not really a PNG")
+    with serving(app, lifespan="off") as adapter:
+        ours = await anyio.to_thread.run_sync(call, adapter)
+    assert (ours.status, ours.body) == ("200 OK", native.content)
