@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, JSONResponse
 from w2a_driver import call as w2a_call
 from werkzeug.test import Client
 
-from bridgeway import WSGIToASGI
+from bridgeway import ASGIToWSGI, WSGIToASGI
 from bridgeway._types import Environ, Receive, Scope, Send, StartResponse
 
 
@@ -187,3 +187,34 @@ async def test_pathsend_of_a_relative_path_serves_the_file_the_app_named(
     with serving(app, lifespan="off") as adapter:
         ours = await anyio.to_thread.run_sync(call, adapter)
     assert (ours.status, ours.body) == ("200 OK", native.content)
+
+
+def test_an_asgi_to_wsgi_dropped_without_shutdown_still_shuts_its_loops_down() -> None:
+    """A test suite that wraps each app in a fresh ``ASGIToWSGI`` (one per test client,
+    as a plugin routing a framework's suite does) never calls ``shutdown()``. Collected,
+    the adapter runs lifespan shutdown on its loops and closes them, as a server does
+    when it stops; its loops used to be freed open (an "unclosed event loop"
+    ResourceWarning, an error under ``-W error``) with the lifespan task pending."""
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].rsplit(".", 1)[-1]
+                events.append(kind)
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        await plain_hello(scope, receive, send)
+
+    adapter = ASGIToWSGI(app)
+    assert call(adapter).body == b"hi"
+    gone = weakref.ref(adapter)
+    del adapter
+    gc.collect()
+    assert gone() is None
+    deadline = time.monotonic() + 5.0
+    while events != ["startup", "shutdown"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert events == ["startup", "shutdown"]
