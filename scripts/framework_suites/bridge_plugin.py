@@ -13,7 +13,8 @@ BRIDGE_HOOK     where the app is wrapped:
                   httpx's / httpx2's ASGITransport(...); ``transport`` wraps it one level
                   down, in TestClient's _TestClientTransport (``client.app`` stays the
                   app itself).
-BRIDGE_CACHE    ``per_app`` (default): one double bridge per app object, reused;
+BRIDGE_CACHE    ``per_app`` (default): one double bridge per app object, reused (kept on
+                the app, so it is freed with it);
                 ``per_call``: a new double bridge for every call (run_wsgi_app,
                 Flask.__call__) or every client (ASGI hooks).
 BRIDGE_W2A_OPTS / BRIDGE_A2W_OPTS
@@ -31,7 +32,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import weakref
 from typing import Any
 
 import pytest
@@ -44,26 +44,29 @@ _outcomes: dict[str, str] = {}
 
 
 class _BridgeCache:
-    """One bridge per app object, without keeping dead apps alive where possible."""
+    """One bridge per app object. The bridge is kept on the app itself where it can be
+    (app and bridge then die together), else in a dict by id (kept alive: few apps)."""
 
-    def __init__(self, make: Any) -> None:
+    def __init__(self, make: Any, attr: str) -> None:
         self.make = make
-        self.weak: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self.attr = attr
         self.strong: dict[int, tuple[Any, Any]] = {}
 
     def __call__(self, app: Any) -> Any:
         if CACHE == "per_call":
             return self.make(app)
-        try:
-            bridged = self.weak.get(app)
-            if bridged is None:
-                bridged = self.weak[app] = self.make(app)
+        bridged = getattr(app, self.attr, None)
+        if bridged is not None:
             return bridged
-        except TypeError:  # unhashable or not weak-referenceable
+        bridged = self.make(app)
+        try:
+            setattr(app, self.attr, bridged)
+        except (AttributeError, TypeError):  # no instance attributes (a bound method)
             held = self.strong.get(id(app))
-            if held is None or held[0] is not app:
-                held = self.strong[id(app)] = (app, self.make(app))
-            return held[1]
+            if held is not None and held[0] is app:
+                return held[1]
+            self.strong[id(app)] = (app, bridged)
+        return bridged
 
 
 W2A_OPTS: dict[str, Any] = json.loads(os.environ.get("BRIDGE_W2A_OPTS") or "{}")
@@ -88,8 +91,8 @@ def _is_bridged(app: Any) -> bool:
     return isinstance(app, (ASGIToWSGI, WSGIToASGI))
 
 
-wsgi_bridge = _BridgeCache(_double_wsgi)
-asgi_bridge = _BridgeCache(_double_asgi)
+wsgi_bridge = _BridgeCache(_double_wsgi, "_bridge_plugin_wsgi")
+asgi_bridge = _BridgeCache(_double_asgi, "_bridge_plugin_asgi")
 
 
 def _patch_wsgi(hook: str) -> None:
