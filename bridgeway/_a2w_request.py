@@ -172,6 +172,11 @@ class Request(AppChannel):
         self._start_response(headers)
         self.yielded = True
         if self.final:
+            # wait_background=True: the work after the final body runs here, before the
+            # settle below looks for an error, so an exception there (a background
+            # task's) reaches the test client after the body, as an in-process ASGI
+            # test client raises it (A2W-SEND-05); else it was only logged.
+            self._wait_background()
             if self._settle():
                 return self  # yields the body, then raises the app's late exception
             chunk = self.chunk
