@@ -343,8 +343,15 @@ class Request(AppChannel):
     async def _main(self) -> None:
         try:
             await self.adapter.app(self.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            logger.debug("bridgeway: the ASGI app was cancelled after the client left")
+        except asyncio.CancelledError as exc:
+            if self.final or self.closed or self.released:
+                logger.debug("bridgeway: the ASGI app was cancelled after the client left")
+            else:
+                # bridgeway cancels the task only once the response is over or the client
+                # has gone: before that, CancelledError is the app's own exception (one it
+                # raised, or an inner cancellation it let escape) and surfaces as any
+                # other would (A2W-SEND-05), not as "returned without a response".
+                self.error = exc
         except BaseException as exc:
             if self.closed and _caused_by_disconnect(exc):
                 # Our own ClientDisconnected, raised after the client left, or the app's

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import httpx
 import pytest
@@ -253,3 +254,26 @@ def test_exit_is_not_held_up_once_per_adapter_with_an_unclosed_response() -> Non
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", ABANDONED], check=True, timeout=60, cwd=root)
     assert time.monotonic() - started < 10.0  # one wait is 5 s; three in a row were 15
+
+
+def test_a_cancelled_error_the_app_raises_is_its_own_error() -> None:
+    """An app that lets ``CancelledError`` escape before it answered: natively the
+    in-process client sees that exception (FastAPI's telemetry tests raise it on
+    purpose); ASGIToWSGI took it for its own cancellation of a request whose client had
+    left and answered 500 for "returned without http.response.start"."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raise asyncio.CancelledError
+
+    async def natively() -> None:
+        await get(app)
+
+    with pytest.raises(asyncio.CancelledError):
+        anyio.run(natively, backend="asyncio")
+    with serving(app, lifespan="off") as adapter, pytest.raises(asyncio.CancelledError):
+        call(adapter)
+    with serving(app, lifespan="off", propagate_exceptions=False) as adapter:
+        result = call(adapter)
+    assert result.status == "500 Internal Server Error"
+    assert "CancelledError" in result.errors
