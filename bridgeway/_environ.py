@@ -231,9 +231,9 @@ def inherit_upstream(environ: dict[str, Any], upstream: dict[str, Any], *, error
     """Give ``environ`` what the WSGI server and middleware above an ASGIToWSGI in this
     process put in their environ and no ASGI scope can carry (see
     ``_context.upstream_environ``), as a WSGI app behind plain WSGI middleware would see
-    it: extension keys (``werkzeug.debug.preserve_context``, ``gunicorn.socket``,
-    ``beaker.session``; PEP 3333 §environ Variables: "server or gateway-defined"
-    variables) and non-request CGI variables (``REMOTE_USER``, ``AUTH_TYPE``,
+    it: extension keys (``gunicorn.socket``, ``beaker.session``, what werkzeug's test
+    client puts in through ``environ_overrides``; PEP 3333 §environ Variables: "server
+    or gateway-defined" variables) and non-request CGI variables (``REMOTE_USER``, ``AUTH_TYPE``,
     ``SSL_*``). Not the request itself (``_REQUEST_KEYS``, ``HTTP_*``: the scope is the
     truth, and drops what it dropped), not the ``wsgi.*`` keys (WSGIToASGI is this app's
     server), except, when ``errors``, the server's ``wsgi.errors``, so the app logs
