@@ -56,7 +56,7 @@ class _BridgeCache:
         if CACHE == "per_call":
             return self.make(app)
         bridged = getattr(app, self.attr, None)
-        if bridged is not None:
+        if bridged is not None and _is_bridged(bridged):  # not a proxy's __getattr__
             return bridged
         bridged = self.make(app)
         try:
@@ -112,8 +112,6 @@ def _patch_wsgi(hook: str) -> None:
         import flask
 
         def __call__(self: Any, environ: Any, start_response: Any) -> Any:
-            if environ.get("bridge_plugin.inside"):
-                return self.wsgi_app(environ, start_response)
             bridged = wsgi_bridge(self._bridge_plugin_inner)
             return bridged(environ, start_response)
 
