@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -183,7 +184,8 @@ def run_suite(work: Path, name: str, mode: str, args: argparse.Namespace, tag: s
     with log.open("w") as f:
         subprocess.run(cmd, cwd=suite_dir(work, name), env=env, stdout=f, stderr=subprocess.STDOUT)
     lines = log.read_text().splitlines()
-    summary = next((x for x in reversed(lines) if " passed" in x or " failed" in x), "?")
+    tally = re.compile(r"\b\d+ (passed|failed)\b")
+    summary = next((x for x in reversed(lines) if tally.search(x)), "?")
     print(f"   {time.monotonic() - started:.0f} s; {summary}")
     return out
 
