@@ -83,6 +83,7 @@ class Request(AppChannel):
     __slots__ = (
         "context",
         "exhausted",
+        "late",
         "released",
         "scope",
         "settler",
@@ -107,6 +108,7 @@ class Request(AppChannel):
         self.exhausted = False
         self.task_done = False
         self.released = False  # the WSGI side no longer looks at this request's errors
+        self.late: BaseException | None = None  # raised from close() (see _first_response)
         self.ploop: PooledLoop
 
     # ---------------------------------------------------------- WSGI thread side
@@ -178,6 +180,16 @@ class Request(AppChannel):
             # test client raises it (A2W-SEND-05); else it was only logged.
             self._wait_background()
             if self._settle():
+                if not self.chunk:
+                    # A complete response with no body bytes (a 204, a HEAD, an empty
+                    # 200): the server sends its headers only once the iterable is
+                    # exhausted (PEP 3333 §The start_response() Callable), so raised from
+                    # the iteration the app's late exception would turn it into the
+                    # server's 500. It is raised from close() instead, after the server
+                    # sent the response, as a native server logs it after sending
+                    # (A2W-SEND-05).
+                    self.late, self.error = self.error, None
+                    self.exhausted = True
                 return self  # yields the body, then raises the app's late exception
             chunk = self.chunk
             self.exhausted = True
@@ -242,6 +254,9 @@ class Request(AppChannel):
             self.error = None
             logger.error("bridgeway: the ASGI app raised after its response", exc_info=error)
         self._release()
+        late, self.late = self.late, None
+        if late is not None:
+            raise late  # after an empty complete response (see _first_response)
 
     def _settle(self) -> bool:
         """After the final body, let the app run on for a few loop steps (what it does

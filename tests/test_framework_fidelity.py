@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 import httpx
 import pytest
-from a2w_driver import call, serving
+from a2w_driver import StartResponseRecorder, call, make_environ, serving
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from w2a_driver import call as w2a_call
@@ -277,3 +277,52 @@ def test_a_cancelled_error_the_app_raises_is_its_own_error() -> None:
         result = call(adapter)
     assert result.status == "500 Internal Server Error"
     assert "CancelledError" in result.errors
+
+
+async def no_content_then_raises(scope: Scope, receive: Receive, send: Send) -> None:
+    """A complete 204, then an exception (ServerErrorMiddleware re-raises this way)."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+    raise RuntimeError("after the response")
+
+
+async def quietly(app: Any) -> tuple[int, BaseException | None]:
+    """Status the client gets when the server does not re-raise app errors (as
+    ``TestClient(raise_server_exceptions=False)``), and the error it would re-raise."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        status = (await client.get("/")).status_code
+    try:
+        await get(app)
+    except RuntimeError as exc:
+        return status, exc
+    return status, None
+
+
+async def test_an_error_after_a_complete_empty_response_keeps_the_response() -> None:
+    """Natively the client gets the 204 and the server then sees the app's exception.
+    ASGIToWSGI raised it from the iterable before the WSGI server had sent the headers
+    (an empty body is sent only at the end of the iteration), so the server answered
+    its own 500; it is now raised from close(), after the response went out. Found by
+    Starlette's test_background_task (raise_server_exceptions=False)."""
+    native = await quietly(no_content_then_raises)
+    assert native[0] == 204
+    assert isinstance(native[1], RuntimeError)
+    with serving(no_content_then_raises, lifespan="off") as adapter:
+        bridged = await quietly(WSGIToASGI(adapter))
+        result = await anyio.to_thread.run_sync(_close_raises, adapter)
+    assert bridged[0] == 204
+    assert isinstance(bridged[1], RuntimeError)
+    assert result == ("204 No Content", "after the response")
+
+
+def _close_raises(adapter: ASGIToWSGI) -> tuple[str, str]:
+    """A WSGI server's view: the whole (empty) response, then close() raises."""
+    recorder = StartResponseRecorder()
+    body = adapter(make_environ(), recorder)
+    assert list(body) == []
+    with pytest.raises(RuntimeError) as raised:
+        body.close()
+    return recorder.calls[-1][0], str(raised.value)
