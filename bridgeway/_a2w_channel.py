@@ -177,7 +177,11 @@ class AppChannel:
             self.cycle.advance(TRAILERS)  # WSGI cannot send trailers: dropped (EXT-08)
         elif kind == "http.response.pathsend":
             self._pathsend(message)
-        elif kind in ("http.response.early_hint", "http.response.debug"):
+        elif kind in ("http.response.early_hint", "http.response.debug", "http.response.push"):
+            # Not advertised, and WSGI cannot carry them: dropped (EXT-08). For push the
+            # spec says so itself: a server incapable of Server Push "must drop them"
+            # (ASGI-www §HTTP). An app may still send one when it believes the server
+            # can (Starlette's send_push_promise once the extension is in its scope).
             logger.debug("bridgeway: ignored %s (not advertised; WSGI cannot send it)", kind)
         else:
             raise ValueError(f"unknown ASGI message type {kind!r} for an http scope")
@@ -191,8 +195,15 @@ class AppChannel:
                 " instead of any http.response.body (ASGI extensions §Path Send)"
             )
         path = message["path"]
-        if not isinstance(path, str) or not os.path.isabs(path):
-            raise ValueError(f"http.response.pathsend: path must be an absolute str, not {path!r}")
+        if not isinstance(path, str):
+            raise ValueError(f"http.response.pathsend: path must be a str, not {path!r}")
+        if not os.path.isabs(path):
+            # The extension asks for an absolute path, but Starlette's FileResponse sends
+            # the path it was given (FileResponse("image.png")), and native servers that
+            # do not advertise pathsend stream that file from the working directory. The
+            # app and this adapter share the process and its working directory, so the
+            # path means here exactly what it meant to the app.
+            path = os.path.abspath(path)
         file = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server through close()
         self.cycle.advance(BODY_END)
         self.file = file

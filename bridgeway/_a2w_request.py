@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 import traceback
@@ -31,6 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
+from ._context import crossing_context, upstream_environ
 from ._headers import status_line
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -83,6 +83,7 @@ class Request(AppChannel):
     __slots__ = (
         "context",
         "exhausted",
+        "late",
         "released",
         "scope",
         "settler",
@@ -97,13 +98,17 @@ class Request(AppChannel):
     ) -> None:
         super().__init__(adapter, environ)
         # The calling WSGI thread's context, taken at the call: what WSGI middleware set
-        # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09).
-        self.context = contextvars.copy_context()
+        # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
+        # sniffio's "async library" marker, which would name the wrong loop (_context).
+        self.context = crossing_context()
+        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys.
+        self.context.run(upstream_environ.set, environ)
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
         self.task_done = False
         self.released = False  # the WSGI side no longer looks at this request's errors
+        self.late: BaseException | None = None  # raised from close() (see _first_response)
         self.ploop: PooledLoop
 
     # ---------------------------------------------------------- WSGI thread side
@@ -171,7 +176,22 @@ class Request(AppChannel):
         self._start_response(headers)
         self.yielded = True
         if self.final:
+            # wait_background=True: the work after the final body runs here, before the
+            # settle below looks for an error, so an exception there (a background
+            # task's) reaches the test client after the body, as an in-process ASGI
+            # test client raises it (A2W-SEND-05); else it was only logged.
+            self._wait_background()
             if self._settle():
+                if not self.chunk:
+                    # A complete response with no body bytes (a 204, a HEAD, an empty
+                    # 200): the server sends its headers only once the iterable is
+                    # exhausted (PEP 3333 §The start_response() Callable), so raised from
+                    # the iteration the app's late exception would turn it into the
+                    # server's 500. It is raised from close() instead, after the server
+                    # sent the response, as a native server logs it after sending
+                    # (A2W-SEND-05).
+                    self.late, self.error = self.error, None
+                    self.exhausted = True
                 return self  # yields the body, then raises the app's late exception
             chunk = self.chunk
             self.exhausted = True
@@ -255,6 +275,9 @@ class Request(AppChannel):
             self.error = None
             logger.error("bridgeway: the ASGI app raised after its response", exc_info=error)
         self._release()
+        late, self.late = self.late, None
+        if late is not None:
+            raise late  # after an empty complete response (see _first_response)
 
     def _settle(self) -> bool:
         """After the final body, let the app run on for a few loop steps (what it does
@@ -358,8 +381,15 @@ class Request(AppChannel):
     async def _main(self) -> None:
         try:
             await self.adapter.app(self.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            logger.debug("bridgeway: the ASGI app was cancelled after the client left")
+        except asyncio.CancelledError as exc:
+            if self.final or self.closed or self.released:
+                logger.debug("bridgeway: the ASGI app was cancelled after the client left")
+            else:
+                # bridgeway cancels the task only once the response is over or the client
+                # has gone: before that, CancelledError is the app's own exception (one it
+                # raised, or an inner cancellation it let escape) and surfaces as any
+                # other would (A2W-SEND-05), not as "returned without a response".
+                self.error = exc
         except BaseException as exc:
             if self.closed and _caused_by_disconnect(exc):
                 # Our own ClientDisconnected, raised after the client left, or the app's

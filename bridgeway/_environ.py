@@ -66,6 +66,37 @@ def split_path(scope: Scope) -> tuple[str, str]:
     return root, full
 
 
+# The environ keys that describe the HTTP request itself: WSGIToASGI takes them from the
+# scope alone (an ASGI middleware may have changed the request), never from an upstream
+# environ (``inherit_upstream``). HTTP_* keys are left out by prefix.
+_REQUEST_KEYS = frozenset(
+    {
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "REMOTE_HOST",
+        "REQUEST_URI",
+        "RAW_URI",
+        "HTTPS",
+    }
+)
+
+# Upstream keys whose contract ties them to the thread that called the app, which under
+# WSGIToASGI is not the thread that runs it. werkzeug's test client (and Flask's
+# ``with client:``) collects the app's context objects through this callback and enters
+# them again in the caller's thread: the same Flask context objects would then be pushed
+# in two contexts, and a streamed response that pops them in the app's thread raises
+# ValueError ("created in a different Context") and leaks the caller's request context.
+_THREAD_BOUND = frozenset({"werkzeug.debug.preserve_context"})
+
 _ENV_KEYS: dict[bytes, str] = {}
 
 
@@ -194,3 +225,25 @@ def build_environ(
     if state is not None:
         environ["asgi.state"] = state
     return environ
+
+
+def inherit_upstream(environ: dict[str, Any], upstream: dict[str, Any], *, errors: bool) -> None:
+    """Give ``environ`` what the WSGI server and middleware above an ASGIToWSGI in this
+    process put in their environ and no ASGI scope can carry (see
+    ``_context.upstream_environ``), as a WSGI app behind plain WSGI middleware would see
+    it: extension keys (``gunicorn.socket``, ``beaker.session``, what werkzeug's test
+    client puts in through ``environ_overrides``; PEP 3333 §environ Variables: "server
+    or gateway-defined" variables) and non-request CGI variables (``REMOTE_USER``, ``AUTH_TYPE``,
+    ``SSL_*``). Not the request itself (``_REQUEST_KEYS``, ``HTTP_*``: the scope is the
+    truth, and drops what it dropped), not the ``wsgi.*`` keys (WSGIToASGI is this app's
+    server), except, when ``errors``, the server's ``wsgi.errors``, so the app logs
+    where the server's other apps do; not the keys bound to the calling thread
+    (``_THREAD_BOUND``). Keys already set are kept."""
+    for key, value in upstream.items():
+        if key in environ:
+            if errors and key == "wsgi.errors":
+                environ[key] = value
+            continue
+        if key in _REQUEST_KEYS or key in _THREAD_BOUND or key.startswith(("HTTP_", "wsgi.")):
+            continue
+        environ[key] = value

@@ -96,8 +96,20 @@ def _register_exit_hook() -> None:
 
 
 def _shutdown_all_pools() -> None:
+    """Every pool at once: each is bounded by its own timeouts, but one after another a
+    process with many adapters (one per test client) waited their sum at exit, 5 s for
+    each pool whose loop was still out with a response the server never closed."""
+    closers = []
     for pool in list(_pools):
-        pool.shutdown()
+        closer = threading.Thread(target=pool.shutdown, name="bridgeway-asgi-exit", daemon=True)
+        try:
+            closer.start()
+        except RuntimeError:  # no new threads this late in the interpreter's exit
+            pool.shutdown()
+        else:
+            closers.append(closer)
+    for closer in closers:
+        closer.join()
 
 
 def _asyncgen_count(loop: asyncio.AbstractEventLoop) -> int | None:

@@ -13,11 +13,11 @@ trio through a small loop handle, and is created lazily per process (fork-safe).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -47,20 +47,26 @@ class LoopHandle:
             self.new_waiter = lambda: _AsyncioWaiter(loop)
 
 
-_handles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopHandle] = (
-    weakref.WeakKeyDictionary()
-)
+_HANDLE_ATTR = "_bridgeway_loop_handle"
 
 
 def current_handle() -> LoopHandle:
-    """The handle of the running loop (made once per asyncio loop)."""
+    """The handle of the running loop (made once per asyncio loop).
+
+    Kept on the loop itself, not in a module-level ``WeakKeyDictionary``: the handle
+    holds the loop (its bound ``call_soon_threadsafe``), and a weak-keyed entry whose
+    value holds its key is never freed, so every loop that ever served a request stayed
+    alive for the life of the process (one per test client, per ASGIToWSGI loop in a
+    double bridge). Loop and handle now form a cycle the garbage collector frees."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return LoopHandle()  # trio: cheap enough to make per request
-    handle = _handles.get(loop)
+    handle: LoopHandle | None = getattr(loop, _HANDLE_ATTR, None)
     if handle is None:
-        handle = _handles[loop] = LoopHandle()
+        handle = LoopHandle()
+        with contextlib.suppress(AttributeError):  # a loop type without attributes
+            setattr(loop, _HANDLE_ATTR, handle)
     return handle
 
 
@@ -241,6 +247,9 @@ class WorkerPool:
                         self._all_done.notify_all()
                 if after is not None:
                     after()
+                # An idle thread holds nothing of the request it served (its environ,
+                # the app's iterable, the request's event loop) until its next job.
+                job = after = None
         finally:
             with self._lock:
                 self._threads.discard(me)

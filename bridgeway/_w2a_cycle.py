@@ -38,7 +38,6 @@ boundary and closes the iterable, in its own thread, after the last send returne
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import queue
 from collections.abc import Iterable
@@ -46,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._environ import build_environ
+from ._context import crossing_context, upstream_environ
+from ._environ import build_environ, inherit_upstream
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
 from ._w2a_response import WSGIResponse, plain_response
@@ -144,6 +144,11 @@ class HTTPCycle(WSGIResponse):
         environ["wsgi.input"] = WSGIInput(self._pull)
         environ["wsgi.errors"] = adapter.errors
         environ["wsgi.file_wrapper"] = adapter.file_wrapper
+        upstream = upstream_environ.get()
+        if upstream is not None:
+            # Served inside an ASGIToWSGI request of this process: what its WSGI server
+            # and middleware added reaches this app too (see _environ.inherit_upstream).
+            inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
         self._environ = environ
         self._mailbox = Mailbox(current_handle())
         # Requests over the thread limit wait in the pool's FIFO queue, never refused.
@@ -161,7 +166,9 @@ class HTTPCycle(WSGIResponse):
             raise self._send_error
 
     def _job(self) -> Callable[[], Callable[[], None] | None]:
-        ctx = contextvars.copy_context()
+        # The request task's context, less the marker of the loop's async library: the
+        # worker thread runs no loop (see _context).
+        ctx = crossing_context()
         return lambda: ctx.run(self._thread_main)
 
     async def _pump(self) -> BaseException | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -88,6 +89,7 @@ class ASGIToWSGI:
         # No loop and no thread here: the pool is made on first use, per process.
         self._pool: LoopPool | None = None
         self._pool_lock = threading.Lock()
+        self._finalizer: weakref.finalize[Any, Any]
 
     def pool(self) -> LoopPool:
         pool = self._pool
@@ -103,6 +105,13 @@ class ASGIToWSGI:
                         startup_timeout=self.startup_timeout,
                         shutdown_timeout=self.shutdown_timeout,
                     )
+                    # An adapter dropped without shutdown() (one per test client, say)
+                    # still shuts its loops down: lifespan shutdown, then close, off the
+                    # collecting thread. Else its loops were freed open, with their
+                    # lifespan task pending ("unclosed event loop" ResourceWarning).
+                    # At interpreter exit the exit hook in _loops does it instead.
+                    self._finalizer = weakref.finalize(self, _retire_orphan, pool)
+                    self._finalizer.atexit = False
         return pool
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
@@ -114,6 +123,7 @@ class ASGIToWSGI:
         recycle workers without exiting the interpreter."""
         pool = self._pool
         if pool is not None:
+            self._finalizer.detach()
             pool.shutdown(timeout)
             self._pool = None
 
@@ -121,3 +131,12 @@ class ASGIToWSGI:
     def loops_created(self) -> int:
         """How many event loops this process has created (for tests and monitoring)."""
         return 0 if self._pool is None else self._pool.loops_created
+
+
+def _retire_orphan(pool: LoopPool) -> None:
+    """The adapter that owned ``pool`` was collected: shut its loops down in a thread of
+    their own (the collection may happen on a thread that runs an event loop)."""
+    try:
+        threading.Thread(target=pool.shutdown, name="bridgeway-asgi-orphan", daemon=True).start()
+    except RuntimeError:  # no new threads this late in the interpreter's exit
+        pool.shutdown()

@@ -104,6 +104,9 @@ class WSGIToASGI:
         self.on_shutdown = tuple(on_shutdown)
         self.shutdown_timeout = shutdown_timeout
         self.errors = errors if errors is not None else ErrorStream()
+        # Without an explicit stream, a request served inside an ASGIToWSGI request of
+        # this process writes to that WSGI server's wsgi.errors (_environ.inherit_upstream).
+        self.errors_from_server = errors is None
         self.file_wrapper = FileWrapper
         # Nothing that involves threads is made here: the pool is per process, made on
         # first use, so a pre-fork master never hands dead threads to its workers.

@@ -11,12 +11,15 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import flask
 import httpx
 import pytest
 from a2w_driver import TIMEOUT
 from fastapi import BackgroundTasks, Depends, FastAPI
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.responses import Response
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
@@ -139,3 +142,29 @@ def test_default_finishes_the_work_after_the_client_call_returns(adapter_for: An
     while "background task ran" not in events and time.monotonic() < deadline:
         time.sleep(0.01)  # polling interval, bounded by the deadline
     assert "background task ran" in events
+
+
+async def _late(message: str) -> None:
+    await anyio.sleep(0.05)  # later than the few loop steps the default mode waits
+    raise RuntimeError(message)
+
+
+def test_an_error_in_work_after_the_response_reaches_the_test_client(adapter_for: Any) -> None:
+    """As natively through an in-process ASGI client (httpx's ASGITransport raises the
+    app's exception), with ``wait_background=True`` a background task's exception is
+    raised to the WSGI test client once the body is out; by default that work runs
+    off the caller's thread and the error is only logged (A2W-SEND-05)."""
+    app = Response(b"hello", background=BackgroundTask(_late, "background failure"))
+
+    async def natively() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/")
+
+    with pytest.raises(RuntimeError, match="background failure"):
+        anyio.run(natively)
+    adapter = adapter_for(app, wait_background=True)
+    response = Client(adapter).get("/", buffered=False)
+    assert response.status_code == 200
+    with pytest.raises(RuntimeError, match="background failure"):
+        response.get_data()
