@@ -99,17 +99,10 @@ def _shutdown_all_pools() -> None:
     """Every pool at once: each is bounded by its own timeouts, but one after another a
     process with many adapters (one per test client) waited their sum at exit, 5 s for
     each pool whose loop was still out with a response the server never closed."""
-    closers = []
-    for pool in list(_pools):
-        closer = threading.Thread(target=pool.shutdown, name="bridgeway-asgi-exit", daemon=True)
-        try:
-            closer.start()
-        except RuntimeError:  # no new threads this late in the interpreter's exit
-            pool.shutdown()
-        else:
-            closers.append(closer)
+    closers = [pool.shutdown_apart("bridgeway-asgi-exit") for pool in list(_pools)]
     for closer in closers:
-        closer.join()
+        if closer is not None:
+            closer.join()
 
 
 def _asyncgen_count(loop: asyncio.AbstractEventLoop) -> int | None:
@@ -583,6 +576,21 @@ class LoopPool:
         finally:
             green.started.set()
         return green
+
+    def shutdown_apart(self, name: str) -> threading.Thread | None:
+        """``shutdown()`` in a thread of its own, started and returned; run here instead
+        (None returned) when no real thread may run these loops (greenlets without
+        patched ``threading``: their selector belongs to this thread's hub) or when the
+        interpreter's exit allows no new thread."""
+        if not self._serial:
+            closer = threading.Thread(target=self.shutdown, name=name, daemon=True)
+            try:
+                closer.start()
+                return closer
+            except RuntimeError:  # no new threads this late in the interpreter's exit
+                pass
+        self.shutdown()
+        return None
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Shut down every idle loop (lifespan shutdown first); loops still serving a

@@ -136,7 +136,4 @@ class ASGIToWSGI:
 def _retire_orphan(pool: LoopPool) -> None:
     """The adapter that owned ``pool`` was collected: shut its loops down in a thread of
     their own (the collection may happen on a thread that runs an event loop)."""
-    try:
-        threading.Thread(target=pool.shutdown, name="bridgeway-asgi-orphan", daemon=True).start()
-    except RuntimeError:  # no new threads this late in the interpreter's exit
-        pool.shutdown()
+    pool.shutdown_apart("bridgeway-asgi-orphan")
