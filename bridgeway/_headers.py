@@ -49,6 +49,9 @@ def parse_wsgi_status(status: object) -> int:
     Callable). Only final statuses 200-599 can be sent through ``http.response.start``.
     The reason phrase is dropped: ASGI has no field for it (ASGI-www §WSGI Compatibility).
     """
+    code = _STATUS_CODES.get(status) if type(status) is str else None
+    if code is not None:
+        return code
     if type(status) is not str:
         raise TypeError(
             f"start_response(): status must be a str like '200 OK', got {type(status).__name__}"
@@ -67,7 +70,12 @@ def parse_wsgi_status(status: object) -> int:
             f"start_response(): status {code} is not a final status (200-599); a WSGI app"
             " cannot send informational responses"
         )
+    if len(_STATUS_CODES) < 256:  # a bounded cache: an app sends few distinct lines
+        _STATUS_CODES[status] = code
     return code
+
+
+_STATUS_CODES: dict[str, int] = {}
 
 
 def check_wsgi_header(name: object, value: object) -> tuple[str, str]:
@@ -85,6 +93,24 @@ def check_wsgi_header(name: object, value: object) -> tuple[str, str]:
             " outside latin-1 (PEP 3333 §Unicode Issues)"
         )
     return name, value
+
+
+# WSGI response headers already checked, in their ASGI form: most responses repeat the
+# same (name, value) pairs, so each is checked and converted once. Only plain headers
+# are kept (hop-by-hop ones are dropped with a warning each time); for Content-Length,
+# whose value changes, only the spellings of the name. Both caches are bounded.
+WSGI_PAIRS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+WSGI_LENGTH_NAMES: set[str] = set()
+
+
+def remember_wsgi_pair(header: object, pair: tuple[bytes, bytes]) -> None:
+    if type(header) is tuple and len(WSGI_PAIRS) < 1024:
+        WSGI_PAIRS[header] = pair
+
+
+def remember_wsgi_length_name(name: str) -> None:
+    if len(WSGI_LENGTH_NAMES) < 64:
+        WSGI_LENGTH_NAMES.add(name)
 
 
 def wsgi_headers_to_asgi(headers: Iterable[tuple[str, str]]) -> Headers:

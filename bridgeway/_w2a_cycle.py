@@ -85,6 +85,7 @@ class HTTPCycle(WSGIResponse):
         "_consumed",
         "_delivered",
         "_environ",
+        "_held",
         "_input_replies",
         "_mailbox",
         "_receive",
@@ -110,6 +111,7 @@ class HTTPCycle(WSGIResponse):
         self._receive = receive
         self._send = send
         self._unacked = 0
+        self._held: tuple[Any, ...] | None = None  # the final post, sent with "done"
         self._body_done = False
         self._want_receiver = False
         self._receiving = False
@@ -173,7 +175,11 @@ class HTTPCycle(WSGIResponse):
             while True:
                 if self._want_receiver and not receiving:
                     return None
-                for item in await mailbox.take():
+                items = mailbox.ready()
+                if not items:
+                    await mailbox.wait()
+                    continue
+                for item in items:
                     kind = item[0]
                     if kind == _SEND:
                         await self._do_send(item[1], item[2])
@@ -316,6 +322,13 @@ class HTTPCycle(WSGIResponse):
 
     def _post_send(self, messages: list[Message]) -> None:
         """Post messages for send(); the loop acknowledges each post once sent."""
+        if self._plain_body and not messages[-1].get("more_body"):
+            # The final message of a list or tuple body: from here to the "done" post
+            # only bridgeway's own bookkeeping runs (no app code: a list has no close()),
+            # so it goes with that post, and the loop is woken once for both (the last
+            # thing the thread does, so the woken loop does not wait for the GIL).
+            self._held = (_SEND, messages, False)
+            return
         if self._mailbox.post((_SEND, messages, True)):
             self._unacked += 1
         else:
@@ -375,8 +388,20 @@ class HTTPCycle(WSGIResponse):
                 except BaseException as exc:
                     error = self._close_failed(exc, error)
         del iterable
+        if self._plain_body:
+            # The final message is posted but the loop not yet woken: wake it first,
+            # then drop the environ (whose contents' finalizers are the app's code).
+            return lambda: self._end(error)
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))
+
+    def _end(self, error: BaseException | None) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            self._post((_DONE, error))
+        else:
+            self._mailbox.post_many([held, (_DONE, error)])
+        self._environ = None  # type: ignore[assignment]
 
     def _fold_end_into_last_post(self) -> bool:
         return self._mailbox.amend_last(_fold_end)
