@@ -168,6 +168,16 @@ def asgi_header_name(name: object) -> tuple[str, int]:
     return known
 
 
+# ASGI response headers already checked, in their WSGI form (names as they were sent,
+# values decoded): plain headers only, as WSGI_PAIRS for the other direction.
+ASGI_PAIRS: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+
+
+def remember_asgi_pair(header: object, pair: tuple[str, str]) -> None:
+    if type(header) is tuple and len(ASGI_PAIRS) < 1024:
+        ASGI_PAIRS[header] = pair
+
+
 def check_asgi_value(name: bytes, value: object) -> None:
     if type(value) is not bytes:
         raise TypeError(
