@@ -127,7 +127,10 @@ async def test_send_oserror_stops_generator() -> None:
     peer = Peer(raise_after=3)
     await call(adapter, make_scope(), peer)
     assert app.closed == 1
-    assert app.produced <= 5
+    # Three sends succeed, the fourth raises. The thread runs at most two chunks ahead
+    # of send() (W2A-RESP-10) plus the one it has just pulled: when the loop is slow to
+    # answer (a busy machine), chunks 5 and 6 exist before the failure is seen.
+    assert app.produced <= 6
     assert adapter.pool().busy == 0
 
 
