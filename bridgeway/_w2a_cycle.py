@@ -24,7 +24,10 @@ Laziness (PEP 3333 §The start_response() Callable): nothing is sent before the 
 non-empty chunk or the end of the iterable; until then an error still becomes a clean
 500. The common one-chunk response is posted as start + chunk, and when the iterable
 ends before the loop took it, the end is folded into that same post: one wake-up of the
-loop per request, and the server sees exactly what a native ASGI app would send.
+loop per request, and the server sees exactly what a native ASGI app would send. The
+final post of a list or tuple body (no ``close()``; no app code runs after its last
+chunk) goes out with the thread's "done" post, as the very last thing the thread does:
+the woken loop then finds the GIL free instead of waiting for the thread's bookkeeping.
 
 Request body: at the app's first read of ``wsgi.input`` a receiver task takes over
 ``receive()`` and hands up to four messages ahead of the reads (W2A-INPUT-06); the
@@ -33,7 +36,11 @@ first ``receive()`` therefore happens only when the app reads (HTTP-01).
 Disconnect: ``send()`` raising ``OSError``, ``receive()`` returning ``http.disconnect``
 (seen by the receiver, which keeps listening while a response streams), or
 cancellation of the request task all set ``halt``; the thread stops at the next chunk
-boundary and closes the iterable, in its own thread, after the last send returned.
+boundary and closes the iterable, in its own thread.
+
+close() (W2A-RESP-13): by default as soon as the iteration is over and its last chunk
+was posted, without waiting for that send() (``close_after_send=False``); the request
+task still returns only after the thread's "done" post, which follows close().
 """
 
 from __future__ import annotations
