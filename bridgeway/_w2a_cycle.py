@@ -154,16 +154,21 @@ class HTTPCycle(WSGIResponse):
         environ["wsgi.errors"] = adapter.errors
         environ["wsgi.file_wrapper"] = adapter.file_wrapper
         self._environ = environ
-        self._mailbox = Mailbox(current_handle())
-        # Requests over the thread limit wait in the pool's FIFO queue, never refused.
-        adapter.pool().submit(self._job())
-        error = await self._pump()
-        if error is None and self._want_receiver and not self._mailbox.closed:
-            self._receiving = True  # from here on only the receiver task calls receive()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._receiver)
-                error = await self._pump()
-                tg.cancel_scope.cancel()
+        handle = current_handle()
+        self._mailbox = Mailbox(handle)
+        handle.requests += 1
+        try:
+            # Requests over the thread limit wait in the pool's FIFO queue, never refused.
+            adapter.pool().submit(self._job())
+            error = await self._pump()
+            if error is None and self._want_receiver and not self._mailbox.closed:
+                self._receiving = True  # from here on only the receiver calls receive()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._receiver)
+                    error = await self._pump()
+                    tg.cancel_scope.cancel()
+        finally:
+            handle.requests -= 1
         if error is not None:
             raise error
         if self._send_error is not None:
