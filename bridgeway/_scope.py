@@ -24,6 +24,7 @@ _PATH_SAFE = "/:@!$&'()*+,;=~-._"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=~\-._]*")
 _ENCODED_SLASH = re.compile(rb"%(2[fF])")
 _HEADER_NAMES: dict[str, bytes] = {}  # environ key -> header name, or b""
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, bytes], ...]] = {}
 _HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2"}
 
 
@@ -79,6 +80,30 @@ def _header_name(key: str) -> bytes:
     return key[5:].lower().replace("_", "-").encode("latin-1")
 
 
+def _header_keys(environ: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """The environ's request-header keys, in order, with their header names. Worked out
+    once per environ shape (its keys, in order): a server builds every environ the same
+    way and a client sends the same headers on every request, so the shapes repeat (and
+    the one pass over the keys that finds them runs in C)."""
+    shape = tuple(environ)
+    found = _SHAPES.get(shape)
+    if found is None:
+        names = _HEADER_NAMES
+        pairs = []
+        for key in shape:
+            name = names.get(key)
+            if name is None:
+                name = _header_name(key)
+                if len(names) < 1024:  # bounded
+                    names[key] = name
+            if name:
+                pairs.append((key, name))
+        found = tuple(pairs)
+        if len(_SHAPES) < 256:  # bounded
+            _SHAPES[shape] = found
+    return found
+
+
 def _port(value: object, default: int | None) -> int | None:
     text = value if type(value) is str else str(value)
     return int(text) if text.isdigit() else default
@@ -92,19 +117,8 @@ def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
         root_path = _undance(root_path)
     path_info = get("PATH_INFO", "")
     path = root_path + (path_info if path_info.isascii() else _undance(path_info))
-    headers: list[list[bytes]] = []
+    headers = [[name, environ[key].encode("latin-1")] for key, name in _header_keys(environ)]
     append = headers.append
-    # Every environ key once; what each key is (a header name, or b"" for not a
-    # header) is worked out once per key spelling: servers repeat their keys.
-    names = _HEADER_NAMES
-    for key, value in environ.items():
-        name = names.get(key)
-        if name is None:
-            name = _header_name(key)
-            if len(names) < 1024:  # bounded
-                names[key] = name
-        if name:
-            append([name, value.encode("latin-1")])
     ctype = get("CONTENT_TYPE")
     if ctype:
         append([b"content-type", ctype.encode("latin-1")])
