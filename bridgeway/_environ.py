@@ -48,22 +48,13 @@ def split_path(scope: Scope) -> tuple[str, str]:
         # raw_path wins when it agrees with path: /%FF then reaches the app as "\xff",
         # as under gunicorn, instead of the "\ufffd" that path holds (W2A-ENV-06).
         # Query strings are not part of raw_path (ASGI-www), but some servers leave them.
-        raw = raw_path.split(b"?", 1)[0] if b"?" in raw_path else raw_path
-        if b"%" in raw:
-            raw = unquote_to_bytes(raw)
-        elif raw.isascii():  # the common case: nothing escaped, nothing to decode twice
-            text = raw.decode("latin-1")
-            if text == path:
-                full = text
-            raw = b""
-        if raw and raw.decode("utf-8", "replace") == path:
-            full = raw.decode("latin-1")
+        raw = raw_path.split(b"?", 1)[0]
+        decoded = unquote_to_bytes(raw) if b"%" in raw else raw
+        if decoded.decode("utf-8", "replace") == path:
+            full = decoded.decode("latin-1")
     if full is None:
         full = _dance(path)
-    root_path = scope.get("root_path")
-    if not root_path:
-        return "", full
-    root = _dance(root_path).rstrip("/")
+    root = _dance(scope.get("root_path") or "").rstrip("/")
     if not root:
         return "", full
     if full == root:

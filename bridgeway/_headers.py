@@ -9,10 +9,7 @@ values 0x80-0xFF survive both ways.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from http import HTTPStatus
-
-from ._types import Headers
 
 # RFC 9110 §5.6.2 token characters.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -111,12 +108,6 @@ def remember_wsgi_pair(header: object, pair: tuple[bytes, bytes]) -> None:
 def remember_wsgi_length_name(name: str) -> None:
     if len(WSGI_LENGTH_NAMES) < 64:
         WSGI_LENGTH_NAMES.add(name)
-
-
-def wsgi_headers_to_asgi(headers: Iterable[tuple[str, str]]) -> Headers:
-    """Lower-case names (ASGI-www §Response Start) and latin-1 encode; keep order and
-    duplicates (two ``Set-Cookie`` lines stay two lines)."""
-    return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
 
 
 def reason_phrase(code: int) -> str:

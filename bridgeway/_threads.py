@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 logger = logging.getLogger("bridgeway")
@@ -156,21 +156,12 @@ class Mailbox:
         self._wake_pending = False
         self.closed = False
 
-    def post(self, item: Any, *, wake: bool = True) -> bool:
-        """Thread side. Returns False when the request task has already gone.
-        ``wake=False``: only append; a later post (or ``wake()``) wakes the loop."""
-        with self._lock:
-            if self.closed:
-                return False
-            self._items.append(item)
-            if not wake or self._waiter is None or self._wake_pending:
-                return True
-            self._wake_pending = True
-        self._call(self._wake)
-        return True
+    def post(self, item: Any) -> bool:
+        """Thread side. Returns False when the request task has already gone."""
+        return self.post_many((item,))
 
-    def post_many(self, items: list[Any]) -> bool:
-        """Thread side: post several items at once (one wake-up)."""
+    def post_many(self, items: Iterable[Any]) -> bool:
+        """Thread side: post items together (one wake-up at most)."""
         with self._lock:
             if self.closed:
                 return False

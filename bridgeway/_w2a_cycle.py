@@ -401,8 +401,8 @@ class HTTPCycle(WSGIResponse):
                     error = self._close_failed(exc, error)
         del iterable
         if self._plain_body:
-            # The final message is posted but the loop not yet woken: wake it first,
-            # then drop the environ (whose contents' finalizers are the app's code).
+            # The final message is held for the "done" post: post both, and only then
+            # drop the environ (whose contents' finalizers are the app's code).
             return lambda: self._end(error)
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))

@@ -110,16 +110,9 @@ class WSGIResponse:
                         # of chunking (W2A-RESP-16).
                         self._set_length(len(chunk))
                     if self._cl == len(chunk) and not (self._no_body or self.halt):
-                        # The common case, whole: the start and the body in one post.
-                        self._remaining = 0
-                        self._complete = self._exact = True
-                        self._cut = not self._inferred_length
-                        self._post_send(
-                            [
-                                self._start_message(),
-                                {"type": "http.response.body", "body": chunk, "more_body": False},
-                            ]
-                        )
+                        # The common case: the start and the whole body in one post; a
+                        # list has nothing more to pull.
+                        self._emit(chunk)
                         return
         try:
             iterator = iter(iterable)
