@@ -6,8 +6,8 @@ together with the spread (min..max), which is the noise band of that figure.
 
 A script produces a ``Report``: rows (a figure for one adapter in one case) and ratios
 (bridgeway against a peer, with its target). ``Report.print()`` writes the human table;
-``--json PATH`` writes the same data for ``bench/run_all.py`` (and, later, for the plots
-and ``docs/benchmarks.md`` of issue 8).
+``--json PATH`` writes the same data for ``bench/run_all.py`` (the report, its plots and
+its verdict per numbered target of issue 14).
 """
 
 from __future__ import annotations
@@ -165,8 +165,12 @@ class Ratio:
     section: str
     name: str  # e.g. "bridgeway/a2wsgi"
     value: float
-    op: str  # "<=" or ">=" or "<"
+    op: str  # "<=", "<", ">=" or ">"
     target: float
+    goal: str = ""  # the issue-14 target it belongs to ("1".."7"), "" for none
+    informational: bool = False  # shown, but no target of bridgeway's
+    num: str = ""  # the adapters compared (rows of ``section``), when it is a ratio
+    den: str = ""
 
     @property
     def passed(self) -> bool:
@@ -174,6 +178,8 @@ class Ratio:
             return self.value <= self.target
         if self.op == "<":
             return self.value < self.target
+        if self.op == ">":
+            return self.value > self.target
         return self.value >= self.target
 
 
@@ -197,22 +203,39 @@ class Report:
         return None
 
     def ratio(
-        self, section: str, num: str, den: str, op: str, target: float, *, label: str = ""
+        self,
+        section: str,
+        num: str,
+        den: str,
+        op: str,
+        target: float,
+        *,
+        label: str = "",
+        goal: str = "",
+        informational: bool = False,
     ) -> Ratio | None:
+        """``num``'s median over ``den``'s in ``section`` against ``target``. ``goal``
+        ties it to a numbered target of the issue (run_all gives one verdict per goal,
+        from its checks that are not ``informational``)."""
         a, b = self.get(section, num), self.get(section, den)
         if a is None or b is None or b.median == 0:
             return None
-        ratio = Ratio(section, label or f"{num}/{den}", a.median / b.median, op, target)
+        name = label or f"{num}/{den}"
+        if informational and "informational" not in name:
+            name += " (informational)"
+        ratio = Ratio(section, name, a.median / b.median, op, target, goal, informational, num, den)
         self.ratios.append(ratio)
         return ratio
 
-    def limit(self, section: str, adapter: str, op: str, target: float) -> Ratio | None:
+    def limit(
+        self, section: str, adapter: str, op: str, target: float, *, goal: str = ""
+    ) -> Ratio | None:
         """A check of an absolute figure (the worst round) against a target."""
         row = self.get(section, adapter)
         if row is None:
             return None
         worst = row.high if op in ("<", "<=") else row.low
-        check = Ratio(section, f"{adapter} worst", worst, op, target)
+        check = Ratio(section, f"{adapter} worst", worst, op, target, goal, num=adapter)
         self.ratios.append(check)
         return check
 
@@ -247,11 +270,17 @@ class Report:
 
 
 def ratio_line(ratio: Ratio) -> str:
-    verdict = "PASS" if ratio.passed else "FAIL"
     kind = "ratio" if "/" in ratio.name else "check"
+    if ratio.informational:
+        return (
+            f"{kind} {ratio.section}: {ratio.name} = {ratio.value:.3f}"
+            f"  ({ratio.op} {ratio.target:g}: {'yes' if ratio.passed else 'no'})"
+        )
+    verdict = "PASS" if ratio.passed else "FAIL"
+    goal = f" [target {ratio.goal}]" if ratio.goal else ""
     return (
         f"{kind} {ratio.section}: {ratio.name} = {ratio.value:.3f}"
-        f"  (target {ratio.op} {ratio.target:g}: {verdict})"
+        f"  (target {ratio.op} {ratio.target:g}: {verdict}){goal}"
     )
 
 
@@ -424,10 +453,12 @@ def run_streams(
     )
     for direction in ("upload", "download"):
         section = f"{direction} {size_mib} MiB"
-        report.ratio(section, "bridgeway", "a2wsgi", ">=", min_ratio)
-        report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0)
+        report.ratio(section, "bridgeway", "a2wsgi", ">=", min_ratio, goal="7")
+        report.limit(f"{section}, peak RSS growth", "bridgeway", "<", 32.0, goal="7")
     for direction in (SLOW_UPLOAD, SLOW_DOWNLOAD):
-        report.limit(f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0)
+        report.limit(
+            f"{direction} {size_mib} MiB, peak RSS growth", "bridgeway", "<", 32.0, goal="7"
+        )
     report.notes.append(
         f"slow consumer: the body is taken at {SLOW_MIB_S} MiB/s ({slow_note} sleep), so"
         " MiB/s is bounded by that pace; the figure to read is the peak RSS growth: an"

@@ -10,11 +10,10 @@ framework it serves: gunicorn serving ``raw_wsgi`` never imports FastAPI.
 | ``flask_a2wsgi`` | ASGI | it through ``a2wsgi.WSGIMiddleware`` |
 | ``flask_uvicorn_wsgi`` | ASGI | it through ``uvicorn.middleware.wsgi._WSGIMiddleware`` |
 | ``flask_starlette_wsgi`` | ASGI | it through ``starlette.middleware.wsgi.WSGIMiddleware`` |
-| ``flask_bridgeway_nowait`` | ASGI | Flask through ``WSGIToASGI(close_after_send=False)`` |
-| ``flask_closed_bridgeway`` | ASGI | Flask returning a closed list, through bridgeway |
-| ``flask_closed_uvicorn_wsgi`` | ASGI | the same through uvicorn's own middleware |
+| ``flask_bridgeway_strict`` | ASGI | Flask through ``WSGIToASGI(close_after_send=True)`` |
 | ``fastapi_native`` | ASGI | a FastAPI hello app |
 | ``fastapi_bridgeway`` | WSGI | it through ``bridgeway.ASGIToWSGI`` |
+| ``fastapi_bridgeway_uvloop`` | WSGI | it through ``ASGIToWSGI`` on uvloop loops |
 | ``fastapi_a2wsgi`` | WSGI | it through ``a2wsgi.ASGIMiddleware`` |
 | ``fastapi_floor`` | WSGI | it run on a per-thread loop, no translation (the floor) |
 | ``raw_wsgi`` | WSGI | a bare WSGI hello callable (the WSGI server's ceiling) |
@@ -49,14 +48,6 @@ def _flask() -> Any:
         return "hello"
 
     return app
-
-
-def _flask_closed() -> Any:
-    """Flask with its iterable drained and closed before it returns (no ``close()`` left
-    for the adapter): shows what W2A-RESP-13's close-after-the-last-send costs."""
-    from bench.w2a_inprocess import closed_by_app
-
-    return closed_by_app(_flask())
 
 
 def _fastapi() -> Any:
@@ -95,10 +86,16 @@ def _bridgeway_w2a(app: Any, **options: Any) -> Any:
     return WSGIToASGI(app, **options)
 
 
-def _bridgeway_a2w(app: Any) -> Any:
+def _bridgeway_a2w(app: Any, **options: Any) -> Any:
     from bridgeway import ASGIToWSGI
 
-    return ASGIToWSGI(app)
+    return ASGIToWSGI(app, **options)
+
+
+def _bridgeway_a2w_uvloop(app: Any) -> Any:
+    import uvloop
+
+    return _bridgeway_a2w(app, loop_factory=uvloop.new_event_loop)
 
 
 def _a2wsgi_w2a(app: Any) -> Any:
@@ -129,11 +126,10 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "flask_a2wsgi": lambda: _a2wsgi_w2a(_flask()),
     "flask_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask()),
     "flask_starlette_wsgi": lambda: _starlette_wsgi(_flask()),
-    "flask_bridgeway_nowait": lambda: _bridgeway_w2a(_flask(), close_after_send=False),
-    "flask_closed_bridgeway": lambda: _bridgeway_w2a(_flask_closed()),
-    "flask_closed_uvicorn_wsgi": lambda: _uvicorn_wsgi(_flask_closed()),
+    "flask_bridgeway_strict": lambda: _bridgeway_w2a(_flask(), close_after_send=True),
     "fastapi_native": _fastapi,
     "fastapi_bridgeway": lambda: _bridgeway_a2w(_fastapi()),
+    "fastapi_bridgeway_uvloop": lambda: _bridgeway_a2w_uvloop(_fastapi()),
     "fastapi_a2wsgi": lambda: _a2wsgi_a2w(_fastapi()),
     "fastapi_floor": lambda: _floor_a2w(_fastapi()),
 }

@@ -4,12 +4,13 @@ Run from the repository root: ``.venv/bin/python -m bench.run_all [--quick]``.
 
 Each suite runs in a subprocess of its own (``python -m bench.<suite> --json ...``) so
 no suite inherits another's threads, loops or memory; the JSON results are kept next to
-the report (``bench/results/<suite>.json``). The report states the machine, the
-settings, every figure with its spread over the rounds (the noise band), its ratio to
-the floor where there is one, and every target with PASS/FAIL. A summary of the targets
-is printed at the end. Each suite's figures are also plotted (``bench/plots.py``, with
-matplotlib) to ``<report dir>/img/bench-<suite>.png`` and linked from the report by a
-relative path. To add a suite, add it to ``SUITES``.
+the report (``bench/results/<suite>.json``). The report opens with one line per numbered
+target of issue 14 (``GOALS``): met or not, with the figures, the floor and the thread
+round trip beside them. It then states the machine, the settings, every figure with its
+spread over the rounds (the noise band), its ratio to the floor where there is one, and
+every check with PASS/FAIL. A summary is printed at the end. Each suite's figures are
+also plotted (``bench/plots.py``, with matplotlib) to ``<report dir>/img/bench-<suite>.png``
+and linked from the report by a relative path. To add a suite, add it to ``SUITES``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,26 @@ SUITES = (
     ("e2e", "End to end on loopback"),
 )
 RESULTS = REPO / "bench" / "results"
+
+# Issue 14's targets: number -> what it asks (the suites tag their checks with the number).
+GOALS = {
+    "1": "W2A in process, hello: sequential at most 1.3x the thread round trip; 64"
+    " concurrent at most 0.5x uvicorn's middleware and 0.2x a2wsgi",
+    "2": "W2A in process, Flask, default settings: sequential at most 0.35x a2wsgi and"
+    " 0.8x uvicorn's middleware; 64 concurrent at most 0.3x and 0.7x",
+    "3": "W2A end to end, Flask under uvicorn: at least 2.5x a2wsgi, 1.1x uvicorn's"
+    " middleware and 2.5x Flask on gunicorn gthread (1 worker, 4 threads); p99 no worse"
+    " than uvicorn's middleware",
+    "4": "A2W in process: FastAPI at most 1.15x the floor (FastAPI on a running loop, no"
+    " bridge) from 1 thread and from 8; hello at most 0.05x a2wsgi from 1 thread",
+    "5": "A2W end to end, FastAPI under gunicorn gthread: at least 0.95x the floor (FastAPI"
+    " on a per-thread loop) and 2x a2wsgi",
+    "6": "ASGIToWSGI on uvloop (loop_factory=uvloop.new_event_loop), in process and end to"
+    " end: measured against the default loop; the default only if faster",
+    "7": "Large bodies (256 MiB, every direction, slow consumers too): peak RSS growth under"
+    " 32 MiB; throughput at least 2x a2wsgi (W2A) and 3x (A2W)",
+}
+REFERENCES = ("floor", "thread round trip", "cross-thread round trip")
 
 
 def run_suite(module: str, quick: bool, extra: list[str]) -> dict[str, Any] | None:
@@ -82,6 +103,10 @@ def render(
         "Adapters are interleaved round-robin; each figure is the median of the rounds,"
         " with the min..max over the rounds as its noise band.",
         "",
+        "## Targets (issue 14)",
+        "",
+        *goal_lines(reports),
+        "",
         "## Machine",
         "",
         "| | |",
@@ -99,19 +124,90 @@ def render(
         if plots and module in plots:
             lines += [f"![{title}]({plots[module]})", ""]
         lines += _rows_table(report["rows"])
-        lines += ["### Targets", "", "| case | figure | value | target | result |"]
-        lines += ["|---|---|---:|---|---|"]
+        lines += [
+            "### Checks",
+            "",
+            "| target | case | figure | value | bound | beside it | result |",
+            "|---|---|---|---:|---|---|---|",
+        ]
         for r in report["ratios"]:
             verdict = "PASS" if r["passed"] else "**FAIL**"
+            if r.get("informational"):
+                verdict = "(info) " + ("yes" if r["passed"] else "no")
+            goal = r.get("goal") or ""
             lines.append(
-                f"| {r['section']} | {r['name']} | {r['value']:.3f}"
-                f" | {r['op']} {r['target']:g} | {verdict} |"
+                f"| {goal} | {r['section']} | {r['name']} | {r['value']:.3f}"
+                f" | {r['op']} {r['target']:g} | {_beside(report, r)} | {verdict} |"
             )
         lines.append("")
         lines += [f"- {note}" for note in report["notes"]]
         if report["notes"]:
             lines.append("")
     return "\n".join(lines)
+
+
+def _median(report: dict[str, Any], section: str, adapter: str) -> dict[str, Any] | None:
+    for row in report["rows"]:
+        if row["section"] == section and row["adapter"] == adapter:
+            return row
+    return None
+
+
+def _beside(report: dict[str, Any], ratio: dict[str, Any]) -> str:
+    """The figures a check compares, and the floor and round trip of its section."""
+    parts = []
+    for name in dict.fromkeys([ratio.get("num"), ratio.get("den"), *REFERENCES]):
+        row = _median(report, ratio["section"], name) if name else None
+        if row is not None:
+            parts.append(f"{name} {row['median']:.1f} {row['unit']}")
+    return "; ".join(parts)
+
+
+def goal_lines(reports: list[tuple[str, str, dict[str, Any] | None]]) -> list[str]:
+    """One line per target of issue 14, met or not, then a line per check of it with its
+    figures, the floor and the round trip beside them."""
+    checks: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {g: [] for g in GOALS}
+    for _module, title, report in reports:
+        for ratio in report["ratios"] if report else ():
+            if ratio.get("goal") in checks:
+                checks[ratio["goal"]].append((title, report, ratio))
+    lines = []
+    for goal, text in GOALS.items():
+        found = checks[goal]
+        if not found:
+            lines.append(f"- **{goal}. Not measured in this run.** {text}.")
+            continue
+        if goal == "6":
+            faster = sum(r["passed"] for _, _, r in found)
+            verdict = (
+                f"Measured: uvloop faster in {faster} of {len(found)} cases; {_uvloop_decision()}."
+            )
+        else:
+            met = all(r["passed"] for _, _, r in found if not r.get("informational"))
+            verdict = "Met." if met else "Not met."
+        lines.append(f"- **{goal}. {verdict}** {text}.")
+        for title, report, r in found:
+            if r.get("informational"):
+                result = "faster" if r["passed"] else "slower"
+            else:
+                result = "PASS" if r["passed"] else "FAIL"
+            lines.append(
+                f"  - {title}, {r['section']}: {r['name'].replace(' (informational)', '')}"
+                f" = {r['value']:.3f} ({r['op']} {r['target']:g}: {result});"
+                f" {_beside(report, r)}"
+            )
+    return lines
+
+
+def _uvloop_decision() -> str:
+    import inspect
+
+    from bridgeway import ASGIToWSGI
+
+    default = inspect.signature(ASGIToWSGI).parameters["loop_factory"].default
+    if default is None:
+        return "ASGIToWSGI's default stays asyncio's loop (uvloop stays opt-in)"
+    return f"ASGIToWSGI's default loop_factory is {default!r}"
 
 
 def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -139,7 +235,7 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def summary(reports: list[tuple[str, str, dict[str, Any] | None]]) -> str:
-    out = ["", "== summary: bridgeway against its targets"]
+    out = ["", "== issue 14 targets", *goal_lines(reports), "", "== every check"]
     width = max(
         (
             len(f"{m}: {r['section']}: {r['name']}")
@@ -158,6 +254,10 @@ def summary(reports: list[tuple[str, str, dict[str, Any] | None]]) -> str:
             case = f"{module}: {r['section']}: {r['name']}"
             target = f"{r['op']} {r['target']:g}"
             verdict = "PASS" if r["passed"] else "FAIL"
+            if r.get("informational"):
+                verdict = "info"
+            elif r.get("goal"):
+                verdict += f" [target {r['goal']}]"
             out.append(f"{case:<{width}} {r['value']:>8.3f}  {target:<9} {verdict}")
     return "\n".join(out)
 

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 from ._a2w_body import GONE, BodyReader
 from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
 from ._headers import (
+    ASGI_PAIRS,
     NAME_CONTENT_LENGTH,
     NAME_HOP_BY_HOP,
     asgi_header_name,
     check_asgi_value,
+    remember_asgi_pair,
 )
 from ._types import Environ, Message
 from .errors import ClientDisconnected, ProtocolError
@@ -231,9 +233,19 @@ class AppChannel:
         status = int(status)
         headers: list[tuple[str, str]] = []
         length = None
-        for name, value in message.get("headers", ()):
+        pairs = ASGI_PAIRS
+        for header in message.get("headers", ()):
+            try:
+                pair = pairs.get(header)
+            except TypeError:  # unhashable (a list as a pair): checked below
+                pair = None
+            if pair is not None:  # a plain header seen before, checked then
+                headers.append(pair)
+                continue
+            name, value = header
             text, kind = asgi_header_name(name)
-            check_asgi_value(name, value)
+            if not (kind == NAME_CONTENT_LENGTH and type(value) is bytes and value.isdigit()):
+                check_asgi_value(name, value)  # (ASCII digits are a valid value)
             if kind == NAME_CONTENT_LENGTH:
                 if length is not None:
                     if value.strip() != length:
@@ -245,7 +257,9 @@ class AppChannel:
                 continue  # added once, below (it used to be sent twice)
             if kind == NAME_HOP_BY_HOP:
                 continue  # the WSGI server frames the message (A2W-SEND-02)
-            headers.append((text, value.decode("latin-1")))
+            pair = (text, value.decode("latin-1"))
+            remember_asgi_pair(header, pair)
+            headers.append(pair)
         self.cycle.advance(START)
         if length is not None:
             headers.append(("Content-Length", length.decode()))

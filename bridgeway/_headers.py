@@ -9,10 +9,7 @@ values 0x80-0xFF survive both ways.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from http import HTTPStatus
-
-from ._types import Headers
 
 # RFC 9110 §5.6.2 token characters.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -49,6 +46,9 @@ def parse_wsgi_status(status: object) -> int:
     Callable). Only final statuses 200-599 can be sent through ``http.response.start``.
     The reason phrase is dropped: ASGI has no field for it (ASGI-www §WSGI Compatibility).
     """
+    code = _STATUS_CODES.get(status) if type(status) is str else None
+    if code is not None:
+        return code
     if type(status) is not str:
         raise TypeError(
             f"start_response(): status must be a str like '200 OK', got {type(status).__name__}"
@@ -67,7 +67,12 @@ def parse_wsgi_status(status: object) -> int:
             f"start_response(): status {code} is not a final status (200-599); a WSGI app"
             " cannot send informational responses"
         )
+    if len(_STATUS_CODES) < 256:  # a bounded cache: an app sends few distinct lines
+        _STATUS_CODES[status] = code
     return code
+
+
+_STATUS_CODES: dict[str, int] = {}
 
 
 def check_wsgi_header(name: object, value: object) -> tuple[str, str]:
@@ -87,10 +92,22 @@ def check_wsgi_header(name: object, value: object) -> tuple[str, str]:
     return name, value
 
 
-def wsgi_headers_to_asgi(headers: Iterable[tuple[str, str]]) -> Headers:
-    """Lower-case names (ASGI-www §Response Start) and latin-1 encode; keep order and
-    duplicates (two ``Set-Cookie`` lines stay two lines)."""
-    return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+# WSGI response headers already checked, in their ASGI form: most responses repeat the
+# same (name, value) pairs, so each is checked and converted once. Only plain headers
+# are kept (hop-by-hop ones are dropped with a warning each time); for Content-Length,
+# whose value changes, only the spellings of the name. Both caches are bounded.
+WSGI_PAIRS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+WSGI_LENGTH_NAMES: set[str] = set()
+
+
+def remember_wsgi_pair(header: object, pair: tuple[bytes, bytes]) -> None:
+    if type(header) is tuple and len(WSGI_PAIRS) < 1024:
+        WSGI_PAIRS[header] = pair
+
+
+def remember_wsgi_length_name(name: str) -> None:
+    if len(WSGI_LENGTH_NAMES) < 64:
+        WSGI_LENGTH_NAMES.add(name)
 
 
 def reason_phrase(code: int) -> str:
@@ -140,6 +157,16 @@ def asgi_header_name(name: object) -> tuple[str, int]:
     if len(_ASGI_NAMES) < 512:  # a bounded cache: header names repeat
         _ASGI_NAMES[name] = known
     return known
+
+
+# ASGI response headers already checked, in their WSGI form (names as they were sent,
+# values decoded): plain headers only, as WSGI_PAIRS for the other direction.
+ASGI_PAIRS: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+
+
+def remember_asgi_pair(header: object, pair: tuple[str, str]) -> None:
+    if type(header) is tuple and len(ASGI_PAIRS) < 1024:
+        ASGI_PAIRS[header] = pair
 
 
 def check_asgi_value(name: bytes, value: object) -> None:

@@ -20,11 +20,11 @@ logger = logging.getLogger("bridgeway")
 # The HTTP spec version whose behaviour ASGIToWSGI really implements: 2.4 because
 # send() raises OSError (ClientDisconnected) once the WSGI server closed the response.
 SPEC_VERSION = "2.4"
-_ASGI = {"version": "3.0", "spec_version": SPEC_VERSION}
 _PATH_SAFE = "/:@!$&'()*+,;=~-._"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=~\-._]*")
 _ENCODED_SLASH = re.compile(rb"%(2[fF])")
-_HEADER_NAMES: dict[str, bytes] = {}
+_HEADER_NAMES: dict[str, bytes] = {}  # environ key -> header name, or b""
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, bytes], ...]] = {}
 _HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2"}
 
 
@@ -72,56 +72,79 @@ def content_length(environ: dict[str, Any]) -> int | None:
     return int(value)
 
 
-def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
-    """The HTTP scope for one request (without ``state`` and ``extensions``)."""
-    root_path = _undance(environ.get("SCRIPT_NAME", ""))
-    path = root_path + _undance(environ.get("PATH_INFO", ""))
-    headers: list[list[bytes]] = []
-    append = headers.append
-    names = _HEADER_NAMES
-    for key, value in environ.items():
-        if key[:5] == "HTTP_":
+def _header_name(key: str) -> bytes:
+    """The ASGI header name of an environ key, or b"" when the key is not a request
+    header (``CONTENT_TYPE`` and ``CONTENT_LENGTH`` are added apart)."""
+    if key[:5] != "HTTP_" or key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        return b""  # HTTP_CONTENT_*: CONTENT_TYPE/CONTENT_LENGTH are the ones that count
+    return key[5:].lower().replace("_", "-").encode("latin-1")
+
+
+def _header_keys(environ: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """The environ's request-header keys, in order, with their header names. Worked out
+    once per environ shape (its keys, in order): a server builds every environ the same
+    way and a client sends the same headers on every request, so the shapes repeat (and
+    the one pass over the keys that finds them runs in C)."""
+    shape = tuple(environ)
+    found = _SHAPES.get(shape)
+    if found is None:
+        names = _HEADER_NAMES
+        pairs = []
+        for key in shape:
             name = names.get(key)
             if name is None:
-                if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                    continue  # CONTENT_TYPE/CONTENT_LENGTH are the ones that count
-                name = key[5:].lower().replace("_", "-").encode("latin-1")
-                if len(names) < 512:  # a bounded cache: header names repeat
+                name = _header_name(key)
+                if len(names) < 1024:  # bounded
                     names[key] = name
-            append([name, value.encode("latin-1")])
-    ctype = environ.get("CONTENT_TYPE")
+            if name:
+                pairs.append((key, name))
+        found = tuple(pairs)
+        if len(_SHAPES) < 256:  # bounded
+            _SHAPES[shape] = found
+    return found
+
+
+def _port(value: object, default: int | None) -> int | None:
+    text = value if type(value) is str else str(value)
+    return int(text) if text.isdigit() else default
+
+
+def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP scope for one request (without ``state`` and ``extensions``)."""
+    get = environ.get
+    root_path = get("SCRIPT_NAME", "")
+    if not root_path.isascii():
+        root_path = _undance(root_path)
+    path_info = get("PATH_INFO", "")
+    path = root_path + (path_info if path_info.isascii() else _undance(path_info))
+    headers = [[name, environ[key].encode("latin-1")] for key, name in _header_keys(environ)]
+    append = headers.append
+    ctype = get("CONTENT_TYPE")
     if ctype:
         append([b"content-type", ctype.encode("latin-1")])
-    clen = environ.get("CONTENT_LENGTH")
+    clen = get("CONTENT_LENGTH")
     if clen:
         append([b"content-length", clen.encode("latin-1")])
 
-    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
     http_version = _HTTP_VERSIONS.get(protocol)
     if http_version is None:
         logger.warning("bridgeway: unknown SERVER_PROTOCOL %r; using HTTP/1.1", protocol)
         http_version = "1.1"
 
-    client = None
-    remote_addr = environ.get("REMOTE_ADDR")
-    if remote_addr:
-        port = environ.get("REMOTE_PORT", "")
-        client = [remote_addr, int(port) if str(port).isdigit() else 0]
-    server = None
+    remote_addr = get("REMOTE_ADDR")
+    client = [remote_addr, _port(get("REMOTE_PORT", ""), 0)] if remote_addr else None
     # SERVER_NAME, else SERVER_ADDR (the listening address, what ASGI-www asks for):
     # nginx's uwsgi_params send an empty SERVER_NAME when no server_name is set.
-    server_host = environ.get("SERVER_NAME") or environ.get("SERVER_ADDR")
-    if server_host:
-        port = environ.get("SERVER_PORT", "")
-        server = [server_host, int(port) if str(port).isdigit() else None]
-
-    query = environ.get("QUERY_STRING", "")
+    server_host = get("SERVER_NAME") or get("SERVER_ADDR")
+    server = [server_host, _port(get("SERVER_PORT", ""), None)] if server_host else None
+    query = get("QUERY_STRING", "")
     return {
         "type": "http",
-        "asgi": dict(_ASGI),
+        "asgi": {"version": "3.0", "spec_version": SPEC_VERSION},
         "http_version": http_version,
         "method": environ["REQUEST_METHOD"],
-        "scheme": environ.get("wsgi.url_scheme") or "http",
+        "scheme": get("wsgi.url_scheme") or "http",
         "path": path,
         "raw_path": _raw_path(environ, path),
         "query_string": query.encode("latin-1") if query else b"",

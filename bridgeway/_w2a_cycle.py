@@ -24,7 +24,10 @@ Laziness (PEP 3333 §The start_response() Callable): nothing is sent before the 
 non-empty chunk or the end of the iterable; until then an error still becomes a clean
 500. The common one-chunk response is posted as start + chunk, and when the iterable
 ends before the loop took it, the end is folded into that same post: one wake-up of the
-loop per request, and the server sees exactly what a native ASGI app would send.
+loop per request, and the server sees exactly what a native ASGI app would send. The
+final post of a list or tuple body (no ``close()``; no app code runs after its last
+chunk) goes out with the thread's "done" post, as the very last thing the thread does:
+the woken loop then finds the GIL free instead of waiting for the thread's bookkeeping.
 
 Request body: at the app's first read of ``wsgi.input`` a receiver task takes over
 ``receive()`` and hands up to four messages ahead of the reads (W2A-INPUT-06); the
@@ -33,7 +36,11 @@ first ``receive()`` therefore happens only when the app reads (HTTP-01).
 Disconnect: ``send()`` raising ``OSError``, ``receive()`` returning ``http.disconnect``
 (seen by the receiver, which keeps listening while a response streams), or
 cancellation of the request task all set ``halt``; the thread stops at the next chunk
-boundary and closes the iterable, in its own thread, after the last send returned.
+boundary and closes the iterable, in its own thread.
+
+close() (W2A-RESP-13): by default as soon as the iteration is over and its last chunk
+was posted, without waiting for that send() (``close_after_send=False``); the request
+task still returns only after the thread's "done" post, which follows close().
 """
 
 from __future__ import annotations
@@ -85,6 +92,7 @@ class HTTPCycle(WSGIResponse):
         "_consumed",
         "_delivered",
         "_environ",
+        "_held",
         "_input_replies",
         "_mailbox",
         "_receive",
@@ -110,6 +118,7 @@ class HTTPCycle(WSGIResponse):
         self._receive = receive
         self._send = send
         self._unacked = 0
+        self._held: tuple[Any, ...] | None = None  # the final post, sent with "done"
         self._body_done = False
         self._want_receiver = False
         self._receiving = False
@@ -150,16 +159,21 @@ class HTTPCycle(WSGIResponse):
             # and middleware added reaches this app too (see _environ.inherit_upstream).
             inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
         self._environ = environ
-        self._mailbox = Mailbox(current_handle())
-        # Requests over the thread limit wait in the pool's FIFO queue, never refused.
-        adapter.pool().submit(self._job())
-        error = await self._pump()
-        if error is None and self._want_receiver and not self._mailbox.closed:
-            self._receiving = True  # from here on only the receiver task calls receive()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._receiver)
-                error = await self._pump()
-                tg.cancel_scope.cancel()
+        handle = current_handle()
+        self._mailbox = Mailbox(handle)
+        handle.requests += 1
+        try:
+            # Requests over the thread limit wait in the pool's FIFO queue, never refused.
+            adapter.pool().submit(self._job())
+            error = await self._pump()
+            if error is None and self._want_receiver and not self._mailbox.closed:
+                self._receiving = True  # from here on only the receiver calls receive()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._receiver)
+                    error = await self._pump()
+                    tg.cancel_scope.cancel()
+        finally:
+            handle.requests -= 1
         if error is not None:
             raise error
         if self._send_error is not None:
@@ -180,7 +194,11 @@ class HTTPCycle(WSGIResponse):
             while True:
                 if self._want_receiver and not receiving:
                     return None
-                for item in await mailbox.take():
+                items = mailbox.ready()
+                if not items:
+                    await mailbox.wait()
+                    continue
+                for item in items:
                     kind = item[0]
                     if kind == _SEND:
                         await self._do_send(item[1], item[2])
@@ -323,6 +341,13 @@ class HTTPCycle(WSGIResponse):
 
     def _post_send(self, messages: list[Message]) -> None:
         """Post messages for send(); the loop acknowledges each post once sent."""
+        if self._plain_body and not messages[-1].get("more_body"):
+            # The final message of a list or tuple body: from here to the "done" post
+            # only bridgeway's own bookkeeping runs (no app code: a list has no close()),
+            # so it goes with that post, and the loop is woken once for both (the last
+            # thing the thread does, so the woken loop does not wait for the GIL).
+            self._held = (_SEND, messages, False)
+            return
         if self._mailbox.post((_SEND, messages, True)):
             self._unacked += 1
         else:
@@ -382,8 +407,20 @@ class HTTPCycle(WSGIResponse):
                 except BaseException as exc:
                     error = self._close_failed(exc, error)
         del iterable
+        if self._plain_body:
+            # The final message is held for the "done" post: post both, and only then
+            # drop the environ (whose contents' finalizers are the app's code).
+            return lambda: self._end(error)
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))
+
+    def _end(self, error: BaseException | None) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            self._post((_DONE, error))
+        else:
+            self._mailbox.post_many([held, (_DONE, error)])
+        self._environ = None  # type: ignore[assignment]
 
     def _fold_end_into_last_post(self) -> bool:
         return self._mailbox.amend_last(_fold_end)

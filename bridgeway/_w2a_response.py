@@ -15,7 +15,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from ._headers import check_wsgi_header, is_hop_by_hop, parse_wsgi_status, wsgi_headers_to_asgi
+from ._headers import (
+    WSGI_LENGTH_NAMES,
+    WSGI_PAIRS,
+    check_wsgi_header,
+    is_hop_by_hop,
+    parse_wsgi_status,
+    remember_wsgi_length_name,
+    remember_wsgi_pair,
+)
 from ._types import Message, OptExcInfo
 from .errors import ClientDisconnected, ProtocolError
 
@@ -51,6 +59,7 @@ class WSGIResponse:
         "_inferred_length",
         "_method",
         "_no_body",
+        "_plain_body",
         "_propagate",
         "_remaining",
         "_status",
@@ -72,6 +81,7 @@ class WSGIResponse:
         self._exact = False  # ... by a chunk that ended exactly there: pull once more
         self._inferred_length = False
         self._no_body = False
+        self._plain_body = False  # the body is a list or tuple: iterating it runs no app code
         self.halt = False
 
     # Implemented by HTTPCycle: how messages reach send(), and the wait for them.
@@ -85,18 +95,25 @@ class WSGIResponse:
         raise NotImplementedError
 
     def _iterate(self, iterable: Iterable[bytes]) -> None:
-        if (
-            type(iterable) in (list, tuple)
-            and len(iterable) == 1  # type: ignore[arg-type]
-            and self._cl is None
-            and not self._headers_sent
-            and self._status is not None
-        ):
-            # PEP 3333 §Handling the Content-Length Header: len() of a list or tuple is
-            # exact, so a one-element body gets a length instead of chunking (W2A-RESP-16).
-            chunk = iterable[0]  # type: ignore[index]
-            if type(chunk) is bytes and chunk and not self._no_body_status():
-                self._set_length(len(chunk))
+        if type(iterable) in (list, tuple):
+            self._plain_body = True
+            if (
+                len(iterable) == 1  # type: ignore[arg-type]
+                and not self._headers_sent
+                and self._status is not None
+            ):
+                chunk = iterable[0]  # type: ignore[index]
+                if type(chunk) is bytes and chunk:
+                    if self._cl is None and not self._no_body_status():
+                        # PEP 3333 §Handling the Content-Length Header: len() of a list
+                        # or tuple is exact, so a one-element body gets a length instead
+                        # of chunking (W2A-RESP-16).
+                        self._set_length(len(chunk))
+                    if self._cl == len(chunk) and not (self._no_body or self.halt):
+                        # The common case: the start and the whole body in one post; a
+                        # list has nothing more to pull.
+                        self._emit(chunk)
+                        return
         try:
             iterator = iter(iterable)
         except TypeError:
@@ -161,39 +178,62 @@ class WSGIResponse:
                 f"start_response(): headers must be a list of (name, value) pairs, got"
                 f" {type(headers).__name__} (PEP 3333 §The start_response() Callable)"
             )
-        kept: list[tuple[str, str]] = []
+        asgi_headers: list[tuple[bytes, bytes]] = []
         length: str | None = None
+        pairs, length_names = WSGI_PAIRS, WSGI_LENGTH_NAMES
         for header in headers:
+            try:
+                pair = pairs.get(header)
+            except TypeError:  # unhashable (a list as a pair): checked below
+                pair = None
+            if pair is not None:  # a plain header seen before, checked then
+                asgi_headers.append(pair)
+                continue
             if not isinstance(header, (tuple, list)) or len(header) != 2:
                 raise TypeError(
                     f"start_response(): header {header!r} is not a (name, value) pair"
                     " (PEP 3333 §The start_response() Callable)"
                 )
-            name, value = check_wsgi_header(header[0], header[1])
-            lower = name.lower()
-            if lower == "content-length":
-                value = value.strip()
-                if not value.isdigit():
-                    raise ValueError(f"start_response(): invalid Content-Length {value!r}")
-                if length is not None:
-                    if int(value) != int(length):
-                        raise ValueError("start_response(): conflicting Content-Length headers")
-                    continue  # an identical duplicate is dropped (HTTP-10)
-                length = value
-                continue  # appended once, below, after the other headers
-            elif is_hop_by_hop(lower.encode("latin-1")):
-                if self._strict_headers:
-                    raise ValueError(
-                        f"start_response(): hop-by-hop header {name!r} belongs to the server"
-                        " (PEP 3333 §Other HTTP Features)"
-                    )
-                logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
-                continue
-            # A field value has no leading or trailing whitespace (RFC 9110 §5.5);
-            # Django's Set-Cookie values start with a space, which h11 refuses.
-            kept.append((name, value.strip(" \t")))
+            name, value = header[0], header[1]
+            if (
+                type(value) is str
+                and value.isdigit()
+                and value.isascii()
+                and type(name) is str
+                and name in length_names
+            ):
+                pass  # a length in plain ASCII digits under a name checked before
+            else:
+                name, value = check_wsgi_header(name, value)
+                lower = name.lower()
+                if lower == "content-length":
+                    remember_wsgi_length_name(name)
+                    value = value.strip()
+                    if not value.isdigit():
+                        raise ValueError(f"start_response(): invalid Content-Length {value!r}")
+                elif is_hop_by_hop(lower.encode("latin-1")):
+                    if self._strict_headers:
+                        raise ValueError(
+                            f"start_response(): hop-by-hop header {name!r} belongs to the"
+                            " server (PEP 3333 §Other HTTP Features)"
+                        )
+                    logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
+                    continue
+                else:
+                    # A field value has no leading or trailing whitespace (RFC 9110
+                    # §5.5); Django's Set-Cookie values start with a space, which h11
+                    # refuses.
+                    pair = (lower.encode("latin-1"), value.strip(" \t").encode("latin-1"))
+                    remember_wsgi_pair(header, pair)
+                    asgi_headers.append(pair)
+                    continue
+            if length is not None:
+                if int(value) != int(length):
+                    raise ValueError("start_response(): conflicting Content-Length headers")
+                continue  # an identical duplicate is dropped (HTTP-10)
+            length = value  # appended once, below, after the other headers
         self._status = code
-        self._headers = wsgi_headers_to_asgi(kept)
+        self._headers = asgi_headers
         self._no_body = code in (204, 304) or self._method == "HEAD"
         if length is None:
             self._cl = self._remaining = None

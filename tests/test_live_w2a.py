@@ -195,6 +195,42 @@ def test_close_after_send_keeps_responses_whole_and_closes_each_once(
         assert counted == 50
 
 
+CLOSE_ORDER = {
+    "fast-close": "tests.live.apps:w2a_close_order",  # the default
+    "strict": "tests.live.apps:w2a_close_order_strict",  # close_after_send=True
+}
+
+
+@pytest.mark.parametrize("mode", list(CLOSE_ORDER))
+@pytest.mark.parametrize("server_name", ["uvicorn-httptools", "hypercorn-trio"])
+def test_close_order_per_request(server_name: str, mode: str) -> None:
+    """W2A-RESP-13 both ways, request by request on one keep-alive connection: the
+    default does not wait for the last send() (the server holds that send() until
+    close() has returned, and it still completes); close_after_send=True does (close()
+    sees it returned). Either way close() runs once, in the thread that ran the app,
+    and the ASGI call returns only after close() returned."""
+    ids = [f"{mode}-{i}" for i in range(10)]
+    with running_server(server_name, CLOSE_ORDER[mode]) as server:
+        with RawConnection(server.port, timeout=10.0) as conn:
+            for request_id in ids:
+                conn.send(request_bytes("GET", "/hello", [("X-Request-Id", request_id)]))
+                response = conn.read_response()
+                assert response.status == 200
+                assert response.body == b"hello"
+        records = get_json(server, "/records")
+    for request_id in ids:
+        record = records[request_id]
+        assert record["close_threads"] == [record["app_thread"]], record
+        assert record["close_returned"] is True, record
+        assert record["closed_when_call_returned"] is True, record
+        if mode == "strict":
+            assert record["final_send_returned_at_close"] is True, record
+            assert record["final_send_held_until_closed"] is None, record
+        else:
+            assert record["final_send_held_until_closed"] is True, record
+            assert record["final_send_returned_at_close"] is False, record
+
+
 # --- smoke: the echo probe on every ASGI server in the table --------------------------
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from w2a_driver import CHUNKED, Peer, call, make_scope, wait_for, wait_thread_event
 
@@ -263,10 +264,11 @@ async def test_close_raising_is_logged_and_response_unchanged(
 
 
 async def test_close_after_send_false_closes_while_the_last_send_is_pending() -> None:
-    """close_after_send=False: close() runs in the app's thread without waiting for the
-    last send() to return. The server's send() of the final message here waits for
-    close() itself, which only completes if the adapter does not wait for that send
-    first (with the default it would wait for ever: see the next test)."""
+    """The default (close_after_send=False, W2A-RESP-13): close() runs in the app's
+    thread without waiting for the last send() to return. The server's send() of the
+    final message here waits for close() itself, which only completes if the adapter
+    does not wait for that send first (with close_after_send=True it would wait for
+    ever: see the next test)."""
     closed = threading.Event()
 
     class Body:
@@ -297,9 +299,9 @@ async def test_close_after_send_false_closes_while_the_last_send_is_pending() ->
     assert peer.complete
 
 
-async def test_close_after_send_default_waits_for_the_last_send() -> None:
-    """The default (W2A-RESP-13): while the final send() is pending, close() has not
-    run."""
+async def test_close_after_send_true_waits_for_the_last_send() -> None:
+    """The opt-in strict order (close_after_send=True): while the final send() is
+    pending, close() has not run."""
     rec = Recorder(chunks(2))
     seen_at_final: list[int] = []
 
@@ -312,3 +314,49 @@ async def test_close_after_send_default_waits_for_the_last_send() -> None:
     await run(rec, peer, close_after_send=True)
     assert seen_at_final == [0]
     assert len(rec.close_threads) == 1
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["fast-close", "close-after-send"])
+async def test_asgi_call_returns_only_after_close_returned(strict: bool) -> None:
+    """Either way the ASGI call returns only once close() has returned (W2A-RESP-13):
+    close() here outlasts the response, blocked until the test releases it, and the
+    call is still running meanwhile."""
+    final_sent = threading.Event()
+    release = threading.Event()
+    finished: list[int] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"one"
+            yield b"two"
+
+        def close(self) -> None:
+            final_sent.wait(5)
+            release.wait(5)
+            finished.append(threading.get_ident())
+
+    def app(environ: Environ, start_response: StartResponse) -> Body:
+        start_response("200 OK", [])
+        return Body()
+
+    async def note_final(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            final_sent.set()
+
+    returned: list[int] = []
+    peer = Peer(on_send=note_final)
+
+    async def request() -> None:
+        await call(WSGIToASGI(app, close_after_send=strict), make_scope(), peer, seconds=10)
+        returned.append(len(finished))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(request)
+        await wait_thread_event(final_sent)
+        for _ in range(50):  # the loop's turns: an adapter not waiting for close() returns
+            await anyio.lowlevel.checkpoint()
+        assert returned == []  # close() is still running: the call has not returned
+        release.set()
+    assert returned == [1]
+    assert peer.complete
+    assert peer.body == b"onetwo"

@@ -181,3 +181,91 @@ def _raising(environ: WSGIEnvironment, start_response: StartResponse) -> Iterato
 
 
 w2a_raising = WSGIToASGI(_raising)
+
+
+# --- close() order, per request (W2A-RESP-13 both ways) -------------------------------
+#
+# ``w2a_close_order`` / ``w2a_close_order_strict`` serve a WSGI app whose one-chunk body
+# records, for the request named by its ``X-Request-Id`` header, the thread of the app
+# call and of each close(), and whether the final send() had returned when close() ran.
+# An ASGI wrapper around WSGIToASGI sees the server's side: with the fast close (the
+# default) it holds the final send() until close() has returned, which completes only
+# if the adapter does not wait for that send() first; with the strict order it notes
+# that send() returned. It also notes whether close() had returned by the time the
+# ASGI call returned. ``GET /records`` answers all of it as JSON.
+
+_order_lock = threading.Lock()
+_order: dict[str, dict[str, Any]] = {}
+
+
+class _OrderedBody:
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"hello"
+
+    def close(self) -> None:
+        record = self.record
+        record["close_threads"].append(threading.get_ident())
+        record["final_send_returned_at_close"] = record["final_send_returned"]
+        record["close_returned"] = True  # the last thing close() does
+
+
+def _close_order_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == "/records":
+        with _order_lock:
+            return _json(start_response, _order)
+    record = {
+        "app_thread": threading.get_ident(),
+        "close_threads": [],
+        "final_send_returned": False,
+        "final_send_returned_at_close": None,
+        "close_returned": False,
+        "final_send_held_until_closed": None,
+        "closed_when_call_returned": None,
+    }
+    with _order_lock:
+        _order[environ.get("HTTP_X_REQUEST_ID", "")] = record
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return _OrderedBody(record)
+
+
+def _close_order(close_after_send: bool) -> Any:
+    import anyio
+
+    adapter = WSGIToASGI(_close_order_wsgi, close_after_send=close_after_send)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] == "/records":
+            await adapter(scope, receive, send)
+            return
+        request_id = dict(scope["headers"]).get(b"x-request-id", b"").decode()
+
+        async def watched_send(message: Any) -> None:
+            final = message["type"] == "http.response.body" and not message.get("more_body")
+            if not final:
+                await send(message)
+                return
+            record = _order[request_id]
+            if not close_after_send:
+                # Hold the last send() until close() has returned (bounded): with the
+                # fast close it runs meanwhile; an adapter waiting for this send()
+                # first would leave it waiting here until the deadline.
+                with anyio.move_on_after(2.0):
+                    while True:  # close() runs in the app's thread: polled
+                        if record["close_returned"]:
+                            break
+                        await anyio.sleep(0.001)
+                record["final_send_held_until_closed"] = record["close_returned"]
+            await send(message)
+            record["final_send_returned"] = True
+
+        await adapter(scope, receive, watched_send)
+        _order[request_id]["closed_when_call_returned"] = _order[request_id]["close_returned"]
+
+    return app
+
+
+w2a_close_order = _close_order(close_after_send=False)  # the default, spelt out
+w2a_close_order_strict = _close_order(close_after_send=True)
