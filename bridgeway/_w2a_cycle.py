@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Iterable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -56,6 +57,7 @@ from ._context import crossing_context, upstream_environ
 from ._environ import build_environ, inherit_upstream
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
+from ._upstream import UPSTREAM_KEY, Upstream
 from ._w2a_response import WSGIResponse, plain_response
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected
@@ -105,6 +107,7 @@ class HTTPCycle(WSGIResponse):
         "_started",
         "_stream_started",
         "_streaming",
+        "_trip",
         "_unacked",
         "_want_receiver",
         "disconnected",
@@ -158,6 +161,9 @@ class HTTPCycle(WSGIResponse):
             # Served inside an ASGIToWSGI request of this process: what its WSGI server
             # and middleware added reaches this app too (see _environ.inherit_upstream).
             inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
+        trip = Upstream(self._scope, dict(environ))
+        environ[UPSTREAM_KEY] = trip
+        self._trip = trip
         self._environ = environ
         handle = current_handle()
         self._mailbox = Mailbox(handle)
@@ -388,6 +394,8 @@ class HTTPCycle(WSGIResponse):
         self._started = True
         if self.halt:  # cancelled while it waited for a thread: never start the app
             return lambda: self._post((_DONE, None))
+        trip = self._trip
+        trip.thread = get_ident()  # an ASGIToWSGI called from here sees the round trip
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
             self._iterate(iterable)
@@ -406,6 +414,7 @@ class HTTPCycle(WSGIResponse):
                     close()
                 except BaseException as exc:
                     error = self._close_failed(exc, error)
+            trip.thread = None  # the environ outlives the call: no longer a live trip
         del iterable
         if self._plain_body:
             # The final message is held for the "done" post: post both, and only then
