@@ -1,5 +1,5 @@
 """A2W-SEND: the response under ASGIToWSGI: streaming with backpressure, disconnect,
-work after the final body, errors and out-of-order messages (issue 3, acceptance 5-8)."""
+work after the final body, errors and out-of-order messages (A2W-SEND-03..13)."""
 
 from __future__ import annotations
 
@@ -669,7 +669,7 @@ def test_trailers_without_announcement_raise_protocol_error() -> None:
 
 
 def test_thread_mode_streaming_disconnect_background_and_errors() -> None:
-    """Acceptance 9: the "thread" loop mode serves the same contract: a streamed response,
+    """The "thread" loop mode (A2W-LIFE-04) serves the same contract: a streamed response,
     an early close (send raises OSError), work after the final body that does not hold
     the caller, and a 500 with exc_info for an exception before start."""
     finished = threading.Event()
