@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ._servers import SERVERS, Options, Plan, Server, check_options, plan
+from ._version import __version__
 from .detect import AppKind, app_kind, as_wsgi
 from .target import LoadError, load
 
@@ -49,6 +50,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bridgeway", description="Serve WSGI and ASGI apps on any server.")
+    parser.add_argument("--version", action="version", version=f"bridgeway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve module:attr on a server of either kind")
     serve.add_argument("app", help="the app, as module:attr")
