@@ -41,8 +41,12 @@ def defined_abbreviations() -> set[str]:
 
 
 def sources(*folders: str) -> Iterable[Path]:
+    """The Python and Markdown files under ``folders`` (or the file itself), but never
+    the checklist, whose items would cite themselves."""
     for folder in folders:
-        yield from sorted((ROOT / folder).rglob("*.py"))
+        path = ROOT / folder
+        found = [path] if path.is_file() else [*path.rglob("*.py"), *path.rglob("*.md")]
+        yield from sorted(p for p in found if p != CHECKLIST)
 
 
 def _where(pattern: re.Pattern[str], folders: tuple[str, ...]) -> dict[str, list[str]]:

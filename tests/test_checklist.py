@@ -41,6 +41,14 @@ def test_every_cited_id_is_defined() -> None:
     assert not undefined, f"cited but not defined in docs/checklist.md: {undefined}"
 
 
+def test_the_docs_examples_and_scripts_cite_only_defined_ids() -> None:
+    folders = ("docs", "examples", "bench", "scripts", "README.md", "CONTRIBUTING.md")
+    undefined = {
+        name: where for name, where in cited_ids(*folders).items() if name not in defined_ids()
+    }
+    assert not undefined, f"cited but not defined in docs/checklist.md: {undefined}"
+
+
 def test_every_cited_spec_abbreviation_is_defined() -> None:
     undefined = {
         name: where
