@@ -162,7 +162,7 @@ class WSGIResponse:
                     # PEP 3333: too late to change the response; re-raise in the app.
                     raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
             finally:
-                exc_info = None  # no reference to the failing frame is kept (W2A-RESP-6)
+                exc_info = None  # no reference to the failing frame is kept (W2A-RESP-06)
         elif self._status is not None:
             raise ProtocolError(
                 "start_response() was called a second time without exc_info"

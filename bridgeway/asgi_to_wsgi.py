@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.compatibility import guarantee_single_callable
@@ -16,6 +16,7 @@ from asgiref.compatibility import guarantee_single_callable
 from ._a2w_request import Request
 from ._lifespan import LifespanMode
 from ._loops import LoopMode, LoopPool
+from ._misuse import ASGI_SERVER_CALLED_WSGI_ADAPTER
 from ._types import ASGIApp, Environ, StartResponse
 
 
@@ -50,6 +51,8 @@ class ASGIToWSGI:
     :param propagate_exceptions: ``True`` (default): the app's exception reaches the
         WSGI server, its middleware and test clients as a native WSGI app's would (see
         docs/asgi-to-wsgi.md for each case). ``False``: answer 500, log, never raise.
+
+    IDs such as A2W-SEND-05 name items of the behaviour checklist, docs/checklist.md.
     """
 
     def __init__(
@@ -114,8 +117,15 @@ class ASGIToWSGI:
                     self._finalizer.atexit = False
         return pool
 
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
-        return Request(self, environ, start_response).respond()
+    def __call__(
+        self, environ: Environ, start_response: StartResponse | None = None, *asgi: Any
+    ) -> Iterable[bytes]:
+        # An ASGI server calls app(scope) (ASGI 2 auto-detection) or app(scope, receive,
+        # send): the optional parameters turn Python's arity error into one that names
+        # the fix, at the cost of one comparison per request.
+        if start_response is None or asgi:
+            raise TypeError(ASGI_SERVER_CALLED_WSGI_ADAPTER)
+        return Request(self, environ, start_response).respond()  # type: ignore[no-any-return]
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Run lifespan shutdown on every live loop of this process and close them.

@@ -68,6 +68,13 @@ class WSGIToASGI:
         ``lifespan.startup`` / ``lifespan.shutdown``.
     :param shutdown_timeout: at ``lifespan.shutdown``, how long to wait for requests
         still running.
+    :param errors: the ``wsgi.errors`` stream: a text stream with ``write``, ``flush``
+        and ``writelines``. None (default): each line goes to the
+        ``bridgeway.wsgi.errors`` logger at ERROR level (or, for a request served
+        inside an ``ASGIToWSGI`` request of this process, to that WSGI server's own
+        ``wsgi.errors``).
+
+    IDs such as W2A-ENV-18 name items of the behaviour checklist, docs/checklist.md.
     """
 
     def __init__(

@@ -8,7 +8,7 @@ natively (twice: plain, and with ``SCRIPT_NAME=/app``). Requests are raw bytes
 pacing and disconnects. A differential scenario sends the same bytes to a bridged server
 and to native gunicorn and compares status, headers and body (for the echo routes, the
 echoed environ with types), minus what differs by nature (``NATURE`` and
-``IGNORED_HEADERS``, each with its reason). Other tests assert the CONFORMANCE.md
+``IGNORED_HEADERS``, each with its reason). Other tests assert the docs/checklist.md
 behaviour directly. The probe records events (``next``, ``close``, read errors, with
 thread ids) to ``$BRIDGEWAY_PROBE_DIR/<rid>.jsonl``; tests poll that file with a deadline.
 
