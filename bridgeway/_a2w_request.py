@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
-from ._context import crossing_context, upstream_environ
+from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
 from .errors import BadRequest, ClientDisconnected, ProtocolError
@@ -79,6 +80,13 @@ class _FileIterable:
         self.file.close()
 
 
+class _ClosableBody(list[bytes]):
+    """A complete body, with the ``close()`` PEP 3333 lets a server call."""
+
+    def close(self) -> None:
+        pass
+
+
 class Request(AppChannel):
     __slots__ = (
         "context",
@@ -101,8 +109,10 @@ class Request(AppChannel):
         # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
         # sniffio's "async library" marker, which would name the wrong loop (_context).
         self.context = crossing_context()
-        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys.
-        self.context.run(upstream_environ.set, environ)
+        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys,
+        # and its WSGI app's response reaches the server as that app wrote it.
+        trip = self.trip = RoundTrip(environ)
+        self.context.run(round_trip.set, trip)
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
@@ -114,10 +124,12 @@ class Request(AppChannel):
     # ---------------------------------------------------------- WSGI thread side
 
     def respond(self) -> Any:
-        environ, adapter = self.environ, self.adapter
+        environ, adapter, trip = self.environ, self.adapter, self.trip
+        assert trip is not None
         try:
             scope = build_scope(environ)
             self.body_left = content_length(environ)
+            trip.built(scope)
         except BadRequest as exc:
             logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
             return _plain(self.start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
@@ -196,6 +208,11 @@ class Request(AppChannel):
             chunk = self.chunk
             self.exhausted = True
             self._release()
+            if self.verbatim is not None:
+                # A WSGI app's own response (a WSGIToASGI of this process, unchanged on
+                # the way): an iterable the server can close(), as that app's was
+                # (werkzeug's, Flask's, Django's responses have close()).
+                return _ClosableBody([chunk] if chunk else [])
             return [chunk] if chunk else []
         return self
 
@@ -318,8 +335,15 @@ class Request(AppChannel):
             self.ploop.finish_here(self.task, self.adapter.background_timeout)
 
     def _start_response(self, headers: list[tuple[str, str]]) -> None:
+        verbatim = self.verbatim
         try:
-            self.start_response(status_line(self.status), headers)
+            if verbatim is None:
+                self.start_response(status_line(self.status), headers)
+            else:
+                # The start message is the one a WSGIToASGI inside the app sent for its
+                # WSGI app, unchanged: the server gets that app's own status line (its
+                # reason phrase) and headers (their names' case), as with no bridge.
+                self.start_response(*verbatim)
         except BaseException:
             # The server refused the response (gunicorn's InvalidHeader, wsgiref's
             # asserts, a client already gone): the app is told the client is gone and

@@ -247,3 +247,24 @@ def inherit_upstream(environ: dict[str, Any], upstream: dict[str, Any], *, error
         if key in _REQUEST_KEYS or key in _THREAD_BOUND or key.startswith(("HTTP_", "wsgi.")):
             continue
         environ[key] = value
+
+
+# The request target as a WSGI server writes it, which the scope cannot always say again:
+# ``PATH_INFO`` need not start with "/" under a ``SCRIPT_NAME`` (werkzeug's test client
+# passes "foo" under "/app"; the scope's ``path`` is then "/appfoo", outside its
+# ``root_path``), and ``REQUEST_URI`` keeps a "?" with nothing after it (ASGI's
+# ``query_string`` is b"" either way).
+_TARGET_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI")
+
+
+def take_request_target(environ: dict[str, Any], upstream: dict[str, Any]) -> None:
+    """Give ``environ`` the request target of ``upstream``, the environ an ASGIToWSGI
+    of this process built this very scope from (its target unchanged on the way:
+    ``_round_trip.RoundTrip.same_request``), as a WSGI app behind plain WSGI middleware
+    would see it. Only ``str`` values are taken (PEP 3333 §environ Variables)."""
+    for key in _TARGET_KEYS:
+        value = upstream.get(key)
+        if type(value) is str:
+            environ[key] = value
+        elif key in ("REQUEST_URI", "RAW_URI"):
+            environ.pop(key, None)  # the server did not set it
