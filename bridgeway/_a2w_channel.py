@@ -272,8 +272,9 @@ class AppChannel:
         self.headers = headers
         self.trailers = bool(message.get("trailers", False))
         self.status = status
-        if self.trip is not None:
-            self.verbatim = self.trip.verbatim(message)
+        trip = self.trip
+        if trip is not None and trip.response is not None:  # a WSGIToASGI inside sent one
+            self.verbatim = trip.verbatim(message)
 
     async def receive(self) -> Message:
         if self.body_done:

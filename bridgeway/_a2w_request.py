@@ -124,12 +124,10 @@ class Request(AppChannel):
     # ---------------------------------------------------------- WSGI thread side
 
     def respond(self) -> Any:
-        environ, adapter, trip = self.environ, self.adapter, self.trip
-        assert trip is not None
+        environ, adapter = self.environ, self.adapter
         try:
             scope = build_scope(environ)
             self.body_left = content_length(environ)
-            trip.built(scope)
         except BadRequest as exc:
             logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
             return _plain(self.start_response, "400 Bad Request", f"Bad Request: {exc}".encode())

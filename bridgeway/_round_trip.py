@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._scope import build_scope
 from ._types import Message, Scope
+from .errors import BadRequest
 
 # The parts of a scope that describe the request target: what ``same_request`` compares.
 _TARGET = ("method", "path", "raw_path", "query_string", "root_path")
@@ -37,22 +39,24 @@ PRESERVE_CONTEXT = "werkzeug.debug.preserve_context"
 class RoundTrip:
     """One ASGIToWSGI request, for a WSGIToASGI inside its ASGI app."""
 
-    __slots__ = ("environ", "response", "target")
+    __slots__ = ("environ", "response")
 
     def __init__(self, environ: dict[str, Any]) -> None:
+        # Made for every ASGIToWSGI request: nothing more than this is done until a
+        # WSGIToASGI inside finds it.
         self.environ = environ  # the WSGI server's environ (read, never written)
-        self.target: tuple[Any, ...] | None = None  # the scope ASGIToWSGI built
         # (start message, its status and headers as sent, WSGI status line, headers)
         self.response: tuple[Message, int, list[Any], str, list[Any]] | None = None
 
-    def built(self, scope: Scope) -> None:
-        """ASGIToWSGI built ``scope`` from the environ (copies of its immutable parts:
-        a middleware may change the scope in place)."""
-        self.target = tuple(scope.get(key) for key in _TARGET)
-
     def same_request(self, scope: Scope) -> bool:
-        """Whether ``scope`` describes the request ASGIToWSGI built, target unchanged."""
-        return self.target is not None and self.target == tuple(scope.get(k) for k in _TARGET)
+        """Whether ``scope`` describes the request ASGIToWSGI built from the environ,
+        its target unchanged on the way (built again here, only for a round trip:
+        ``build_scope`` is pure)."""
+        try:
+            built = build_scope(self.environ)
+        except BadRequest:  # pragma: no cover - ASGIToWSGI answered 400 before
+            return False
+        return all(scope.get(key) == built.get(key) for key in _TARGET)
 
     def sent(self, message: Message, status_line: str, headers: list[Any]) -> None:
         """WSGIToASGI sends ``message`` for the WSGI app's ``start_response(status_line,
