@@ -92,9 +92,11 @@ _REQUEST_KEYS = frozenset(
 # Upstream keys whose contract ties them to the thread that called the app, which under
 # WSGIToASGI is not the thread that runs it. werkzeug's test client (and Flask's
 # ``with client:``) collects the app's context objects through this callback and enters
-# them again in the caller's thread: the same Flask context objects would then be pushed
-# in two contexts, and a streamed response that pops them in the app's thread raises
-# ValueError ("created in a different Context") and leaks the caller's request context.
+# them again in the caller's thread: passed as it is, the same Flask context objects
+# would be pushed in two contexts at once, and a streamed response that pops them in
+# the app's thread raises ValueError ("created in a different Context") and leaks the
+# caller's request context. WSGIToASGI gives the app a callback of its own instead and
+# hands the objects on only when that cannot happen (``_w2a_cycle.HTTPCycle._end``).
 _THREAD_BOUND = frozenset({"werkzeug.debug.preserve_context"})
 
 _ENV_KEYS: dict[bytes, str] = {}

@@ -168,14 +168,14 @@ class HTTPCycle(WSGIResponse):
             # it, and this app's response goes back as it writes it (_round_trip).
             upstream = live.environ
             inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
+            self._round = live
             if live.same_request(self._scope):
                 take_request_target(environ, upstream)
-            self._round = live
-            hand_over = upstream.get(PRESERVE_CONTEXT)
-            if callable(hand_over):
-                self._hand_over = hand_over
-                self._preserved = []
-                environ[PRESERVE_CONTEXT] = self._preserved.append
+                hand_over = upstream.get(PRESERVE_CONTEXT)
+                if callable(hand_over):  # (not for another request the ASGI app makes)
+                    self._hand_over = hand_over
+                    self._preserved = []
+                    environ[PRESERVE_CONTEXT] = self._preserved.append
         trip = Upstream(self._scope, dict(environ))
         environ[UPSTREAM_KEY] = trip
         self._trip = trip
