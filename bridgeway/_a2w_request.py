@@ -276,6 +276,7 @@ class Request(AppChannel):
         # the request does what close() does, so the app learns its client is gone and
         # the loop goes back. Never reached when close() or the full iteration ran.
         if not self.released and hasattr(self, "ploop"):
+            self.trip = None  # collected in any thread: never run the loop here
             with contextlib.suppress(Exception):
                 self.close()
 
@@ -283,6 +284,7 @@ class Request(AppChannel):
         if self.closed:
             return
         self.closed = True
+        self._await_inner_close()
         error = self.error
         if self.final and error is not None:
             # Raised after the final body but the server stopped iterating before it
@@ -293,6 +295,34 @@ class Request(AppChannel):
         late, self.late = self.late, None
         if late is not None:
             raise late  # after an empty complete response (see _first_response)
+
+    def _await_inner_close(self) -> None:
+        """The server closed the response early, and the response is a WSGI app's own,
+        served by a WSGIToASGI of this process for this request (a live round trip).
+        With no bridge, the server's ``close()`` returns once that app's ``close()``
+        has run (its ``finally`` blocks, a generator's context exits): Flask's test
+        client closes a streamed response and then pops the request context that the
+        app's generator pushed. So when the app's thread is parked between chunks (no
+        app code running, it closes the iterable as soon as it learns the client left),
+        the loop is run here until the app's task ended, bounded by
+        ``disconnect_grace``. An app thread busy inside ``next()`` is not waited for
+        (it may be an event stream waiting for its next event): the task finishes off
+        this thread as before (``_release``)."""
+        trip = self.trip
+        if (
+            self.final
+            or self.released
+            or self.task_done
+            or self.verbatim is None
+            or trip is None
+            or not trip.parked
+        ):
+            return
+        self.ploop.call(self._signal_gone)
+        task, grace, loop = self.task, self.adapter.disconnect_grace, self.loop
+        self.ploop.run(
+            lambda: asyncio.ensure_future(asyncio.wait({task}, timeout=grace), loop=loop)
+        )
 
     def _settle(self) -> bool:
         """After the final body, let the app run on for a few loop steps (what it does

@@ -39,7 +39,7 @@ PRESERVE_CONTEXT = "werkzeug.debug.preserve_context"
 class RoundTrip:
     """One ASGIToWSGI request, for a WSGIToASGI inside its ASGI app."""
 
-    __slots__ = ("environ", "response")
+    __slots__ = ("environ", "parked", "response")
 
     def __init__(self, environ: dict[str, Any]) -> None:
         # Made for every ASGIToWSGI request: nothing more than this is done until a
@@ -47,6 +47,9 @@ class RoundTrip:
         self.environ = environ  # the WSGI server's environ (read, never written)
         # (start message, its status and headers as sent, WSGI status line, headers)
         self.response: tuple[Message, int, list[Any], str, list[Any]] | None = None
+        # The WSGI app's thread waits for the loop between two chunks (no app code
+        # running): told the client left, it closes the app's iterable at once.
+        self.parked = False
 
     def same_request(self, scope: Scope) -> bool:
         """Whether ``scope`` describes the request ASGIToWSGI built from the environ,

@@ -387,7 +387,14 @@ class HTTPCycle(WSGIResponse):
                 self._unacked = 0
                 return
             self._unacked -= 1
-            if not self._replies.get():
+            live = self._round
+            if live is None:
+                acked = self._replies.get()
+            else:
+                live.parked = True  # (see Request._await_inner_close)
+                acked = self._replies.get()
+                live.parked = False
+            if not acked:
                 self.halt = True
 
     def _pull(self) -> tuple[bytes, bool]:

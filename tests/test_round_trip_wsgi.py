@@ -9,13 +9,14 @@ as it would over any ASGI app."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import flask
 import pytest
-from a2w_driver import serving
+from a2w_driver import serving, wait_until
 from flask.globals import _cv_request
 from werkzeug.test import Client, run_wsgi_app
 from werkzeug.wrappers import Response
@@ -243,3 +244,42 @@ def test_a_streamed_response_under_with_client_leaves_no_context_behind() -> Non
             assert _cv_request.get(None) is None
     finally:
         shut_down(app)
+
+
+# ------------------------------------------------------- close() returns after close()
+
+
+def slow_closing_stream(events: list[str]) -> Any:
+    """A streamed response whose end takes a moment (a flush, a context's exit)."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            for n in range(1, 100):
+                events.append(f"yielded {n}")
+                yield b"chunk %d\n" % n
+        finally:
+            time.sleep(0.2)
+            events.append("closed")
+
+    return app
+
+
+def test_the_servers_close_returns_once_the_apps_close_has_run() -> None:
+    """With no bridge, a WSGI server's close() of the iterable runs the app's own
+    close() before it returns (Flask's test client closes a streamed response and then
+    pops the request context the app's generator pushed). Through the double bridge the
+    app's thread runs a little ahead; parked there, it is told the client left and
+    closes the iterable before the outer close() returns."""
+    native: list[str] = []
+    response = Client(slow_closing_stream(native)).get("/", buffered=False)
+    response.close()
+    assert native[-1] == "closed"
+
+    bridged: list[str] = []
+    with double(slow_closing_stream(bridged)) as app:
+        response = Client(app).get("/", buffered=False)
+        # The app's thread is two chunks ahead of the client, then waits (W2A-RESP-10).
+        wait_until(lambda: "yielded 3" in bridged)
+        response.close()
+        assert bridged[-1] == "closed"
