@@ -362,7 +362,8 @@ class HTTPCycle(WSGIResponse):
 
     def _post_send(self, messages: list[Message]) -> None:
         """Post messages for send(); the loop acknowledges each post once sent."""
-        if not messages[-1].get("more_body") and (self._plain_body or self._preserved is not None):
+        preserving = self._preserved is not None
+        if (self._plain_body or preserving) and not messages[-1].get("more_body"):
             # The final message of a list or tuple body: from here to the "done" post
             # only bridgeway's own bookkeeping runs (no app code: a list has no close()),
             # so it goes with that post, and the loop is woken once for both (the last
@@ -370,9 +371,11 @@ class HTTPCycle(WSGIResponse):
             # With context objects to hand over (_end), the whole response is held so.
             self._held = (_SEND, messages, False)
             return
-        # A response that streams reaches the caller while this thread still runs the
-        # app's code, which may use the context objects it meant to hand over: withheld.
-        self._preserved = None
+        if preserving:
+            # A response that streams reaches the caller while this thread still runs
+            # the app's code, which may use the context objects it meant to hand over:
+            # withheld.
+            self._preserved = None
         if self._mailbox.post((_SEND, messages, True)):
             self._unacked += 1
         else:
