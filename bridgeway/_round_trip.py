@@ -15,9 +15,17 @@ app and the outer WSGI server see each other as they would with no bridge at all
 * the response as the WSGI app wrote it: its status line with its own reason phrase
   (``404 NOT FOUND``; ASGI has only the code, ASGI-www §WSGI Compatibility) and its
   header list with the names' case, when the start message ASGIToWSGI receives is the
-  very one WSGIToASGI sent, unchanged (``verbatim``).
+  very one WSGIToASGI sent, unchanged (``verbatim``);
+* the context objects the app hands to werkzeug's ``preserve_context`` callback (Flask's
+  ``with client:``), handed on by WSGIToASGI once the app's thread is done with them
+  (``_w2a_cycle.HTTPCycle._end``), only for the same request;
+* the server's ``close()`` of a response it closed early returns once the app's own
+  ``close()`` ran, when the app's thread was parked between chunks (``parked``,
+  ``_a2w_request.Request._await_inner_close``).
 
-Pure bookkeeping, no I/O; one request's object is only ever read by that request.
+Pure bookkeeping, no I/O. The WSGIToASGI side writes (in the app's thread, before it
+posts the message concerned to the loop), the ASGIToWSGI side reads (on the loop or in
+the server's thread, after that message arrived), so no lock is needed.
 """
 
 from __future__ import annotations
