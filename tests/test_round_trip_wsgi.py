@@ -26,11 +26,14 @@ from bridgeway._types import Environ, Receive, Scope, Send, StartResponse
 
 
 @contextmanager
-def double(app: Any, middleware: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+def double(
+    app: Any, middleware: Callable[[Any], Any] | None = None, **settings: Any
+) -> Iterator[Any]:
     """``ASGIToWSGI(WSGIToASGI(app))``, optionally with an ASGI middleware between the
     two, shut down when the block ends."""
     inner: Any = WSGIToASGI(app)
-    with serving(inner if middleware is None else middleware(inner), lifespan="off") as outer:
+    asgi_app = inner if middleware is None else middleware(inner)
+    with serving(asgi_app, lifespan="off", **settings) as outer:
         yield outer
 
 
@@ -171,10 +174,10 @@ def test_a_bare_environ_is_read_as_werkzeug_reads_it() -> None:
 # ------------------------------------------- Flask's "with client:" context preservation
 
 
-def bridge_wsgi_app(app: flask.Flask) -> Any:
+def bridge_wsgi_app(app: flask.Flask, loop_mode: str = "inline") -> Any:
     """Route a Flask app's wsgi_app through a double bridge (what the framework-suite
     plugin does), keeping the outer adapter for shut_down."""
-    outer = serving(WSGIToASGI(app.wsgi_app), lifespan="off")
+    outer = serving(WSGIToASGI(app.wsgi_app), lifespan="off", loop_mode=loop_mode)
     adapter = outer.__enter__()
     app.extensions["test_round_trip"] = outer
     return adapter
@@ -213,13 +216,14 @@ def in_client_context(app: flask.Flask) -> tuple[str, str, str]:
     return seen
 
 
-def test_with_client_keeps_the_request_context_as_natively() -> None:
+@pytest.mark.parametrize("loop_mode", ["inline", "thread", "shared"])
+def test_with_client_keeps_the_request_context_as_natively(loop_mode: str) -> None:
     """Flask's ``with client:`` hands the request's context objects to the client
     (werkzeug's preserve_context); through the double bridge they are handed over
     once the app's thread is done with them, so the test sees ``flask.request``."""
     app = make_flask()
     native = in_client_context(app)
-    app.wsgi_app = bridge_wsgi_app(app)  # type: ignore[method-assign]
+    app.wsgi_app = bridge_wsgi_app(app, loop_mode)  # type: ignore[method-assign]
     try:
         bridged = in_client_context(app)
     finally:
@@ -227,13 +231,14 @@ def test_with_client_keeps_the_request_context_as_natively() -> None:
     assert bridged == native == ("kept", "kept", __name__)
 
 
-def test_a_streamed_response_under_with_client_leaves_no_context_behind() -> None:
+@pytest.mark.parametrize("loop_mode", ["inline", "thread", "shared"])
+def test_a_streamed_response_under_with_client_leaves_no_context_behind(loop_mode: str) -> None:
     """The documented difference: a streamed response reaches the client while the
     app's thread still runs its generator (stream_with_context pushes the same context
     objects there), so bridgeway withholds them rather than let two threads push and
     pop one context; the body and the client's state afterwards are as natively."""
     app = make_flask()
-    app.wsgi_app = bridge_wsgi_app(app)  # type: ignore[method-assign]
+    app.wsgi_app = bridge_wsgi_app(app, loop_mode)  # type: ignore[method-assign]
     try:
         client = app.test_client()
         for _ in range(3):
@@ -265,7 +270,8 @@ def slow_closing_stream(events: list[str]) -> Any:
     return app
 
 
-def test_the_servers_close_returns_once_the_apps_close_has_run() -> None:
+@pytest.mark.parametrize("loop_mode", ["inline", "thread", "shared"])
+def test_the_servers_close_returns_once_the_apps_close_has_run(loop_mode: str) -> None:
     """With no bridge, a WSGI server's close() of the iterable runs the app's own
     close() before it returns (Flask's test client closes a streamed response and then
     pops the request context the app's generator pushed). Through the double bridge the
@@ -277,7 +283,7 @@ def test_the_servers_close_returns_once_the_apps_close_has_run() -> None:
     assert native[-1] == "closed"
 
     bridged: list[str] = []
-    with double(slow_closing_stream(bridged)) as app:
+    with double(slow_closing_stream(bridged), loop_mode=loop_mode) as app:
         response = Client(app).get("/", buffered=False)
         # The app's thread is two chunks ahead of the client, then waits (W2A-RESP-10).
         wait_until(lambda: "yielded 3" in bridged)
