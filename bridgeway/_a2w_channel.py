@@ -35,6 +35,7 @@ from .errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from ._loops import PooledLoop
+    from ._round_trip import RoundTrip
     from .asgi_to_wsgi import ASGIToWSGI
 
 logger = logging.getLogger("bridgeway")
@@ -69,6 +70,8 @@ class AppChannel:
         "ready",
         "status",
         "trailers",
+        "trip",
+        "verbatim",
     )
 
     def __init__(self, adapter: ASGIToWSGI, environ: Environ) -> None:
@@ -96,6 +99,8 @@ class AppChannel:
         self.body_done = False
         self.read_lock: asyncio.Lock | None = None
         self.reader: BodyReader | None = None
+        self.trip: RoundTrip | None = None  # set by Request (_round_trip)
+        self.verbatim: tuple[str, list[tuple[str, str]]] | None = None
 
     def _wake(self) -> None:
         ready = self.ready
@@ -267,6 +272,9 @@ class AppChannel:
         self.headers = headers
         self.trailers = bool(message.get("trailers", False))
         self.status = status
+        trip = self.trip
+        if trip is not None and trip.response is not None:  # a WSGIToASGI inside sent one
+            self.verbatim = trip.verbatim(message)
 
     async def receive(self) -> Message:
         if self.body_done:

@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
-from ._context import crossing_context, upstream_environ
+from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
 from .errors import BadRequest, ClientDisconnected, ProtocolError
@@ -79,6 +80,13 @@ class _FileIterable:
         self.file.close()
 
 
+class _ClosableBody(list[bytes]):
+    """A complete body, with the ``close()`` PEP 3333 lets a server call."""
+
+    def close(self) -> None:
+        pass
+
+
 class Request(AppChannel):
     __slots__ = (
         "context",
@@ -101,8 +109,10 @@ class Request(AppChannel):
         # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
         # sniffio's "async library" marker, which would name the wrong loop (_context).
         self.context = crossing_context()
-        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys.
-        self.context.run(upstream_environ.set, environ)
+        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys,
+        # and its WSGI app's response reaches the server as that app wrote it.
+        trip = self.trip = RoundTrip(environ)
+        self.context.run(round_trip.set, trip)
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
@@ -196,6 +206,11 @@ class Request(AppChannel):
             chunk = self.chunk
             self.exhausted = True
             self._release()
+            if self.verbatim is not None:
+                # A WSGI app's own response (a WSGIToASGI of this process, unchanged on
+                # the way): an iterable the server can close(), as that app's was
+                # (werkzeug's, Flask's, Django's responses have close()).
+                return _ClosableBody([chunk] if chunk else [])
             return [chunk] if chunk else []
         return self
 
@@ -261,6 +276,7 @@ class Request(AppChannel):
         # the request does what close() does, so the app learns its client is gone and
         # the loop goes back. Never reached when close() or the full iteration ran.
         if not self.released and hasattr(self, "ploop"):
+            self.trip = None  # collected in any thread: never run the loop here
             with contextlib.suppress(Exception):
                 self.close()
 
@@ -268,6 +284,7 @@ class Request(AppChannel):
         if self.closed:
             return
         self.closed = True
+        self._await_inner_close()
         error = self.error
         if self.final and error is not None:
             # Raised after the final body but the server stopped iterating before it
@@ -278,6 +295,34 @@ class Request(AppChannel):
         late, self.late = self.late, None
         if late is not None:
             raise late  # after an empty complete response (see _first_response)
+
+    def _await_inner_close(self) -> None:
+        """The server closed the response early, and the response is a WSGI app's own,
+        served by a WSGIToASGI of this process for this request (a live round trip).
+        With no bridge, the server's ``close()`` returns once that app's ``close()``
+        has run (its ``finally`` blocks, a generator's context exits): Flask's test
+        client closes a streamed response and then pops the request context that the
+        app's generator pushed. So when the app's thread is parked between chunks (no
+        app code running, it closes the iterable as soon as it learns the client left),
+        the loop is run here until the app's task ended, bounded by
+        ``disconnect_grace``. An app thread busy inside ``next()`` is not waited for
+        (it may be an event stream waiting for its next event): the task finishes off
+        this thread as before (``_release``)."""
+        trip = self.trip
+        if (
+            self.final
+            or self.released
+            or self.task_done
+            or self.verbatim is None
+            or trip is None
+            or not trip.parked
+        ):
+            return
+        self.ploop.call(self._signal_gone)
+        task, grace, loop = self.task, self.adapter.disconnect_grace, self.loop
+        self.ploop.run(
+            lambda: asyncio.ensure_future(asyncio.wait({task}, timeout=grace), loop=loop)
+        )
 
     def _settle(self) -> bool:
         """After the final body, let the app run on for a few loop steps (what it does
@@ -318,8 +363,15 @@ class Request(AppChannel):
             self.ploop.finish_here(self.task, self.adapter.background_timeout)
 
     def _start_response(self, headers: list[tuple[str, str]]) -> None:
+        verbatim = self.verbatim
         try:
-            self.start_response(status_line(self.status), headers)
+            if verbatim is None:
+                self.start_response(status_line(self.status), headers)
+            else:
+                # The start message is the one a WSGIToASGI inside the app sent for its
+                # WSGI app, unchanged: the server gets that app's own status line (its
+                # reason phrase) and headers (their names' case), as with no bridge.
+                self.start_response(*verbatim)
         except BaseException:
             # The server refused the response (gunicorn's InvalidHeader, wsgiref's
             # asserts, a client already gone): the app is told the client is gone and

@@ -53,8 +53,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._context import crossing_context, upstream_environ
-from ._environ import build_environ, inherit_upstream
+from ._context import crossing_context, round_trip
+from ._environ import build_environ, inherit_upstream, take_request_target
+from ._round_trip import PRESERVE_CONTEXT
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
 from ._upstream import UPSTREAM_KEY, Upstream
@@ -94,9 +95,11 @@ class HTTPCycle(WSGIResponse):
         "_consumed",
         "_delivered",
         "_environ",
+        "_hand_over",
         "_held",
         "_input_replies",
         "_mailbox",
+        "_preserved",
         "_receive",
         "_receiving",
         "_replies",
@@ -136,6 +139,7 @@ class HTTPCycle(WSGIResponse):
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._started = False
         self.disconnected = False
+        self._preserved: list[Any] | None = None  # context objects to hand over (_end)
 
     # ------------------------------------------------------------------ loop side
 
@@ -156,11 +160,22 @@ class HTTPCycle(WSGIResponse):
         environ["wsgi.input"] = WSGIInput(self._pull)
         environ["wsgi.errors"] = adapter.errors
         environ["wsgi.file_wrapper"] = adapter.file_wrapper
-        upstream = upstream_environ.get()
-        if upstream is not None:
+        live = round_trip.get()
+        if live is not None:
             # Served inside an ASGIToWSGI request of this process: what its WSGI server
-            # and middleware added reaches this app too (see _environ.inherit_upstream).
+            # and middleware added reaches this app too (see _environ.inherit_upstream),
+            # the request target as the server wrote it when no ASGI middleware changed
+            # it, and this app's response goes back as it writes it (_round_trip).
+            upstream = live.environ
             inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
+            self._round = live
+            if live.same_request(self._scope):
+                take_request_target(environ, upstream)
+                hand_over = upstream.get(PRESERVE_CONTEXT)
+                if callable(hand_over):  # (not for another request the ASGI app makes)
+                    self._hand_over = hand_over
+                    self._preserved = []
+                    environ[PRESERVE_CONTEXT] = self._preserved.append
         trip = Upstream(self._scope, dict(environ))
         environ[UPSTREAM_KEY] = trip
         self._trip = trip
@@ -347,13 +362,20 @@ class HTTPCycle(WSGIResponse):
 
     def _post_send(self, messages: list[Message]) -> None:
         """Post messages for send(); the loop acknowledges each post once sent."""
-        if self._plain_body and not messages[-1].get("more_body"):
+        preserving = self._preserved is not None
+        if (self._plain_body or preserving) and not messages[-1].get("more_body"):
             # The final message of a list or tuple body: from here to the "done" post
             # only bridgeway's own bookkeeping runs (no app code: a list has no close()),
             # so it goes with that post, and the loop is woken once for both (the last
             # thing the thread does, so the woken loop does not wait for the GIL).
+            # With context objects to hand over (_end), the whole response is held so.
             self._held = (_SEND, messages, False)
             return
+        if preserving:
+            # A response that streams reaches the caller while this thread still runs
+            # the app's code, which may use the context objects it meant to hand over:
+            # withheld.
+            self._preserved = None
         if self._mailbox.post((_SEND, messages, True)):
             self._unacked += 1
         else:
@@ -368,7 +390,14 @@ class HTTPCycle(WSGIResponse):
                 self._unacked = 0
                 return
             self._unacked -= 1
-            if not self._replies.get():
+            live = self._round
+            if live is None:
+                acked = self._replies.get()
+            else:
+                live.parked = True  # (see Request._await_inner_close)
+                acked = self._replies.get()
+                live.parked = False
+            if not acked:
                 self.halt = True
 
     def _pull(self) -> tuple[bytes, bool]:
@@ -416,7 +445,7 @@ class HTTPCycle(WSGIResponse):
                     error = self._close_failed(exc, error)
             trip.thread = None  # the environ outlives the call: no longer a live trip
         del iterable
-        if self._plain_body:
+        if self._plain_body or self._preserved is not None:
             # The final message is held for the "done" post: post both, and only then
             # drop the environ (whose contents' finalizers are the app's code).
             return lambda: self._end(error)
@@ -424,6 +453,19 @@ class HTTPCycle(WSGIResponse):
         return lambda: self._post((_DONE, error))
 
     def _end(self, error: BaseException | None) -> None:
+        preserved = self._preserved
+        if preserved and not self.halt:
+            # werkzeug's preserve_context (Flask's "with client:"): the app handed over
+            # context objects for its caller's thread to enter once the call returns.
+            # Handed on only now that the app's thread is done with the request (close()
+            # has run), and before the caller gets any of the response, so the caller
+            # enters them after the app is done with them, as with no bridge in between
+            # (where both happen in one thread). Streamed responses: see _post_send.
+            for item in preserved:
+                try:
+                    self._hand_over(item)
+                except Exception:
+                    logger.exception("bridgeway: the server's preserve_context callback raised")
         held, self._held = self._held, None
         if held is None:
             self._post((_DONE, error))
