@@ -13,10 +13,12 @@ from typing import Any
 
 from asgiref.compatibility import guarantee_single_callable
 
+from ._a2w_nested import NestedRequest, live_trip
 from ._a2w_request import Request
 from ._lifespan import LifespanMode
 from ._loops import LoopMode, LoopPool
 from ._types import ASGIApp, Environ, StartResponse
+from ._upstream import UPSTREAM_KEY
 
 
 class ASGIToWSGI:
@@ -115,6 +117,13 @@ class ASGIToWSGI:
         return pool
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
+        trip = environ.get(UPSTREAM_KEY)
+        if trip is not None:
+            # Called by a WSGIToASGI of this process: the app may run on its server's
+            # loop, in its server's request (the in-process round trip, _a2w_nested).
+            trip = live_trip(self, trip)
+            if trip is not None:
+                return NestedRequest(self, environ, start_response).respond_in(trip)
         return Request(self, environ, start_response).respond()
 
     def shutdown(self, timeout: float | None = None) -> None:
