@@ -6,10 +6,11 @@ operation)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from asgiref.compatibility import guarantee_single_callable
 
@@ -76,7 +77,7 @@ class ASGIToWSGI:
             raise ValueError(f"loop_mode must be 'inline', 'thread' or 'shared', not {loop_mode!r}")
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
-        self.app: ASGIApp = guarantee_single_callable(app)  # type: ignore[no-untyped-call]
+        self.app: ASGIApp = single_callable(app)
         self.lifespan = lifespan
         self.loop_mode = loop_mode
         self.loop_factory = loop_factory
@@ -140,6 +141,26 @@ class ASGIToWSGI:
     def loops_created(self) -> int:
         """How many event loops this process has created (for tests and monitoring)."""
         return 0 if self._pool is None else self._pool.loops_created
+
+
+def single_callable(app: Any) -> ASGIApp:
+    """``app`` as an ASGI 3 callable. asgiref takes every class for an ASGI 2 one
+    (``cls(scope)``, then ``await instance(receive, send)``), but a class whose
+    constructor takes ``(scope, receive, send)`` and whose instances are awaitable
+    (Starlette's ``HTTPEndpoint`` and ``WebSocketEndpoint``) is an ASGI 3 app that a
+    server calls as it is (ASGI-main §Legacy Applications tells the two apart by the
+    number of arguments)."""
+    if inspect.isclass(app):
+        try:
+            params = inspect.signature(app).parameters.values()
+        except (TypeError, ValueError):
+            params = None
+        if params is not None:
+            kind = inspect.Parameter
+            positional = (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD)
+            if sum(param.kind in positional for param in params) >= 3:
+                return cast(ASGIApp, app)
+    return guarantee_single_callable(app)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _retire_orphan(pool: LoopPool) -> None:

@@ -24,6 +24,7 @@ import pytest
 from fastapi import BackgroundTasks, Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.endpoints import HTTPEndpoint, WebSocketEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -237,3 +238,21 @@ async def test_cancelling_the_caller_cancels_the_app(way: Callable[[Any], Any]) 
                 await started.wait()
                 tg.cancel_scope.cancel()
     assert ended == ["cancelled"]
+
+
+class Page(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        return PlainTextResponse("page")
+
+
+class Chat(WebSocketEndpoint):
+    async def on_connect(self, websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol="wamp")
+
+
+def test_endpoint_classes_are_asgi_3_apps(way: Callable[[Any], Any]) -> None:
+    """Starlette's endpoint classes are called as ``cls(scope, receive, send)`` by a
+    server (not as ASGI 2 classes, as asgiref takes every class)."""
+    assert TestClient(way(Page)).get("/").text == "page"
+    with TestClient(way(Chat)).websocket_connect("/", subprotocols=["soap", "wamp"]) as ws:
+        assert ws.accepted_subprotocol == "wamp"
