@@ -130,9 +130,13 @@ class Request(AppChannel):
     def respond(self) -> Any:
         environ, adapter = self.environ, self.adapter
         try:
-            scope = scope_of(self, environ)
+            # scope_of(), inline: this is the hot path.
+            scope = build_scope(environ)
+            self.body_left = content_length(environ)
         except BadRequest as exc:
             return bad_request(self.start_response, exc)
+        if self.body_left is None and not environ.get("wsgi.input_terminated"):
+            self.body_left = 0  # no length and no EOF marker: no body (A2W-RECV-03)
         ploop = self.ploop = adapter.pool().checkout()
         ploop.serving = f"{scope['method']} {scope['path']}"
         lifespan = ploop.lifespan
