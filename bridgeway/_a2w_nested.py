@@ -158,7 +158,7 @@ def _cancelled_from_outside(exc: BaseException) -> bool:
 
 
 class NestedRequest(Request):
-    __slots__ = ("grace", "host", "lock", "pending", "told_gone")
+    __slots__ = ("grace", "host", "lock", "pending", "raised", "told_gone")
 
     def respond_in(self, trip: Upstream) -> Any:
         environ, adapter = self.environ, self.adapter
@@ -171,6 +171,7 @@ class NestedRequest(Request):
         self.grace: anyio.CancelScope | None = None
         self.lock: anyio.Lock | None = None
         self.told_gone = False
+        self.raised: BaseException | None = None  # the app's own error, before its end
         relay = Relay(self)
         self.ploop = cast(Any, relay)
         self.loop = cast(Any, relay)
@@ -243,7 +244,7 @@ class NestedRequest(Request):
                     self.error = ClientDisconnected("the request was cancelled")
                 raise
             if not (self.final or self.closed or self.released):
-                self.error = exc  # the WSGI side raises it or answers 500, as outside
+                self.error = self.raised = exc  # the WSGI side raises it or answers 500
             elif self.closed and _caused_by_disconnect(exc):
                 logger.debug("bridgeway: the ASGI app ended after the client left: %r", exc)
             elif self.adapter.propagate_exceptions:

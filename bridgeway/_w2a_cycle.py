@@ -58,7 +58,13 @@ from ._environ import build_environ, inherit_upstream
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
 from ._upstream import UPSTREAM_KEY, Upstream
-from ._w2a_nested import abandon_pending, end_nested, pick_error, start_nested
+from ._w2a_nested import (
+    abandon_pending,
+    end_nested,
+    pick_error,
+    raised_while_cancelled,
+    start_nested,
+)
 from ._w2a_response import WSGIResponse, plain_response
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected
@@ -202,21 +208,29 @@ class HTTPCycle(WSGIResponse):
 
     async def _serve_in_group(self) -> BaseException | None:
         receiver = anyio.CancelScope()
-        async with anyio.create_task_group() as group:
-            self._group = group
-            while True:
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                while True:
+                    if self._nested is not None:
+                        start_nested(self, group)
+                    if self._want_receiver and not self._receiving:
+                        self._receiving = True  # from now on only the receiver calls receive()
+                        group.start_soon(self._receive_within, receiver)
+                    error = await self._pump()
+                    if self._mailbox.closed:
+                        break
+                receiver.cancel()
                 if self._nested is not None:
-                    start_nested(self, group)
-                if self._want_receiver and not self._receiving:
-                    self._receiving = True  # from here on only the receiver calls receive()
-                    group.start_soon(self._receive_within, receiver)
-                error = await self._pump()
-                if self._mailbox.closed:
-                    break
-            receiver.cancel()
-            if self._nested is not None:
-                end_nested(self)  # the WSGI side is done: what it left is told so
-        return error
+                    end_nested(self)  # the WSGI side is done: what it left is told so
+        except anyio.get_cancelled_exc_class():
+            replacement = raised_while_cancelled(self)
+            if replacement is None:
+                raise
+        else:
+            return error
+        # Outside the handler, so the exception keeps the context it was raised in.
+        raise replacement
 
     async def _receive_within(self, scope: anyio.CancelScope) -> None:
         with scope:

@@ -65,6 +65,17 @@ def end_nested(cycle: HTTPCycle) -> None:
         request.wsgi_gone()
 
 
+def raised_while_cancelled(cycle: HTTPCycle) -> BaseException | None:
+    """The request was cancelled; an app further in raised an exception of its own
+    meanwhile (a ``finally`` that fails while the cancellation unwinds it): natively
+    that exception, not the cancellation, leaves the app's ASGI call."""
+    for request in cycle._nested or ():
+        raised: BaseException | None = request.raised
+        if raised is not None:
+            return raised
+    return cycle._late[0] if cycle._late else None
+
+
 def pick_error(
     error: BaseException | None, late: list[BaseException], adapter: Any
 ) -> BaseException | None:

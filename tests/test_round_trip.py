@@ -256,3 +256,26 @@ def test_endpoint_classes_are_asgi_3_apps(way: Callable[[Any], Any]) -> None:
     assert TestClient(way(Page)).get("/").text == "page"
     with TestClient(way(Chat)).websocket_connect("/", subprotocols=["soap", "wamp"]) as ws:
         assert ws.accepted_subprotocol == "wamp"
+
+
+async def test_an_error_raised_while_the_app_is_cancelled_leaves_the_call(
+    way: Callable[[Any], Any],
+) -> None:
+    """The app cancels the caller's scope and fails while unwinding: natively its
+    exception, not the cancellation, leaves the call (the same object)."""
+    external, raised = anyio.CancelScope(), list[Exception]()
+
+    async def fails_in_cleanup(request: Request) -> Response:
+        try:
+            external.cancel()
+            await anyio.sleep_forever()
+        finally:
+            raised.append(Late("while cancelled"))
+            raise raised[0]
+        raise AssertionError("not reached")  # pragma: no cover
+
+    transport = httpx.ASGITransport(app=way(Starlette(routes=[Route("/", fails_in_cleanup)])))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with anyio.fail_after(10), external, pytest.raises(Late) as caught:
+            await client.get("/")
+    assert caught.value is raised[0]
