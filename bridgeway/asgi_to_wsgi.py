@@ -25,7 +25,9 @@ from ._upstream import UPSTREAM_KEY
 class ASGIToWSGI:
     """Wrap an ASGI application as a WSGI application.
 
-    :param app: the ASGI app (FastAPI, Starlette, Django's ``ASGIHandler``, Quart, ...).
+    :param app: the ASGI app (FastAPI, Starlette, Django's ``ASGIHandler``, Quart, ...),
+        or an ASGI 2 double callable; a class whose constructor takes ``(scope,
+        receive, send)`` (Starlette's endpoints) is taken for an ASGI 3 app.
     :param lifespan: ``"auto"`` (default: run it, serve without it if the app does not
         support it), ``"on"`` (an app error at startup is a failure), ``"off"``.
     :param loop_mode: ``"inline"`` (default): the WSGI worker thread runs the loop
