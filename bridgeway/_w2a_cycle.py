@@ -41,6 +41,12 @@ boundary and closes the iterable, in its own thread.
 close() (W2A-RESP-13): by default as soon as the iteration is over and its last chunk
 was posted, without waiting for that send() (``close_after_send=False``); the request
 task still returns only after the thread's "done" post, which follows close().
+
+The in-process round trip (``_w2a_nested``, ``_a2w_nested``): a bridgeway ASGIToWSGI
+called by the WSGI app posts its steps here too, and its app runs as a task of this
+request's task group (opened, as for the receiver, only when first wanted); the request
+task returns only once those tasks are done, and raises what they raised after their
+response.
 """
 
 from __future__ import annotations
