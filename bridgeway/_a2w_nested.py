@@ -122,8 +122,14 @@ class Relay:
 
     def run(self, step: Callable[[], Future], *, nudged: bool = False) -> None:
         woken = self.woken
+        ran = False
 
         def on_loop() -> None:
+            # Once only: a cancelled request runs what it had taken again (_w2a_cycle).
+            nonlocal ran
+            if ran:
+                return
+            ran = True
             try:
                 step().add_done_callback(lambda _: woken.put(None))
             except BaseException as exc:  # a bug of ours: never leave the thread waiting
@@ -256,6 +262,10 @@ class NestedRequest(Request):
                 logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
         finally:
             self.task_done = True
+            # A chunk's wait the task left (cancelled in it): unlike an asyncio future,
+            # ours is not cancelled with its waiter, and a later step must not take it
+            # for a live one (it would wait for a wake-up that never comes).
+            self.pulled = None
             self._wake()
 
     async def receive(self) -> Message:

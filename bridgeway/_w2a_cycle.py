@@ -253,6 +253,7 @@ class HTTPCycle(WSGIResponse):
         or until the receiver task is wanted (returns None, ``_want_receiver`` set)."""
         mailbox = self._mailbox
         receiving = self._receiving
+        items: Any = ()  # (no allocation on the hot path)
         try:
             while True:
                 if self._want_receiver and not receiving:
@@ -276,6 +277,12 @@ class HTTPCycle(WSGIResponse):
                         error: BaseException | None = item[1]
                         return error
         except anyio.get_cancelled_exc_class():
+            if self._nested is not None:
+                # Steps of an app further in, taken in the batch the cancellation cut
+                # short: run them (each runs once), or the WSGI thread waits for ever.
+                for item in items:
+                    if item[0] == _NESTED:
+                        item[1]()
             await self._stop_thread()
             raise
 

@@ -13,6 +13,7 @@ caller's loop, every one of these differed (each fails on the commit before it).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from bridgeway import ASGIToWSGI, WSGIToASGI
+from bridgeway._types import Receive, Scope, Send
 
 WAYS: dict[str, Callable[[Any], Any]] = {
     "native": lambda app: app,
@@ -279,3 +281,70 @@ async def test_an_error_raised_while_the_app_is_cancelled_leaves_the_call(
         with anyio.fail_after(10), external, pytest.raises(Late) as caught:
             await client.get("/")
     assert caught.value is raised[0]
+
+
+def adds_a_header(app: Any) -> Any:
+    """WSGI middleware: adds a request header and passes the iterable through."""
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["HTTP_X_ADDED"] = "by-middleware"
+        return app(environ, start_response)
+
+    return middleware
+
+
+async def test_wsgi_middleware_in_between_still_applies() -> None:
+    """Behind WSGI middleware, an ASGIToWSGI without a lifespan of its own runs its app
+    on the caller's loop too, with the request as the middleware left it."""
+    gate = anyio.Event()
+    gate.set()
+
+    async def sees(request: Request) -> Response:
+        await gate.wait()  # an event of the caller's loop
+        return PlainTextResponse(request.headers.get("x-added", "-"))
+
+    inner = ASGIToWSGI(Starlette(routes=[Route("/", sees)]), lifespan="off")
+    transport = httpx.ASGITransport(app=WSGIToASGI(adds_a_header(inner)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with anyio.fail_after(10):
+            response = await client.get("/")
+    assert (response.status_code, response.text) == (200, "by-middleware")
+
+
+async def test_a_large_upload_streams_through(way: Callable[[Any], Any]) -> None:
+    async def count(request: Request) -> Response:
+        sizes = [len(chunk) async for chunk in request.stream()]
+        return PlainTextResponse(str(sum(sizes)))
+
+    body = bytes(range(256)) * 4096 * 2  # 2 MiB
+    app = way(Starlette(routes=[Route("/", count, methods=["POST"])]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with anyio.fail_after(10):
+            response = await client.post("/", content=body)
+    assert response.text == str(len(body))
+
+
+def test_closing_a_stream_early_ends_the_app(
+    way: Callable[[Any], Any],
+    backend_name: Literal["asyncio", "trio"],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client closes an endless stream after its first chunk: the app ends (it is
+    cancelled, or its send() raises) before the client's close returns, and the WSGI
+    side with it (no thread left behind after ``cancel_timeout``)."""
+    ended: list[str] = []
+
+    async def endless(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            while True:
+                await send({"type": "http.response.body", "body": b"tick", "more_body": True})
+        finally:
+            ended.append("finally")
+
+    client = TestClient(way(endless), backend=backend_name)  # no lifespan: a raw app
+    with client.stream("GET", "/") as response:
+        assert next(response.iter_raw()).startswith(b"tick")
+    assert ended == ["finally"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
