@@ -1,5 +1,6 @@
-"""The in-process round trip under a real server: the same Starlette app served by
-uvicorn natively and as ``WSGIToASGI(ASGIToWSGI(app))`` (``tests/live/round_trip_apps``).
+"""The in-process round trip under real servers: the same Starlette app served by
+uvicorn (asyncio) and hypercorn (trio) natively and as ``WSGIToASGI(ASGIToWSGI(app))``
+(``tests/live/round_trip_apps``).
 The server's lifespan reaches the app at start and at stop, its state reaches the
 requests (made on the loop that serves them), and a websocket echoes. Before the round
 trip forwarded lifespan and websocket, the bridged app ran its lifespan lazily on a loop
@@ -23,10 +24,11 @@ APPS = {
 }
 
 
+@pytest.mark.parametrize("server_name", ["uvicorn-h11", "hypercorn-trio"])
 @pytest.mark.parametrize("way", list(APPS))
-def test_lifespan_state_and_websocket_under_uvicorn(way: str, tmp_path: Path) -> None:
+def test_lifespan_state_and_websocket(way: str, server_name: str, tmp_path: Path) -> None:
     env = {"BRIDGEWAY_MARKERS": str(tmp_path)}
-    with running_server("uvicorn-h11", APPS[way], env=env, ready_path="/state") as server:
+    with running_server(server_name, APPS[way], env=env, ready_path="/state") as server:
         assert (tmp_path / "startup").exists()
         with urllib.request.urlopen(server.url("/state"), timeout=10) as response:
             assert json.loads(response.read()) == {"answer": 42, "same_loop": True}

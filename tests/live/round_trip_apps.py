@@ -10,11 +10,11 @@ that answers every text message with ``echo <text>``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.lowlevel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,15 +26,20 @@ from bridgeway import ASGIToWSGI, WSGIToASGI
 from .a2w_apps import marker
 
 
+def _loop() -> int:
+    """The running event loop's identity, asyncio's or trio's."""
+    return id(anyio.lowlevel.current_token().native_token)
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     marker("startup")
-    yield {"answer": 42, "loop": id(asyncio.get_running_loop())}
+    yield {"answer": 42, "loop": _loop()}
     marker("shutdown")
 
 
 async def _state(request: Request) -> Response:
-    same_loop = request.state.loop == id(asyncio.get_running_loop())
+    same_loop = request.state.loop == _loop()
     return JSONResponse({"answer": request.state.answer, "same_loop": same_loop})
 
 
