@@ -44,6 +44,14 @@ DISCONNECT: Message = {"type": "http.disconnect"}
 NO_BODY_STATUS = (204, 304)
 
 
+def read_or_none(stream: Any, size: int) -> bytes | None:
+    try:
+        return stream.read(size)  # type: ignore[no-any-return]
+    except Exception as exc:  # any failure of the server's stream: the client is gone
+        logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+        return None
+
+
 class AppChannel:
     __slots__ = (
         "adapter",
@@ -313,11 +321,11 @@ class AppChannel:
             return {"type": "http.request", "body": data, "more_body": more}
         # In memory (waitress, tests) or a temp file (waitress): never blocks.
         size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
-        try:
-            data = stream.read(size)
-        except Exception as exc:  # any failure of the server's stream: the client is gone
-            logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
-            data = None
+        return self._body_message(read_or_none(stream, size), left)
+
+    def _body_message(self, data: bytes | None, left: int | None) -> Message:
+        """The ``http.request`` message for what a read of ``wsgi.input`` gave (None:
+        the read failed), or ``http.disconnect`` when the body ended early."""
         if left is not None:
             if not data:  # b"" before the declared length: the client went away
                 self.body_done = True

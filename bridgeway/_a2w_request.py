@@ -64,6 +64,20 @@ def _plain(
     return [body]
 
 
+def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
+    """The request's scope; sets how much body it has (raises ``BadRequest``)."""
+    scope = build_scope(environ)
+    request.body_left = content_length(environ)
+    if request.body_left is None and not environ.get("wsgi.input_terminated"):
+        request.body_left = 0  # no length and no EOF marker: no body (A2W-RECV-03)
+    return scope
+
+
+def bad_request(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
+    logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
+    return _plain(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
+
+
 class _FileIterable:
     """The body of a pathsend response when the server has no ``wsgi.file_wrapper``."""
 
@@ -126,11 +140,11 @@ class Request(AppChannel):
     def respond(self) -> Any:
         environ, adapter = self.environ, self.adapter
         try:
+            # scope_of(), inline: this is the hot path.
             scope = build_scope(environ)
             self.body_left = content_length(environ)
         except BadRequest as exc:
-            logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
-            return _plain(self.start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
+            return bad_request(self.start_response, exc)
         if self.body_left is None and not environ.get("wsgi.input_terminated"):
             self.body_left = 0  # no length and no EOF marker: no body (A2W-RECV-03)
         ploop = self.ploop = adapter.pool().checkout()

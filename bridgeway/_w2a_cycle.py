@@ -41,6 +41,12 @@ boundary and closes the iterable, in its own thread.
 close() (W2A-RESP-13): by default as soon as the iteration is over and its last chunk
 was posted, without waiting for that send() (``close_after_send=False``); the request
 task still returns only after the thread's "done" post, which follows close().
+
+The in-process round trip (``_w2a_nested``, ``_a2w_nested``): a bridgeway ASGIToWSGI
+called by the WSGI app posts its steps here too, and its app runs as a task of this
+request's task group (opened, as for the receiver, only when first wanted); the request
+task returns only once those tasks are done, and raises what they raised after their
+response.
 """
 
 from __future__ import annotations
@@ -59,12 +65,21 @@ from ._round_trip import PRESERVE_CONTEXT
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
 from ._upstream import UPSTREAM_KEY, Upstream
+from ._w2a_nested import (
+    abandon_pending,
+    end_nested,
+    pick_error,
+    raised_while_cancelled,
+    start_nested,
+)
 from ._w2a_response import WSGIResponse, plain_response
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from anyio.abc import TaskGroup
 
     from .wsgi_to_asgi import WSGIToASGI
 
@@ -83,7 +98,7 @@ def _server_broke_receive(kind: object, body_done: bool) -> None:
     )
 
 
-_SEND, _RECV, _DONE = 1, 2, 3
+_SEND, _RECV, _DONE, _NESTED = 1, 2, 3, 4
 _DISCONNECT = object()
 _PREFETCH = 4  # request body messages the receiver may hand over ahead of reads
 
@@ -95,10 +110,13 @@ class HTTPCycle(WSGIResponse):
         "_consumed",
         "_delivered",
         "_environ",
+        "_group",
         "_hand_over",
         "_held",
         "_input_replies",
+        "_late",
         "_mailbox",
+        "_nested",
         "_preserved",
         "_receive",
         "_receiving",
@@ -140,6 +158,12 @@ class HTTPCycle(WSGIResponse):
         self._started = False
         self.disconnected = False
         self._preserved: list[Any] | None = None  # context objects to hand over (_end)
+        # The in-process round trip (see _w2a_nested): the requests of an ASGIToWSGI
+        # further in, run as tasks of this request (None until the first), the task
+        # group that holds them, and what they raised after their response.
+        self._nested: list[Any] | None = None
+        self._group: TaskGroup | None = None
+        self._late: list[BaseException] | None = None
 
     # ------------------------------------------------------------------ loop side
 
@@ -176,7 +200,7 @@ class HTTPCycle(WSGIResponse):
                     self._hand_over = hand_over
                     self._preserved = []
                     environ[PRESERVE_CONTEXT] = self._preserved.append
-        trip = Upstream(self._scope, dict(environ))
+        trip = Upstream(self._scope, dict(environ), self, adapter.app)
         environ[UPSTREAM_KEY] = trip
         self._trip = trip
         self._environ = environ
@@ -187,18 +211,51 @@ class HTTPCycle(WSGIResponse):
             # Requests over the thread limit wait in the pool's FIFO queue, never refused.
             adapter.pool().submit(self._job())
             error = await self._pump()
-            if error is None and self._want_receiver and not self._mailbox.closed:
-                self._receiving = True  # from here on only the receiver calls receive()
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._receiver)
-                    error = await self._pump()
-                    tg.cancel_scope.cancel()
+            if error is None and not self._mailbox.closed:
+                # The receiver is wanted, or an ASGIToWSGI further in started its app:
+                # both run as tasks of this request, and the call returns only once
+                # they are done (an app's work after its final body included).
+                error = await self._serve_in_group()
         finally:
             handle.requests -= 1
+        if self._late is not None:
+            # What an app further in raised after its response: out of this call, as
+            # out of the ASGI call of that app natively (after any error of our own).
+            error = pick_error(error or self._send_error, self._late, self._adapter)
         if error is not None:
             raise error
         if self._send_error is not None:
             raise self._send_error
+
+    async def _serve_in_group(self) -> BaseException | None:
+        receiver = anyio.CancelScope()
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                while True:
+                    if self._nested is not None:
+                        start_nested(self, group)
+                    if self._want_receiver and not self._receiving:
+                        self._receiving = True  # from now on only the receiver calls receive()
+                        group.start_soon(self._receive_within, receiver)
+                    error = await self._pump()
+                    if self._mailbox.closed:
+                        break
+                receiver.cancel()
+                if self._nested is not None:
+                    end_nested(self)  # the WSGI side is done: what it left is told so
+        except anyio.get_cancelled_exc_class():
+            replacement = raised_while_cancelled(self)
+            if replacement is None:
+                raise
+        else:
+            return error
+        # Outside the handler, so the exception keeps the context it was raised in.
+        raise replacement
+
+    async def _receive_within(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._receiver()
 
     def _job(self) -> Callable[[], Callable[[], None] | None]:
         # The request task's context, less the marker of the loop's async library: the
@@ -211,10 +268,13 @@ class HTTPCycle(WSGIResponse):
         or until the receiver task is wanted (returns None, ``_want_receiver`` set)."""
         mailbox = self._mailbox
         receiving = self._receiving
+        items: Any = ()  # (no allocation on the hot path)
         try:
             while True:
                 if self._want_receiver and not receiving:
                     return None
+                if self._nested is not None and self._group is None:
+                    return None  # an app further in to start: run() opens the group
                 items = mailbox.ready()
                 if not items:
                     await mailbox.wait()
@@ -225,11 +285,19 @@ class HTTPCycle(WSGIResponse):
                         await self._do_send(item[1], item[2])
                     elif kind == _RECV:
                         self._do_recv()
+                    elif kind == _NESTED:
+                        item[1]()
                     else:
                         mailbox.close()
                         error: BaseException | None = item[1]
                         return error
         except anyio.get_cancelled_exc_class():
+            if self._nested is not None:
+                # Steps of an app further in, taken in the batch the cancellation cut
+                # short: run them (each runs once), or the WSGI thread waits for ever.
+                for item in items:
+                    if item[0] == _NESTED:
+                        item[1]()
             await self._stop_thread()
             raise
 
@@ -341,6 +409,10 @@ class HTTPCycle(WSGIResponse):
                             self._replies.put(False)
                         elif item[0] == _RECV:
                             self._input_replies.put(_DISCONNECT)
+                        elif item[0] == _NESTED:
+                            item[1]()
+                            if self._group is None:
+                                abandon_pending(self)  # never to start: told so
                         elif item[0] == _DONE:
                             self._mailbox.close()
                             return
@@ -355,6 +427,11 @@ class HTTPCycle(WSGIResponse):
             )
 
     # ---------------------------------------------------------------- thread side
+
+    def post_nested(self, callback: Callable[[], object]) -> bool:
+        """Run ``callback`` on the loop, in this request's task (an ASGIToWSGI further
+        in, called from the WSGI app's thread). False when the request is over."""
+        return self._mailbox.post((_NESTED, callback))
 
     def _post(self, item: tuple[Any, ...]) -> None:
         if not self._mailbox.post(item):
