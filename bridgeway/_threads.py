@@ -13,6 +13,7 @@ trio through a small loop handle, and is created lazily per process (fork-safe).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -25,16 +26,36 @@ logger = logging.getLogger("bridgeway")
 
 Job = Callable[[], "Callable[[], None] | None"]
 
+# How long an idle event loop's thread may block waiting for its one request's worker
+# thread (Mailbox.ready), instead of going back to select(): 200 µs covers a fast app's
+# whole run (the thread round trip is 20-60 µs here), and is the most any other I/O of
+# an idle loop waits for it. A wait that times out turns this off for the next waits.
+BLOCK_SECONDS = 0.0002
+_SKIP_AFTER_MISS = 16
+
 
 class LoopHandle:
     """What the pool needs of the running event loop: a thread-safe way to schedule a
     callback on it, and one-shot waiters the loop side can await (an asyncio future,
     awaited as it is, or a trio event)."""
 
-    __slots__ = ("call_batched", "call_soon_threadsafe", "fire", "new_waiter", "requests", "wait")
+    __slots__ = (
+        "call_batched",
+        "call_soon_threadsafe",
+        "fire",
+        "new_waiter",
+        "requests",
+        "skip_blocks",
+        "todo",
+        "wait",
+    )
 
     def __init__(self) -> None:
         self.requests = 0  # requests of this loop under way (counted by the loop side)
+        # The loop's queue of ready callbacks, when it has one we can see (asyncio's
+        # own loops): an empty one means the loop has nothing to run (see may_block).
+        self.todo: Any = None
+        self.skip_blocks = 0  # waits that must not block, after one that timed out
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio: the only other anyio backend is trio
@@ -49,10 +70,26 @@ class LoopHandle:
             self.wait: Callable[[Any], Awaitable[Any]] = trio.Event.wait
         else:
             self.call_soon_threadsafe = loop.call_soon_threadsafe
+            todo = getattr(loop, "_ready", None)
+            self.todo = todo if isinstance(todo, collections.deque) else None
             self.call_batched = _WakeBatch(loop.call_soon_threadsafe)
             self.new_waiter = loop.create_future
             self.fire = _resolve
             self.wait = _itself  # a future is awaited as it is: no coroutine frame
+
+    def may_block(self) -> float:
+        """How long the loop thread may block on a mailbox (seconds; 0: not at all).
+
+        Only while the loop has nothing else to do: this is its only request and no
+        callback is ready (uvloop's and trio's queues are not visible: never). A wait
+        that timed out (a slow app, or one that needs this loop to go on) turns the
+        blocking off for the next ``_SKIP_AFTER_MISS`` waits."""
+        if self.requests != 1 or self.todo is None or self.todo:
+            return 0.0
+        if self.skip_blocks:
+            self.skip_blocks -= 1
+            return 0.0
+        return BLOCK_SECONDS
 
     def wake(self, callback: Callable[[], None]) -> None:
         """Schedule ``callback`` on the loop from a worker thread: directly when this is
@@ -139,11 +176,17 @@ class Mailbox:
     waiter is armed only right before the loop side awaits it (``ready()`` then
     ``wait()``), so while one is armed the loop cannot take what a post appends before
     that post has scheduled its wake-up (which must find the loop still running).
+
+    When the loop has nothing else to do, ``ready(block=True)`` first blocks its thread
+    a moment on a lock that the next post releases (a gate): the thread's reply then
+    costs one futex wake-up, not a write to the loop's self-pipe, a ``select()`` and the
+    reads that drain the pipe (the half of a thread round trip that asyncio adds).
     """
 
     __slots__ = (
         "_call",
         "_fire",
+        "_gate",
         "_handle",
         "_items",
         "_lock",
@@ -160,6 +203,7 @@ class Mailbox:
         self._items: list[Any] = []
         self._waiter: Any = None
         self._wake_pending = False
+        self._gate: threading.Lock | None = None  # held while the loop thread blocks
         self.closed = False
 
     def post(self, item: Any) -> bool:
@@ -172,6 +216,11 @@ class Mailbox:
             if self.closed:
                 return False
             self._items.extend(items)
+            gate = self._gate
+            if gate is not None:  # the loop thread is blocked in ready(): let it go
+                self._gate = None
+                gate.release()
+                return True
             if self._waiter is None or self._wake_pending:
                 return True
             self._wake_pending = True
@@ -191,10 +240,25 @@ class Mailbox:
         if waiter is not None:
             self._fire(waiter)
 
-    def ready(self) -> list[Any]:
+    def ready(self, block: bool = False) -> list[Any]:
         """Loop side: every posted item; when there is none, a new waiter is armed and
-        the caller must then await ``wait()``."""
+        the caller must then await ``wait()``. ``block``: if the loop is idle, first
+        wait a moment (``LoopHandle.may_block``) in this thread for a post."""
         with self._lock:
+            items = self._items
+            if items:
+                self._items = []
+                return items
+            seconds = self._handle.may_block() if block else 0.0
+            if not seconds:
+                self._waiter = self._handle.new_waiter()
+                return items
+            gate = self._gate = threading.Lock()
+            gate.acquire()
+        if not gate.acquire(timeout=seconds):
+            self._handle.skip_blocks = _SKIP_AFTER_MISS
+        with self._lock:
+            self._gate = None
             items = self._items
             if items:
                 self._items = []

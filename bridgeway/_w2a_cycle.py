@@ -210,7 +210,8 @@ class HTTPCycle(WSGIResponse):
             while True:
                 if self._want_receiver and not receiving:
                     return None
-                items = mailbox.ready()
+                # Not while the receiver listens: the body and a disconnect need the loop.
+                items = mailbox.ready(block=not receiving)
                 if not items:
                     await mailbox.wait()
                     continue
