@@ -117,6 +117,7 @@ class HTTPCycle(WSGIResponse):
         "_late",
         "_mailbox",
         "_nested",
+        "_over",
         "_preserved",
         "_receive",
         "_receiving",
@@ -152,6 +153,7 @@ class HTTPCycle(WSGIResponse):
         self._streaming = False
         self._send_error: Exception | None = None
         self._stream_started: anyio.Event | None = None
+        self._over = False
         self.paused = False
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -241,7 +243,15 @@ class HTTPCycle(WSGIResponse):
                     error = await self._pump()
                     if self._mailbox.closed:
                         break
-                receiver.cancel()
+                parked = self._stream_started
+                if self._receiving and parked is not None and not self._streaming:
+                    # The receiver waits for a stream that will not come: let it
+                    # return, not cancel it (a cancelled asyncio task keeps its
+                    # CancelledError, whose traceback is a reference cycle).
+                    self._over = True
+                    parked.set()
+                else:
+                    receiver.cancel()
                 if self._nested is not None:
                     end_nested(self)  # the WSGI side is done: what it left is told so
         except anyio.get_cancelled_exc_class():
@@ -348,6 +358,8 @@ class HTTPCycle(WSGIResponse):
                 self._stream_started = anyio.Event()
                 if not self._streaming:
                     await self._stream_started.wait()
+                    if self._over:
+                        return  # the request is over (run())
                 continue
             if not self._body_done and self._delivered - self._consumed >= _PREFETCH:
                 self._space = anyio.Event()
@@ -498,9 +510,12 @@ class HTTPCycle(WSGIResponse):
         error: BaseException | None = None
         iterable: Iterable[bytes] | None = None
         self._started = True
+        # Taken off the cycle: its environ copy holds wsgi.input, which holds the cycle,
+        # and a reference cycle per request would leave every request's objects to the
+        # garbage collector instead of freeing them when the request ends.
+        trip, self._trip = self._trip, None  # type: ignore[assignment]
         if self.halt:  # cancelled while it waited for a thread: never start the app
             return lambda: self._post((_DONE, None))
-        trip = self._trip
         trip.thread = get_ident()  # an ASGIToWSGI called from here sees the round trip
         try:
             iterable = self._adapter.app(self._environ, self._start_response)

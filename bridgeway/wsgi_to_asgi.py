@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ._threads import WorkerPool
+from ._threads import WorkerPool, process_id
 from ._types import Message, Receive, Scope, Send, WSGIApp
 from ._w2a_cycle import HTTPCycle
 from ._wsgi_extras import ErrorStream, FileWrapper
@@ -124,10 +124,10 @@ class WSGIToASGI:
     def pool(self) -> WorkerPool:
         """The worker pool of this process (created on first use, again after fork)."""
         pool = self._pool
-        if pool is None or pool.pid != os.getpid():
+        if pool is None or pool.pid != process_id():
             with self._pool_lock:
                 pool = self._pool
-                if pool is None or pool.pid != os.getpid():
+                if pool is None or pool.pid != process_id():
                     pool = self._pool = WorkerPool(self.max_threads)
         return pool
 
