@@ -50,8 +50,8 @@ for version in ${BRIDGEWAY_PYTHONS:-$SUPPORTED_PYTHONS}; do
     missing="$missing $version"; continue
   fi
   ensure_venv test "$main_venv-$version" "$py"
-  echo "== pytest, Python $version, the fast lane (-m 'not servers and not bench')"
-  "$VENV/bin/pytest" -q -m "not servers and not bench and not soak" -p no:cacheprovider
+  echo "== pytest, Python $version, the fast lane (-m 'not servers and not bench and not docs')"
+  "$VENV/bin/pytest" -q -m "not servers and not bench and not soak and not docs" -p no:cacheprovider
 done
 if [ -n "$missing" ]; then
   echo "== NOT CHECKED: no Python$missing found (PATH, pyenv, /usr/bin); the fast lane ran on the others" >&2
