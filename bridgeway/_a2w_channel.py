@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_body import GONE, BodyReader
+from ._carry import Carried
 from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
 from ._headers import (
     ASGI_PAIRS,
@@ -48,6 +49,7 @@ class AppChannel:
         "adapter",
         "body_done",
         "body_left",
+        "carried",
         "chunk",
         "closed",
         "cut",
@@ -96,6 +98,9 @@ class AppChannel:
         self.body_done = False
         self.read_lock: asyncio.Lock | None = None
         self.reader: BodyReader | None = None
+        # In a live round trip whose server offers trailers or debug: where those
+        # messages go instead of being dropped (_carry).
+        self.carried: Carried | None = None
 
     def _wake(self) -> None:
         ready = self.ready
@@ -155,6 +160,11 @@ class AppChannel:
                 self.final = True
                 if self.gone is not None and not self.gone.done():
                     self.gone.set_result(None)
+                carried = self.carried
+                if carried is not None and carried.trailers and not carried.trailers_done:
+                    # Carried trailers follow: the WSGI side (and with it the response)
+                    # ends only once the last arrived, or the app ended (_main wakes).
+                    return
                 self._wake()
                 return
             if not body:
@@ -176,9 +186,27 @@ class AppChannel:
                 raise ProtocolError(
                     "http.response.trailers without trailers=True in the start message"
                 )
-            self.cycle.advance(TRAILERS)  # WSGI cannot send trailers: dropped (EXT-08)
+            self.cycle.advance(TRAILERS)
+            carried = self.carried
+            if carried is None or not carried.trailers or carried.trailers_done:
+                return  # WSGI cannot send trailers: dropped (EXT-08)
+            # A live round trip whose server takes trailers: WSGIToASGI sends them after
+            # its final body, as the app sent them (ASGI extensions §HTTP Trailers).
+            carried.after_body.append(message)
+            if not message.get("more_trailers", False):
+                carried.trailers_done = True
+                self._wake()
         elif kind == "http.response.pathsend":
             self._pathsend(message)
+        elif (
+            kind == "http.response.debug"
+            and self.carried is not None
+            and self.carried.debug
+            and self.cycle.state is State.IDLE
+        ):
+            # A live round trip whose server takes it: WSGIToASGI sends it before its
+            # own start, where the app sent it (the TestClient reads the template).
+            self.carried.before_start.append(message)
         elif kind in ("http.response.early_hint", "http.response.debug", "http.response.push"):
             # Not advertised, and WSGI cannot carry them: dropped (EXT-08). For push the
             # spec says so itself: a server incapable of Server Push "must drop them"
@@ -266,6 +294,9 @@ class AppChannel:
             self.length = self.left = int(length)
         self.headers = headers
         self.trailers = bool(message.get("trailers", False))
+        carried = self.carried
+        if carried is not None and self.trailers and carried.trailers_ok:
+            carried.trailers = True  # WSGIToASGI's start says so too
         self.status = status
 
     async def receive(self) -> Message:

@@ -30,10 +30,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
+from ._carry import carry_request, carry_response
 from ._context import crossing_context, upstream_environ
 from ._headers import status_line
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
+from ._upstream import upstream_of
 from .errors import BadRequest, ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
@@ -137,7 +139,14 @@ class Request(AppChannel):
             if state is not None:
                 scope["state"] = state
         self.loop = ploop.loop
-        scope["extensions"] = {"http.response.pathsend": {}}
+        extensions: dict[str, Any] = {"http.response.pathsend": {}}
+        scope["extensions"] = extensions
+        trip = upstream_of(environ)
+        if trip is not None:
+            # A WSGIToASGI of this process calls us in this thread: what WSGI lost of
+            # the request, and the response extensions its server offers (_carry).
+            carry_request(scope, environ, trip)
+            self.carried = carry_response(extensions, trip)
         self.scope = scope
         ploop.run(self._start_step, nudged=True)
         return self._first_response()

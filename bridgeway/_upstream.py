@@ -12,9 +12,12 @@ live round trip. Nothing here does I/O; the two adapters decide what to do with 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._types import Scope
+
+if TYPE_CHECKING:
+    from ._carry import Carried
 
 UPSTREAM_KEY = "bridgeway.upstream"
 
@@ -22,7 +25,7 @@ UPSTREAM_KEY = "bridgeway.upstream"
 class Upstream:
     """One WSGIToASGI request, as seen from a bridgeway ASGIToWSGI further in."""
 
-    __slots__ = ("environ", "scope", "thread")
+    __slots__ = ("carried", "environ", "scope", "thread")
 
     def __init__(self, scope: Scope, environ: dict[str, Any]) -> None:
         self.scope = scope  # the ASGI scope the server gave WSGIToASGI
@@ -31,6 +34,10 @@ class Upstream:
         # middleware in between changed the request (its headers, its path).
         self.environ = environ
         self.thread: int | None = None  # ident of the thread that calls the WSGI app
+        # Set by the ASGIToWSGI further in when it advertised a response extension the
+        # server's scope offers (trailers, debug): the messages WSGI cannot carry
+        # (_carry).
+        self.carried: Carried | None = None
 
     def is_caller(self) -> bool:
         """Whether the current thread is the one WSGIToASGI calls the WSGI app in."""

@@ -399,6 +399,8 @@ class HTTPCycle(WSGIResponse):
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
             self._iterate(iterable)
+            if trip.carried is not None and trip.carried.after_body:
+                self._send_trailers(trip.carried.after_body)
         except BaseException as exc:
             error = self._fail(exc)
         finally:
@@ -422,6 +424,31 @@ class HTTPCycle(WSGIResponse):
             return lambda: self._end(error)
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))
+
+    def _start_message(self) -> Message:
+        message = super()._start_message()
+        carried = self._trip.carried
+        if carried is not None:
+            # A bridgeway ASGIToWSGI inside carried what WSGI cannot (_carry): its app's
+            # debug message goes first, where the app sent it, and the start announces
+            # the app's trailers.
+            if carried.before_start:
+                before, carried.before_start = carried.before_start, []
+                if not self._mailbox.post((_SEND, before, False)):
+                    self.halt = True
+            if carried.trailers:
+                message["trailers"] = True
+        return message
+
+    def _send_trailers(self, trailers: list[Message]) -> None:
+        """The app's trailers (carried), after the final body message."""
+        if self.halt or not self._complete or not self._headers_sent:
+            return
+        held = self._held
+        if held is not None:
+            held[1].extend(trailers)  # the final body waits for the "done" post
+        elif not self._mailbox.post((_SEND, list(trailers), False)):
+            self.halt = True
 
     def _end(self, error: BaseException | None) -> None:
         held, self._held = self._held, None

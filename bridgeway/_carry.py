@@ -1,0 +1,122 @@
+"""What a live round trip carries past WSGI: ``WSGIToASGI(... ASGIToWSGI(app))`` in one
+process, with only WSGI middleware (or nothing) in between. Pure translation, no I/O.
+
+A WSGI environ loses part of the request (repeated headers are joined, names with
+``_`` are dropped, W2A-ENV-11/12; ``%2F`` and a ``root_path`` outside ``path`` cannot be
+told apart), and a WSGI response cannot carry ASGI's trailers or debug messages
+(EXT-08). Inside a live round trip (``_upstream.upstream_of``: the ASGIToWSGI is called
+in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
+
+* **Request.** The server's scope is at hand, with the environ WSGIToASGI built from it.
+  Where the environ keys that describe a part of the request are exactly as
+  WSGIToASGI made them (no WSGI middleware changed them), the ASGI app gets that part
+  of the server's own scope, as it would natively; where middleware changed any of
+  them (a header added or rewritten, ``PATH_INFO`` routed, ``REMOTE_ADDR`` fixed by a
+  proxy middleware) the environ wins, as today. The underscore rule (W2A-ENV-12) still
+  protects the WSGI app in between, which sees the environ; the ASGI app gets the raw
+  names, which cannot be confused with ``-`` ones there.
+* **Response.** When the server's scope advertises ``http.response.trailers`` or
+  ``http.response.debug``, ASGIToWSGI advertises it too, and the messages go into a
+  ``Carried`` on the ``Upstream``: WSGIToASGI sends the debug message before its own
+  ``http.response.start``, marks that start ``trailers: True`` when the app's was, and
+  sends the app's trailers after its final body, as the app sent them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._scope import _header_keys
+from ._types import Message, Scope
+from ._upstream import Upstream
+
+TRAILERS = "http.response.trailers"
+DEBUG = "http.response.debug"
+
+# The environ keys each part of the scope is derived from (besides the headers).
+_TARGET_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI")
+_TARGET_FIELDS = ("path", "raw_path", "root_path", "query_string")
+_PEER_KEYS = (
+    "wsgi.url_scheme",
+    "HTTPS",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+)
+_PEER_FIELDS = ("scheme", "server", "client")
+
+
+class Carried:
+    """The response messages of one round trip that travel beside the WSGI response.
+    Written by ASGIToWSGI's ``send()``, read by WSGIToASGI's worker thread; the two
+    never overlap (the WSGI call and iteration hand over between them)."""
+
+    __slots__ = ("after_body", "before_start", "debug", "trailers", "trailers_done", "trailers_ok")
+
+    def __init__(self, debug: bool, trailers_ok: bool) -> None:
+        self.debug = debug  # the server takes http.response.debug
+        self.trailers_ok = trailers_ok  # ... and http.response.trailers
+        self.before_start: list[Message] = []  # debug messages, sent before the start
+        self.trailers = False  # the app's start said trailers=True
+        self.trailers_done = False  # its last trailers message (more_trailers=False) came
+        self.after_body: list[Message] = []  # its trailers messages, in order
+
+
+def _unchanged(environ: dict[str, Any], original: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    get, was = environ.get, original.get
+    return all(get(key) == was(key) for key in keys)
+
+
+def _headers_unchanged(environ: dict[str, Any], original: dict[str, Any]) -> bool:
+    """Every request-header key (HTTP_*, CONTENT_TYPE, CONTENT_LENGTH) is as
+    WSGIToASGI made it: none added, removed or rewritten."""
+    if environ.get("CONTENT_TYPE") != original.get("CONTENT_TYPE") or environ.get(
+        "CONTENT_LENGTH"
+    ) != original.get("CONTENT_LENGTH"):
+        return False
+    keys = _header_keys(environ)  # cached per environ shape: cheap for both
+    if keys != _header_keys(original):
+        return False
+    return all(environ[key] == original[key] for key, _ in keys)
+
+
+def carry_request(scope: dict[str, Any], environ: dict[str, Any], trip: Upstream) -> None:
+    """Give ``scope`` (built from ``environ``) what the server's scope says where the
+    environ still says what WSGIToASGI made it say."""
+    server: Scope = trip.scope
+    original = trip.environ
+    if _headers_unchanged(environ, original):
+        # Repeats as separate items, names with "_", the order: as the server gave them
+        # (ASGI-www §HTTP Connection Scope). A copy: the app may change its list.
+        scope["headers"] = list(server["headers"])
+    if _unchanged(environ, original, _TARGET_KEYS):
+        for field in _TARGET_FIELDS:
+            if field in server:
+                scope[field] = server[field]
+    if environ.get("SERVER_PROTOCOL") == original.get("SERVER_PROTOCOL") and server.get(
+        "http_version"
+    ):
+        scope["http_version"] = server["http_version"]
+    if _unchanged(environ, original, _PEER_KEYS):
+        for field in _PEER_FIELDS:
+            if field in server:
+                scope[field] = server[field]
+
+
+def carry_response(extensions: dict[str, Any], trip: Upstream) -> Carried | None:
+    """Advertise in ``extensions`` what the server's scope offers and WSGI cannot carry
+    (trailers, debug), and give ``trip`` the ``Carried`` its messages go into. None when
+    the server offers neither: nothing is advertised, as without a round trip."""
+    offered = trip.scope.get("extensions") or {}
+    debug, trailers = DEBUG in offered, TRAILERS in offered
+    if not (debug or trailers):
+        trip.carried = None
+        return None
+    if debug:
+        extensions[DEBUG] = {}
+    if trailers:
+        extensions[TRAILERS] = {}
+    # A new one per call: WSGI middleware that calls the app again carries the last.
+    carried = trip.carried = Carried(debug, trailers)
+    return carried
