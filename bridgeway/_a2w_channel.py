@@ -160,11 +160,8 @@ class AppChannel:
                 self.final = True
                 if self.gone is not None and not self.gone.done():
                     self.gone.set_result(None)
-                carried = self.carried
-                if carried is not None and carried.trailers and not carried.trailers_done:
-                    # Carried trailers follow: the WSGI side (and with it the response)
-                    # ends only once the last arrived, or the app ended (_main wakes).
-                    return
+                if self.carried is not None:
+                    self.carried.final = True
                 self._wake()
                 return
             if not body:
@@ -195,18 +192,24 @@ class AppChannel:
             carried.after_body.append(message)
             if not message.get("more_trailers", False):
                 carried.trailers_done = True
-                self._wake()
+                carried.finished.set()
         elif kind == "http.response.pathsend":
             self._pathsend(message)
         elif (
             kind == "http.response.debug"
             and self.carried is not None
             and self.carried.debug
-            and self.cycle.state is State.IDLE
+            and self.cycle.state in (State.IDLE, State.STARTED)
         ):
-            # A live round trip whose server takes it: WSGIToASGI sends it before its
-            # own start, where the app sent it (the TestClient reads the template).
-            self.carried.before_start.append(message)
+            # A live round trip whose server takes it, sent before the body (WSGIToASGI
+            # has not started its response yet): it goes out around WSGIToASGI's start
+            # where the app sent it, before or after its start (the TestClient reads
+            # the template from it).
+            carried = self.carried
+            if self.cycle.state is State.IDLE:
+                carried.before_start.append(message)
+            else:
+                carried.after_start.append(message)
         elif kind in ("http.response.early_hint", "http.response.debug", "http.response.push"):
             # Not advertised, and WSGI cannot carry them: dropped (EXT-08). For push the
             # spec says so itself: a server incapable of Server Push "must drop them"

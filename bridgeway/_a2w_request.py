@@ -173,8 +173,14 @@ class Request(AppChannel):
         if self.file is not None:
             return self._file_response(self.file)
         headers = self.headers
+        carried = self.carried
+        # Trailers carried past WSGI (_carry) need a body of unknown length (chunked, as
+        # the app's own server sends it): no Content-Length, and the iterator, not a
+        # list (whose length WSGIToASGI would announce).
+        trailers = carried is not None and carried.trailers
         if (
             self.final
+            and not trailers
             and self.length is None
             and not self.head
             and self.status not in NO_BODY_STATUS
@@ -202,6 +208,8 @@ class Request(AppChannel):
                     self.late, self.error = self.error, None
                     self.exhausted = True
                 return self  # yields the body, then raises the app's late exception
+            if trailers:
+                return self
             chunk = self.chunk
             self.exhausted = True
             self._release()
@@ -413,6 +421,8 @@ class Request(AppChannel):
                 self.error = exc
         finally:
             self.task_done = True
+            if self.carried is not None:
+                self.carried.finished.set()  # no trailers will follow
             self._wake()
 
     def _file_response(self, file: Any) -> Any:

@@ -24,6 +24,7 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ._scope import _header_keys
@@ -49,18 +50,33 @@ _PEER_FIELDS = ("scheme", "server", "client")
 
 class Carried:
     """The response messages of one round trip that travel beside the WSGI response.
-    Written by ASGIToWSGI's ``send()``, read by WSGIToASGI's worker thread; the two
-    never overlap (the WSGI call and iteration hand over between them)."""
+    Written by ASGIToWSGI's ``send()`` (on its loop), read by WSGIToASGI's worker
+    thread: before its start message, which it builds only after ASGIToWSGI called
+    ``start_response``, and after the WSGI iterable was closed, once ``finished`` is
+    set (the app's last trailers message came, or the app ended)."""
 
-    __slots__ = ("after_body", "before_start", "debug", "trailers", "trailers_done", "trailers_ok")
+    __slots__ = (
+        "after_body",
+        "after_start",
+        "before_start",
+        "debug",
+        "final",
+        "finished",
+        "trailers",
+        "trailers_done",
+        "trailers_ok",
+    )
 
     def __init__(self, debug: bool, trailers_ok: bool) -> None:
         self.debug = debug  # the server takes http.response.debug
         self.trailers_ok = trailers_ok  # ... and http.response.trailers
-        self.before_start: list[Message] = []  # debug messages, sent before the start
-        self.trailers = False  # the app's start said trailers=True
+        self.before_start: list[Message] = []  # debug messages before the app's start
+        self.after_start: list[Message] = []  # ... and between its start and its body
+        self.trailers = False  # the app's start said trailers=True (and the server takes them)
+        self.final = False  # the app sent its final body message
         self.trailers_done = False  # its last trailers message (more_trailers=False) came
         self.after_body: list[Message] = []  # its trailers messages, in order
+        self.finished = threading.Event()  # trailers done, or the app ended
 
 
 def _unchanged(environ: dict[str, Any], original: dict[str, Any], keys: tuple[str, ...]) -> bool:

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._carry import Carried
 from ._context import crossing_context, upstream_environ
 from ._environ import build_environ, inherit_upstream
 from ._threads import Mailbox, current_handle
@@ -196,15 +197,18 @@ class HTTPCycle(WSGIResponse):
         or until the receiver task is wanted (returns None, ``_want_receiver`` set)."""
         mailbox = self._mailbox
         receiving = self._receiving
+        items: list[tuple[Any, ...]] = []
+        done = 0  # items of the current batch taken care of
         try:
             while True:
                 if self._want_receiver and not receiving:
                     return None
-                items = mailbox.ready()
+                items, done = mailbox.ready(), 0
                 if not items:
                     await mailbox.wait()
                     continue
                 for item in items:
+                    done += 1
                     kind = item[0]
                     if kind == _SEND:
                         await self._do_send(item[1], item[2])
@@ -215,7 +219,9 @@ class HTTPCycle(WSGIResponse):
                         error: BaseException | None = item[1]
                         return error
         except anyio.get_cancelled_exc_class():
-            await self._stop_thread()
+            # Cancelled inside a send(): the rest of the batch (perhaps the thread's
+            # "done" post already) is dealt with as _stop_thread deals with later posts.
+            await self._stop_thread(items[done:])
             raise
 
     async def _do_send(self, messages: list[Message], ack: bool) -> None:
@@ -301,13 +307,20 @@ class HTTPCycle(WSGIResponse):
 
     def _on_disconnect(self) -> None:
         self.disconnected = True
-        self.halt = True
+        self._halt_now()
 
-    async def _stop_thread(self) -> None:
+    def _halt_now(self) -> None:
+        """Stop the thread at its next chunk boundary, or its wait for carried trailers."""
+        self.halt = True
+        carried = self._trip.carried
+        if carried is not None:
+            carried.finished.set()
+
+    async def _stop_thread(self, taken: list[tuple[Any, ...]] | None = None) -> None:
         """The request task was cancelled: stop the thread at its next chunk boundary,
         wait (shielded, bounded) for it to close the iterable, then let the
-        cancellation go on."""
-        self.halt = True
+        cancellation go on. ``taken``: posts already taken from the mailbox, unserved."""
+        self._halt_now()
         if not self._started:
             # Still queued for a thread: nothing to wait for. The thread that picks the
             # job up sees ``halt`` and never starts the app (``_thread_main`` sets
@@ -320,8 +333,9 @@ class HTTPCycle(WSGIResponse):
         self._input_replies.put(_DISCONNECT)
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._adapter.cancel_timeout):
+                items = taken or await self._mailbox.take()
                 while True:
-                    for item in await self._mailbox.take():
+                    for item in items:
                         if item[0] == _SEND and item[2]:
                             self._replies.put(False)
                         elif item[0] == _RECV:
@@ -329,6 +343,7 @@ class HTTPCycle(WSGIResponse):
                         elif item[0] == _DONE:
                             self._mailbox.close()
                             return
+                    items = await self._mailbox.take()
             self._mailbox.close()
             # Whatever the abandoned thread waits for next, it must not wait for ever.
             self._replies.put(False)
@@ -399,8 +414,6 @@ class HTTPCycle(WSGIResponse):
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
             self._iterate(iterable)
-            if trip.carried is not None and trip.carried.after_body:
-                self._send_trailers(trip.carried.after_body)
         except BaseException as exc:
             error = self._fail(exc)
         finally:
@@ -417,6 +430,11 @@ class HTTPCycle(WSGIResponse):
                 except BaseException as exc:
                     error = self._close_failed(exc, error)
             trip.thread = None  # the environ outlives the call: no longer a live trip
+        carried = trip.carried
+        if carried is not None and carried.trailers and self._headers_sent:
+            # After close(): the ASGIToWSGI inside has handed its loop on, which runs
+            # the app to its trailers.
+            self._carry_trailers(carried)
         del iterable
         if self._plain_body:
             # The final message is held for the "done" post: post both, and only then
@@ -425,29 +443,42 @@ class HTTPCycle(WSGIResponse):
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))
 
-    def _start_message(self) -> Message:
-        message = super()._start_message()
+    def _start_messages(self) -> list[Message]:
+        messages = super()._start_messages()
         carried = self._trip.carried
         if carried is not None:
             # A bridgeway ASGIToWSGI inside carried what WSGI cannot (_carry): its app's
-            # debug message goes first, where the app sent it, and the start announces
-            # the app's trailers.
-            if carried.before_start:
-                before, carried.before_start = carried.before_start, []
-                if not self._mailbox.post((_SEND, before, False)):
-                    self.halt = True
+            # debug messages go around the start where the app sent them, and the start
+            # announces the app's trailers.
             if carried.trailers:
-                message["trailers"] = True
-        return message
+                messages[0]["trailers"] = True
+            if carried.before_start or carried.after_start:
+                messages = [*carried.before_start, *messages, *carried.after_start]
+                carried.before_start, carried.after_start = [], []
+        return messages
 
-    def _send_trailers(self, trailers: list[Message]) -> None:
-        """The app's trailers (carried), after the final body message."""
-        if self.halt or not self._complete or not self._headers_sent:
+    def _carry_trailers(self, carried: Carried) -> None:
+        """The start announced the app's trailers: once the app sent the last of them or
+        ended (its final body is out), send them after the final body message, as the
+        app sent them. A client that leaves or a cancellation ends the wait
+        (``_on_disconnect``, ``_stop_thread``)."""
+        held, self._held = self._held, None
+        # The final body of a list is held for the "done" post: out now, as the wait
+        # may be long.
+        if held is not None and not self._mailbox.post(held):
+            self.halt = True
+        finished = carried.finished
+        while not finished.wait(1.0) and not self.halt:
+            pass
+        if self.halt or not carried.after_body:
             return
-        held = self._held
-        if held is not None:
-            held[1].extend(trailers)  # the final body waits for the "done" post
-        elif not self._mailbox.post((_SEND, list(trailers), False)):
+        if carried.final and not self._complete:
+            # The ASGI app's body was complete, then it raised (with trailers sent): as
+            # a native server got them, the final body and the trailers go out before
+            # the error leaves the ASGI call.
+            self._complete = True
+            carried.after_body.insert(0, {"type": "http.response.body"})
+        if self._complete and not self._mailbox.post((_SEND, carried.after_body, False)):
             self.halt = True
 
     def _end(self, error: BaseException | None) -> None:

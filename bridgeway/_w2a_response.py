@@ -265,9 +265,10 @@ class WSGIResponse:
             self._emit(data)
             self._wait_acks()
 
-    def _start_message(self) -> Message:
+    def _start_messages(self) -> list[Message]:
+        """The start message (in a list: a round trip may add what goes around it)."""
         self._headers_sent = True
-        return {"type": "http.response.start", "status": self._status, "headers": self._headers}
+        return [{"type": "http.response.start", "status": self._status, "headers": self._headers}]
 
     def _emit(self, chunk: bytes) -> None:
         if self._status is None:
@@ -275,9 +276,7 @@ class WSGIResponse:
                 "the WSGI app produced body bytes before calling start_response()"
                 " (PEP 3333 §The start_response() Callable)"
             )
-        messages: list[Message] = []
-        if not self._headers_sent:
-            messages.append(self._start_message())
+        messages: list[Message] = [] if self._headers_sent else self._start_messages()
         if self._no_body:
             if self._status in (204, 304):
                 logger.warning(
@@ -336,7 +335,7 @@ class WSGIResponse:
             )
         self._complete = True
         if not self._headers_sent:
-            self._post_send([self._start_message(), {"type": "http.response.body"}])
+            self._post_send([*self._start_messages(), {"type": "http.response.body"}])
         elif not self._fold_end_into_last_post():
             self._post_send([{"type": "http.response.body"}])
 
