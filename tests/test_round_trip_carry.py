@@ -1,0 +1,353 @@
+"""What a live round trip, ``WSGIToASGI(... ASGIToWSGI(app))`` in one process, carries
+past WSGI (``bridgeway._carry``): the same Starlette and FastAPI apps under Starlette's
+``TestClient``, natively and through the double bridge, on both anyio backends; what the
+client gets and what the app saw must be the same. And where WSGI middleware in between
+changed the request, the environ it changed wins, as without a round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+import anyio
+import pytest
+from a2w_driver import serving
+from fastapi import FastAPI, Header
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.templating import Jinja2Templates
+from starlette.testclient import TestClient
+
+from bridgeway import ASGIToWSGI, WSGIToASGI
+from bridgeway._types import Environ, Message, Receive, Scope, Send, StartResponse
+
+Wrap = Callable[..., Any]
+
+
+def client_for(app: Any, backend: str, **kwargs: Any) -> TestClient:
+    return TestClient(app, backend=cast(Literal["asyncio", "trio"], backend), **kwargs)
+
+
+@pytest.fixture
+def bridged() -> Iterator[Wrap]:
+    """``WSGIToASGI(ASGIToWSGI(app))``, optionally with WSGI middleware in between
+    (``between``); every ASGIToWSGI is shut down at the end."""
+    adapters: list[ASGIToWSGI] = []
+
+    def wrap(app: Any, between: Callable[[Any], Any] | None = None) -> Any:
+        adapter = ASGIToWSGI(app, lifespan="off")
+        adapters.append(adapter)
+        return WSGIToASGI(adapter if between is None else between(adapter))
+
+    yield wrap
+    for adapter in adapters:
+        adapter.shutdown(timeout=5.0)
+
+
+def both(app: Any, bridged: Wrap, backend: str, **kwargs: Any) -> list[TestClient]:
+    """The native app and its double bridge, each under its own TestClient."""
+    return [client_for(a, backend, **kwargs) for a in (app, bridged(app))]
+
+
+# ------------------------------------------------------------------------ request side
+
+headers_app = FastAPI()
+
+
+@headers_app.get("/items")
+def read_headers(
+    x_token: Annotated[list[str] | None, Header()] = None,
+    user_agent_: Annotated[str | None, Header(alias="x_custom", convert_underscores=False)] = None,
+) -> dict[str, Any]:
+    return {"x_token": x_token, "x_custom": user_agent_}
+
+
+@headers_app.get("/scope")
+def read_scope(request: Request) -> dict[str, Any]:
+    scope = request.scope
+    return {
+        "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
+        "path": scope["path"],
+        "raw_path": scope["raw_path"].decode(),
+        "query_string": scope["query_string"].decode(),
+        "root_path": scope["root_path"],
+    }
+
+
+REPEATED = [("x-token", "foo"), ("x-token", "bar"), ("x_custom", "under")]
+
+
+def test_repeated_and_underscore_headers_read_as_header_lists(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """W2A-ENV-11/12 join repeats and drop ``_`` names for the WSGI app; the ASGI app
+    behind the round trip gets the server's own list, as FastAPI's Header() expects."""
+    answers = [
+        c.get("/items", headers=REPEATED).json() for c in both(headers_app, bridged, anyio_backend)
+    ]
+    assert answers[0] == {"x_token": ["foo", "bar"], "x_custom": "under"}
+    assert answers[1] == answers[0]
+
+
+def test_the_scope_is_the_servers_own_when_nothing_changed_it(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    answers = [
+        c.get("/scope?a=1&b=%2F", headers=REPEATED).json()
+        for c in both(headers_app, bridged, anyio_backend)
+    ]
+    assert answers[1] == answers[0]
+    assert ["x-token", "bar"] in answers[0]["headers"]
+
+
+def set_token(app: Any) -> Any:
+    """WSGI middleware that rewrites one request header."""
+
+    def middleware(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        environ["HTTP_X_TOKEN"] = "from-middleware"
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return middleware
+
+
+def mount_under_api(app: Any) -> Any:
+    """WSGI middleware that routes ``/api/...`` to the app mounted at ``/api``."""
+
+    def middleware(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        environ["SCRIPT_NAME"] += "/api"
+        environ["PATH_INFO"] = path.removeprefix("/api")
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return middleware
+
+
+def test_a_header_wsgi_middleware_changed_wins(bridged: Wrap, anyio_backend: str) -> None:
+    """Any request header changed in between: the ASGI app gets the environ's headers
+    (repeats joined, ``_`` names dropped), as without a round trip."""
+    client = client_for(bridged(headers_app, set_token), anyio_backend)
+    answer = client.get("/items", headers=REPEATED).json()
+    assert answer == {"x_token": ["from-middleware"], "x_custom": None}
+
+
+def test_a_path_wsgi_middleware_routed_wins_and_the_headers_still_carry(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    client = client_for(bridged(headers_app, mount_under_api), anyio_backend)
+    answer = client.get("/api/scope?q=1", headers=REPEATED).json()
+    assert (answer["root_path"], answer["path"], answer["query_string"]) == (
+        "/api",
+        "/api/scope",
+        "q=1",
+    )
+    assert ["x-token", "foo"] in answer["headers"]
+    assert ["x-token", "bar"] in answer["headers"]
+    assert ["x_custom", "under"] in answer["headers"]
+
+
+def test_an_environ_used_outside_the_callers_thread_is_not_a_round_trip(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """WSGI middleware that runs the app in another thread: the Upstream in the environ
+    is not trusted there (``upstream_of``), so the environ's headers count."""
+
+    def in_another_thread(app: Any) -> Any:
+        def middleware(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            out: list[bytes] = []
+
+            def run() -> None:
+                body = app(environ, start_response)
+                try:
+                    out.extend(body)
+                finally:
+                    close = getattr(body, "close", None)
+                    if close is not None:
+                        close()
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join(10)
+            return out
+
+        return middleware
+
+    client = client_for(bridged(headers_app, in_another_thread), anyio_backend)
+    answer = client.get("/items", headers=REPEATED).json()
+    assert answer == {"x_token": ["foo,bar"], "x_custom": None}
+
+
+# ----------------------------------------------------------------------- response side
+
+
+async def trailers_app(scope: Scope, receive: Receive, send: Send) -> None:
+    assert scope["type"] == "http"
+    if "http.response.trailers" not in scope.get("extensions", {}):
+        await JSONResponse({"trailers": "not offered"})(scope, receive, send)
+        return
+    await send({"type": "http.response.start", "status": 200, "trailers": True})
+    await send({"type": "http.response.body", "body": b"hello", "more_body": True})
+    await send({"type": "http.response.body", "body": b" world"})
+    await send(
+        {"type": "http.response.trailers", "headers": [(b"x-item", b"one")], "more_trailers": True}
+    )
+    await send({"type": "http.response.trailers", "headers": [(b"x-item", b"two")]})
+
+
+def test_trailers_reach_a_client_that_advertises_them(bridged: Wrap, anyio_backend: str) -> None:
+    """The TestClient advertises ``http.response.trailers`` in its scope; behind the
+    round trip the app sees the offer and the client gets its trailers, in order."""
+    responses = [c.get("/") for c in both(trailers_app, bridged, anyio_backend)]
+    for response in responses:
+        assert response.content == b"hello world"
+        assert response.extensions["http.response.trailers"] == [
+            (b"x-item", b"one"),
+            (b"x-item", b"two"),
+        ]
+        assert "content-length" not in response.headers  # trailers need a chunked body
+
+
+def test_a_client_that_leaves_before_the_trailers_does_not_wait_for_them(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """The app's body is complete, its trailers never come: the client gets the body
+    at once and may leave, as natively (Starlette's own test of the same)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "trailers": True})
+        await send({"type": "http.response.body", "body": b"hello"})
+        await anyio.sleep(1)  # natively cancelled when the client leaves
+
+    for client in both(app, bridged, anyio_backend):
+        started = time.monotonic()
+        with client.stream("GET", "/") as response:
+            assert next(response.iter_raw()) == b"hello"
+        assert time.monotonic() - started < 3
+
+
+def test_templates_expose_their_template_and_context(
+    bridged: Wrap, anyio_backend: str, tmp_path: Path
+) -> None:
+    """``http.response.debug`` (what ``TemplateResponse`` sends for test clients)."""
+    (tmp_path / "index.html").write_text("<p>{{ name }}</p>")
+    templates = Jinja2Templates(directory=str(tmp_path))
+    app = FastAPI()
+
+    @app.get("/")
+    def index(request: Request) -> Response:
+        return templates.TemplateResponse(request, "index.html", {"name": "world"})
+
+    for client in both(app, bridged, anyio_backend):
+        response = client.get("/")
+        assert response.text == "<p>world</p>"
+        assert response.template.name == "index.html"  # type: ignore[attr-defined]
+        assert response.context["name"] == "world"  # type: ignore[attr-defined]
+
+
+async def plain_json(scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"extensions": sorted(scope.get("extensions", {}))})(scope, receive, send)
+
+
+def test_without_a_round_trip_nothing_more_is_advertised(bridged: Wrap) -> None:
+    """EXT-08 stays for an ASGIToWSGI under a WSGI server: only pathsend is offered."""
+    with serving(plain_json, lifespan="off") as adapter:
+        from a2w_driver import call
+
+        answer = call(adapter)
+    assert answer.status == "200 OK"
+    assert answer.body == b'{"extensions":["http.response.pathsend"]}'
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+def test_an_unusual_status_is_served_as_natively(bridged: Wrap, anyio_backend: str) -> None:
+    """issue 13 point 4: ``Response(status_code=123)`` (uvicorn sends it as it is)."""
+    app = FastAPI()
+
+    @app.get("/")
+    def odd() -> Response:
+        return Response(b"odd", status_code=123)
+
+    answers = [c.get("/") for c in both(app, bridged, anyio_backend)]
+    assert [(a.status_code, a.content) for a in answers] == [(123, b"odd")] * 2
+
+
+@pytest.mark.parametrize("line", ["123 Unknown", "199 Odd", "600 Odd", "999 ", "404 NOT FOUND"])
+def test_a_wsgi_app_may_send_any_three_digit_status(line: str, anyio_backend: str) -> None:
+    """gunicorn, waitress, werkzeug and wsgiref send these lines as the app gave them
+    (tests/live: /status): WSGIToASGI serves the code (ASGI has no reason phrase)."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(line, [("Content-Type", "text/plain")])
+        return [b"odd"]
+
+    response = client_for(WSGIToASGI(app), anyio_backend).get("/")
+    assert (response.status_code, response.content) == (int(line[:3]), b"odd")
+
+
+@pytest.mark.parametrize("line", ["099 Low", "20 OK", "1000 Odd", "200"])
+def test_a_malformed_status_is_still_refused(line: str, anyio_backend: str) -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(line, [])
+        return [b""]
+
+    client = client_for(WSGIToASGI(app), anyio_backend)
+    with pytest.raises(ValueError, match="status"):
+        client.get("/")
+
+
+# ------------------------------------------------------------ cancellation mid-send
+
+
+def test_a_request_cancelled_in_its_last_send_does_not_wait_for_the_thread(
+    anyio_backend: str,
+) -> None:
+    """The final post of a list body and the thread's "done" post arrive together; a
+    cancellation while the server's send() of that body blocks must not make the
+    request wait ``cancel_timeout`` for a "done" post it already took."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    adapter = WSGIToASGI(app, cancel_timeout=5.0)
+
+    async def main() -> float:
+        blocked = anyio.Event()
+
+        async def receive() -> Message:
+            await anyio.sleep_forever()
+            raise AssertionError  # pragma: no cover
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                blocked.set()
+                await anyio.sleep_forever()  # a client that never reads
+
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [],
+            "client": None,
+            "server": ("testserver", 80),
+        }
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(adapter, scope, receive, send)
+            with anyio.fail_after(5):
+                await blocked.wait()
+            started = time.monotonic()
+            tg.cancel_scope.cancel()
+        return time.monotonic() - started
+
+    assert anyio.run(main, backend=anyio_backend) < 2.0
