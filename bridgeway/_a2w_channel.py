@@ -108,6 +108,10 @@ class AppChannel:
             ready.set_result(None)
             self.ploop.nudge(ready)
 
+    def _start_early(self, ready: asyncio.Future[None] | None) -> None:
+        if ready is self.ready and self.chunk is None and self.error is None:
+            self._wake()
+
     def _signal_gone(self) -> None:
         pulled, self.pulled = self.pulled, None
         if pulled is not None and not pulled.done():
@@ -192,7 +196,7 @@ class AppChannel:
             carried.after_body.append(message)
             if not message.get("more_trailers", False):
                 carried.trailers_done = True
-                carried.finished.set()
+                carried.finish()
         elif kind == "http.response.pathsend":
             self._pathsend(message)
         elif (
@@ -297,10 +301,17 @@ class AppChannel:
             self.length = self.left = int(length)
         self.headers = headers
         self.trailers = bool(message.get("trailers", False))
-        carried = self.carried
-        if carried is not None and self.trailers and carried.trailers_ok:
-            carried.trailers = True  # WSGIToASGI's start says so too
         self.status = status
+        carried = self.carried
+        if carried is not None:
+            if self.trailers and carried.trailers_ok:
+                carried.announce_trailers()  # WSGIToASGI's start says so too
+            if carried.direct:
+                # The start goes out before the body (_a2w_request._first_response)
+                # if the app awaits something first (a streaming body's first item):
+                # checked once the app's current step is over, so that a body sent
+                # right after the start still goes out with it, in one message.
+                self.loop.call_soon(self._start_early, self.ready)
 
     async def receive(self) -> Message:
         if self.body_done:

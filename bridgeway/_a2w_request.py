@@ -146,12 +146,22 @@ class Request(AppChannel):
             # A WSGIToASGI of this process calls us in this thread: what WSGI lost of
             # the request, and the response extensions its server offers (_carry).
             carry_request(scope, environ, trip)
-            self.carried = carry_response(extensions, trip)
+            self.carried = carry_response(extensions, trip, self.start_response)
         self.scope = scope
         ploop.run(self._start_step, nudged=True)
         return self._first_response()
 
     def _first_response(self) -> Any:
+        carried = self.carried
+        if self.chunk is None and self.status and carried is not None and carried.direct:
+            # A direct round trip (_carry): the app sent http.response.start and no body
+            # yet. Its server would send the start now; WSGIToASGI does (early_start).
+            # Whatever the app did next (an error, returning without a body) comes from
+            # the iteration, as after the start natively.
+            self._start_response(self.headers)
+            self.yielded = True
+            carried.early_start = True
+            return self
         error = self.error
         if error is not None and not self.final:  # raised after the final body: below
             if self.adapter.propagate_exceptions and not isinstance(error, ClientDisconnected):
@@ -173,7 +183,6 @@ class Request(AppChannel):
         if self.file is not None:
             return self._file_response(self.file)
         headers = self.headers
-        carried = self.carried
         # Trailers carried past WSGI (_carry) need a body of unknown length (chunked, as
         # the app's own server sends it): no Content-Length, and the iterator, not a
         # list (whose length WSGIToASGI would announce).
@@ -422,7 +431,7 @@ class Request(AppChannel):
         finally:
             self.task_done = True
             if self.carried is not None:
-                self.carried.finished.set()  # no trailers will follow
+                self.carried.finish()  # no trailers will follow
             self._wake()
 
     def _file_response(self, file: Any) -> Any:

@@ -33,6 +33,7 @@ from ._upstream import Upstream
 
 TRAILERS = "http.response.trailers"
 DEBUG = "http.response.debug"
+PATHSEND = "http.response.pathsend"
 
 # The environ keys each part of the scope is derived from (besides the headers).
 _TARGET_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI")
@@ -49,17 +50,19 @@ _PEER_FIELDS = ("scheme", "server", "client")
 
 
 class Carried:
-    """The response messages of one round trip that travel beside the WSGI response.
-    Written by ASGIToWSGI's ``send()`` (on its loop), read by WSGIToASGI's worker
-    thread: before its start message, which it builds only after ASGIToWSGI called
-    ``start_response``, and after the WSGI iterable was closed, once ``finished`` is
-    set (the app's last trailers message came, or the app ended)."""
+    """What one round trip carries beside the WSGI response. Written by ASGIToWSGI (its
+    ``send()``, on its loop), read by WSGIToASGI's worker thread: when the WSGI app
+    call returns (``early_start``), before its start message (which it builds only after
+    ASGIToWSGI called ``start_response``), and after the WSGI iterable was closed, once
+    ``finished`` is set (the app's last trailers message came, or the app ended)."""
 
     __slots__ = (
         "after_body",
         "after_start",
         "before_start",
         "debug",
+        "direct",
+        "early_start",
         "final",
         "finished",
         "trailers",
@@ -67,16 +70,27 @@ class Carried:
         "trailers_ok",
     )
 
-    def __init__(self, debug: bool, trailers_ok: bool) -> None:
+    def __init__(self, debug: bool, trailers_ok: bool, direct: bool) -> None:
         self.debug = debug  # the server takes http.response.debug
         self.trailers_ok = trailers_ok  # ... and http.response.trailers
+        self.direct = direct  # ASGIToWSGI was given WSGIToASGI's own start_response
+        self.early_start = False  # ... and called it at the app's http.response.start
         self.before_start: list[Message] = []  # debug messages before the app's start
         self.after_start: list[Message] = []  # ... and between its start and its body
         self.trailers = False  # the app's start said trailers=True (and the server takes them)
         self.final = False  # the app sent its final body message
         self.trailers_done = False  # its last trailers message (more_trailers=False) came
         self.after_body: list[Message] = []  # its trailers messages, in order
-        self.finished = threading.Event()  # trailers done, or the app ended
+        self.finished: threading.Event | None = None  # made when trailers are announced
+
+    def announce_trailers(self) -> None:
+        self.trailers = True
+        self.finished = threading.Event()
+
+    def finish(self) -> None:
+        """No trailers will follow (the last came, the app ended, or the client left)."""
+        if self.finished is not None:
+            self.finished.set()
 
 
 def _unchanged(environ: dict[str, Any], original: dict[str, Any], keys: tuple[str, ...]) -> bool:
@@ -120,19 +134,31 @@ def carry_request(scope: dict[str, Any], environ: dict[str, Any], trip: Upstream
                 scope[field] = server[field]
 
 
-def carry_response(extensions: dict[str, Any], trip: Upstream) -> Carried | None:
+def carry_response(
+    extensions: dict[str, Any], trip: Upstream, start_response: object
+) -> Carried | None:
     """Advertise in ``extensions`` what the server's scope offers and WSGI cannot carry
     (trailers, debug), and give ``trip`` the ``Carried`` its messages go into. None when
-    the server offers neither: nothing is advertised, as without a round trip."""
+    there is nothing to carry: nothing more is advertised, as without a round trip.
+
+    ``start_response`` is WSGIToASGI's own (no WSGI middleware in between wraps it):
+    then the app's ``http.response.start`` can go out when the app sends it, as its
+    server sends it natively, instead of with the first body bytes (PEP 3333's rule for
+    a WSGI server, which protects middleware that may still replace the response; there
+    is none). ``http.response.pathsend`` is not offered then: a file response is
+    streamed by the app, as under a server that does not offer it."""
     offered = trip.scope.get("extensions") or {}
     debug, trailers = DEBUG in offered, TRAILERS in offered
-    if not (debug or trailers):
+    direct = getattr(getattr(start_response, "__self__", None), "_trip", None) is trip
+    if not (debug or trailers or direct):
         trip.carried = None
         return None
     if debug:
         extensions[DEBUG] = {}
     if trailers:
         extensions[TRAILERS] = {}
+    if direct:
+        extensions.pop(PATHSEND, None)
     # A new one per call: WSGI middleware that calls the app again carries the last.
-    carried = trip.carried = Carried(debug, trailers)
+    carried = trip.carried = Carried(debug, trailers, direct)
     return carried

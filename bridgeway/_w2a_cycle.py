@@ -314,7 +314,7 @@ class HTTPCycle(WSGIResponse):
         self.halt = True
         carried = self._trip.carried
         if carried is not None:
-            carried.finished.set()
+            carried.finish()
 
     async def _stop_thread(self, taken: list[tuple[Any, ...]] | None = None) -> None:
         """The request task was cancelled: stop the thread at its next chunk boundary,
@@ -413,6 +413,11 @@ class HTTPCycle(WSGIResponse):
         trip.thread = get_ident()  # an ASGIToWSGI called from here sees the round trip
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
+            carried = trip.carried
+            if carried is not None and carried.early_start and not self._headers_sent:
+                # A direct round trip whose ASGI app started its response without a
+                # body yet: its start goes out now, as its server would send it (_carry).
+                self._post_send(self._start_messages())
             self._iterate(iterable)
         except BaseException as exc:
             error = self._fail(exc)
@@ -468,6 +473,7 @@ class HTTPCycle(WSGIResponse):
         if held is not None and not self._mailbox.post(held):
             self.halt = True
         finished = carried.finished
+        assert finished is not None  # made when the trailers were announced
         while not finished.wait(1.0) and not self.halt:
             pass
         if self.halt or not carried.after_body:

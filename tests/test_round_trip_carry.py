@@ -7,18 +7,20 @@ changed the request, the environ it changed wins, as without a round trip.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import anyio
+import anyio.lowlevel
 import pytest
 from a2w_driver import serving
 from fastapi import FastAPI, Header
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.templating import Jinja2Templates
 from starlette.testclient import TestClient
 
@@ -259,6 +261,82 @@ def test_without_a_round_trip_nothing_more_is_advertised(bridged: Wrap) -> None:
         answer = call(adapter)
     assert answer.status == "200 OK"
     assert answer.body == b'{"extensions":["http.response.pathsend"]}'
+
+
+# ------------------------------------------------ the start before the first body byte
+
+
+def test_a_streaming_response_is_available_before_its_first_chunk(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """Its server sends ``http.response.start`` when the app sends it. Called directly
+    with WSGIToASGI's own ``start_response`` (no WSGI middleware could still replace the
+    response, which is what PEP 3333's lazy headers protect), the round trip does too:
+    the client has the response while the app still waits for its first chunk."""
+    release = threading.Event()
+
+    async def stream() -> AsyncIterator[bytes]:
+        assert await anyio.to_thread.run_sync(release.wait, 10)
+        yield b"hello"
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await StreamingResponse(stream())(scope, receive, send)
+
+    for client in both(app, bridged, anyio_backend):
+        release.clear()
+        with client.stream("GET", "/") as response:
+            release.set()
+            assert response.status_code == 200
+            assert response.read() == b"hello"
+
+
+def test_a_failure_after_the_start_keeps_the_status_that_went_out(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await anyio.lowlevel.checkpoint()
+        raise RuntimeError("broken before the first byte")
+
+    for client in both(app, bridged, anyio_backend, raise_server_exceptions=False):
+        response = client.get("/")
+        assert (response.status_code, response.content) == (200, b"")
+
+
+def test_wsgi_middleware_that_wraps_start_response_may_still_replace_the_response(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """Not a direct round trip: the start waits for the first body byte (PEP 3333), so
+    middleware that answers an error with its own page still can."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await anyio.lowlevel.checkpoint()
+        raise RuntimeError("broken before the first byte")
+
+    def error_page(inner: Any) -> Any:
+        def middleware(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            try:
+                return list(inner(environ, lambda *a: start_response(*a)))
+            except RuntimeError:
+                start_response("503 Service Unavailable", [], sys.exc_info())
+                return [b"sorry"]
+
+        return middleware
+
+    response = client_for(bridged(app, error_page), anyio_backend).get("/")
+    assert (response.status_code, response.content) == (503, b"sorry")
+
+
+def test_a_file_response_in_a_direct_round_trip(
+    bridged: Wrap, anyio_backend: str, tmp_path: Path
+) -> None:
+    """pathsend is not offered there (the start went out already; the app streams the
+    file, as under its own server, which does not offer it either)."""
+    (tmp_path / "a.txt").write_bytes(b"file body")
+    app = FileResponse(tmp_path / "a.txt")
+    answers = [c.get("/") for c in both(app, bridged, anyio_backend)]
+    assert [(a.status_code, a.content) for a in answers] == [(200, b"file body")] * 2
 
 
 # --------------------------------------------------------------------------- statuses
