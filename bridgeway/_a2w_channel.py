@@ -49,6 +49,7 @@ class AppChannel:
         "adapter",
         "body_done",
         "body_left",
+        "by_message",
         "carried",
         "chunk",
         "closed",
@@ -101,6 +102,7 @@ class AppChannel:
         # In a live round trip whose server offers trailers or debug: where those
         # messages go instead of being dropped (_carry).
         self.carried: Carried | None = None
+        self.by_message = False  # read wsgi.input message by message (_carry.carry_body)
 
     def _wake(self) -> None:
         ready = self.ready
@@ -340,6 +342,7 @@ class AppChannel:
                     left,
                     self.adapter.chunk_size,
                     start=self.ploop.start_helper,
+                    by_message=stream.read_message if self.by_message else None,
                 )
             item = await self.reader.next()
             if item is GONE:

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
-from ._carry import carry_request, carry_response
+from ._carry import carry_body, carry_request, carry_response
 from ._context import crossing_context, upstream_environ
 from ._headers import status_line
 from ._scope import build_scope, content_length
@@ -146,6 +146,8 @@ class Request(AppChannel):
             # A WSGIToASGI of this process calls us in this thread: what WSGI lost of
             # the request, and the response extensions its server offers (_carry).
             carry_request(scope, environ, trip)
+            if carry_body(environ, trip):
+                self.body_left, self.by_message = None, True
             self.carried = carry_response(extensions, trip, self.start_response)
         self.scope = scope
         ploop.run(self._start_step, nudged=True)

@@ -134,6 +134,20 @@ def carry_request(scope: dict[str, Any], environ: dict[str, Any], trip: Upstream
                 scope[field] = server[field]
 
 
+def carry_body(environ: dict[str, Any], trip: Upstream) -> bool:
+    """Whether the app may read the request body as the server sent it: ``wsgi.input``
+    is still WSGIToASGI's own (it ends where the server's body ends,
+    ``wsgi.input_terminated``) and ``CONTENT_LENGTH`` is unchanged. Then it is read to
+    its end, message by message, rather than framed by ``CONTENT_LENGTH`` in chunks of
+    ``chunk_size``: the app gets the server's messages, a body longer than its
+    ``Content-Length`` too, as natively (an ASGI server passes on what its HTTP parser
+    accepted; a test client passes on anything)."""
+    original = trip.environ
+    return environ.get("wsgi.input") is original.get("wsgi.input") and environ.get(
+        "CONTENT_LENGTH"
+    ) == original.get("CONTENT_LENGTH")
+
+
 def carry_response(
     extensions: dict[str, Any], trip: Upstream, start_response: object
 ) -> Carried | None:

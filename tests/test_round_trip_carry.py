@@ -7,6 +7,7 @@ changed the request, the environ it changed wins, as without a round trip.
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal, cast
 
 import anyio
 import anyio.lowlevel
+import httpx
 import pytest
 from a2w_driver import serving
 from fastapi import FastAPI, Header
@@ -180,6 +182,62 @@ def test_an_environ_used_outside_the_callers_thread_is_not_a_round_trip(
     client = client_for(bridged(headers_app, in_another_thread), anyio_backend)
     answer = client.get("/items", headers=REPEATED).json()
     assert answer == {"x_token": ["foo,bar"], "x_custom": None}
+
+
+async def body_messages(scope: Scope, receive: Receive, send: Send) -> None:
+    """Echoes the request body messages it received: their bodies and more_body."""
+    seen = []
+    while True:
+        message = await receive()
+        seen.append([message.get("body", b"").decode(), message.get("more_body", False)])
+        if not message.get("more_body", False):
+            break
+    await JSONResponse(seen)(scope, receive, send)
+
+
+async def test_the_body_arrives_in_the_clients_messages(bridged: Wrap) -> None:
+    """Read back from wsgi.input in chunk_size reads, two small messages became one;
+    WSGIToASGI's own wsgi.input passes the server's messages on one by one. (httpx's
+    ASGITransport sends each chunk of a streamed body as one message; the TestClient
+    reads the whole body first.)"""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"ab"
+        yield b"cd"
+
+    answers = []
+    for app in (body_messages, bridged(body_messages)):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            answers.append((await c.post("/", content=chunks())).json())
+    assert answers[0] == [["ab", True], ["cd", True], ["", False]]
+    assert answers[1] == answers[0]
+
+
+def test_a_body_longer_than_its_content_length_arrives_whole(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """What the server passes on is the body (a test client passes anything): natively
+    the app sees all of it, and counts it (FastAPI's and Starlette's body limits)."""
+    answers = [
+        c.post("/", content=b"123456", headers={"Content-Length": "1"}).json()
+        for c in both(body_messages, bridged, anyio_backend)
+    ]
+    assert "".join(body for body, _ in answers[0]) == "123456"
+    assert answers[1] == answers[0]
+
+
+def test_a_body_wsgi_middleware_replaced_wins(bridged: Wrap, anyio_backend: str) -> None:
+    def replace_body(app: Any) -> Any:
+        def middleware(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            environ["wsgi.input"] = io.BytesIO(b"xyz")
+            environ["CONTENT_LENGTH"] = "3"
+            return app(environ, start_response)  # type: ignore[no-any-return]
+
+        return middleware
+
+    client = client_for(bridged(body_messages, replace_body), anyio_backend)
+    assert client.post("/", content=b"123456").json() == [["xyz", False]]
 
 
 # ----------------------------------------------------------------------- response side
