@@ -231,6 +231,16 @@ class Request(AppChannel):
         return self
 
     def __next__(self) -> bytes:
+        file = self.file
+        if file is not None:
+            # http.response.pathsend after the start went out early (a direct round
+            # trip, _carry): the file is the rest of the body, read here.
+            no_body = self.head or self.status in NO_BODY_STATUS
+            data: bytes = b"" if no_body else file.read(self.adapter.chunk_size)
+            if data:
+                return data
+            self.file = None
+            file.close()
         chunk = self.chunk
         if chunk is not None:
             self.chunk = None
@@ -272,6 +282,8 @@ class Request(AppChannel):
             self._wait_background()
         if chunk:
             return chunk
+        if self.file is not None:
+            return self.__next__()  # pathsend after an early start: read above
         self._release_when_complete()
         raise StopIteration
 
@@ -296,6 +308,9 @@ class Request(AppChannel):
         if self.closed:
             return
         self.closed = True
+        file, self.file = self.file, None
+        if file is not None:
+            file.close()  # a pathsend file this iterator was still reading
         error = self.error
         if self.final and error is not None:
             # Raised after the final body but the server stopped iterating before it
@@ -437,6 +452,7 @@ class Request(AppChannel):
             self._wake()
 
     def _file_response(self, file: Any) -> Any:
+        self.file = None  # handed to the server's file wrapper (or ours) below
         headers = self.headers
         if self.length is None and not self.head and self.status not in NO_BODY_STATUS:
             headers.append(("Content-Length", str(os.fstat(file.fileno()).st_size)))

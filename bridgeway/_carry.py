@@ -33,7 +33,6 @@ from ._upstream import Upstream
 
 TRAILERS = "http.response.trailers"
 DEBUG = "http.response.debug"
-PATHSEND = "http.response.pathsend"
 
 # The environ keys each part of the scope is derived from (besides the headers).
 _TARGET_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI")
@@ -159,8 +158,7 @@ def carry_response(
     then the app's ``http.response.start`` can go out when the app sends it, as its
     server sends it natively, instead of with the first body bytes (PEP 3333's rule for
     a WSGI server, which protects middleware that may still replace the response; there
-    is none). ``http.response.pathsend`` is not offered then: a file response is
-    streamed by the app, as under a server that does not offer it."""
+    is none)."""
     offered = trip.scope.get("extensions") or {}
     debug, trailers = DEBUG in offered, TRAILERS in offered
     direct = getattr(getattr(start_response, "__self__", None), "_trip", None) is trip
@@ -171,8 +169,6 @@ def carry_response(
         extensions[DEBUG] = {}
     if trailers:
         extensions[TRAILERS] = {}
-    if direct:
-        extensions.pop(PATHSEND, None)
     # A new one per call: WSGI middleware that calls the app again carries the last.
     carried = trip.carried = Carried(debug, trailers, direct)
     return carried

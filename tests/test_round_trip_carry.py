@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, cast
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import httpx
 import pytest
 from a2w_driver import serving
@@ -389,12 +390,23 @@ def test_wsgi_middleware_that_wraps_start_response_may_still_replace_the_respons
 def test_a_file_response_in_a_direct_round_trip(
     bridged: Wrap, anyio_backend: str, tmp_path: Path
 ) -> None:
-    """pathsend is not offered there (the start went out already; the app streams the
-    file, as under its own server, which does not offer it either)."""
-    (tmp_path / "a.txt").write_bytes(b"file body")
-    app = FileResponse(tmp_path / "a.txt")
-    answers = [c.get("/") for c in both(app, bridged, anyio_backend)]
-    assert [(a.status_code, a.content) for a in answers] == [(200, b"file body")] * 2
+    """pathsend right after the start, and after the start went out early (the app
+    awaited something first), on GET and HEAD."""
+    (tmp_path / "a.txt").write_bytes(b"file body" * 10000)
+
+    async def late_pathsend(scope: Scope, receive: Receive, send: Send) -> None:
+        if "http.response.pathsend" not in scope.get("extensions", {}):
+            await FileResponse(tmp_path / "a.txt")(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await anyio.to_thread.run_sync(lambda: None)  # the start goes out meanwhile
+        await send({"type": "http.response.pathsend", "path": str(tmp_path / "a.txt")})
+
+    for app in (FileResponse(tmp_path / "a.txt"), late_pathsend):
+        for method in ("GET", "HEAD"):
+            answers = [c.request(method, "/") for c in both(app, bridged, anyio_backend)]
+            expected = b"" if method == "HEAD" else b"file body" * 10000
+            assert [(a.status_code, a.content) for a in answers] == [(200, expected)] * 2
 
 
 # --------------------------------------------------------------------------- statuses
