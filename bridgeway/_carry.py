@@ -15,11 +15,16 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
   proxy middleware) the environ wins, as today. The underscore rule (W2A-ENV-12) still
   protects the WSGI app in between, which sees the environ; the ASGI app gets the raw
   names, which cannot be confused with ``-`` ones there.
+* **Request body.** While ``wsgi.input`` is WSGIToASGI's own and ``CONTENT_LENGTH``
+  unchanged, the app reads the server's body messages as they came (``carry_body``).
 * **Response.** When the server's scope advertises ``http.response.trailers`` or
   ``http.response.debug``, ASGIToWSGI advertises it too, and the messages go into a
-  ``Carried`` on the ``Upstream``: WSGIToASGI sends the debug message before its own
+  ``Carried`` on the ``Upstream``: WSGIToASGI sends the debug message around its own
   ``http.response.start``, marks that start ``trailers: True`` when the app's was, and
   sends the app's trailers after its final body, as the app sent them.
+* **The start.** When ASGIToWSGI was given WSGIToASGI's own ``start_response`` (no
+  WSGI middleware wraps it: a *direct* round trip), the app's start goes out when the
+  app sends it and then waits for something, not only with the first body bytes.
 """
 
 from __future__ import annotations
