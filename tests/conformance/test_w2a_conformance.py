@@ -136,6 +136,8 @@ NATURE: dict[str, str] = {
     "wsgi.file_wrapper": "each server has its own wrapper class (compared by /__file bytes)",
     "wsgi.early_hints": "gunicorn 27's own extension; bridgeway offers none (EXT-04)",
     "asgi.state": "ASGI lifespan state, only under an ASGI server (W2A-ENV-19)",
+    "bridgeway.upstream": "bridgeway's own extension: the round trip a bridgeway"
+    " ASGIToWSGI further in may use (docs/wsgi-to-asgi.md, In a round trip)",
     "REQUEST_URI": "bridgeway also sets uWSGI's name for RAW_URI; gunicorn sets only RAW_URI",
     "HTTP_CONNECTION": "hop-by-hop; some ASGI servers pass it in the scope and some do not",
 }
