@@ -289,6 +289,40 @@ def test_a_client_that_leaves_before_the_trailers_does_not_wait_for_them(
         assert time.monotonic() - started < 3
 
 
+def test_trailers_sent_before_the_app_raised_still_reach_the_client(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """The app's body is complete and some trailers are out when it raises: the native
+    server got them; through the round trip they go out before the exception."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "trailers": True})
+        await send({"type": "http.response.body", "body": b"hello"})
+        await send(
+            {"type": "http.response.trailers", "headers": [(b"x-a", b"1")], "more_trailers": True}
+        )
+        raise ValueError("trailer production failed")
+
+    for client in both(app, bridged, anyio_backend, raise_server_exceptions=False):
+        response = client.get("/")
+        assert response.content == b"hello"
+        assert response.extensions["http.response.trailers"] == [(b"x-a", b"1")]
+
+
+def test_a_debug_message_between_the_start_and_the_body(bridged: Wrap, anyio_backend: str) -> None:
+    info = {"fragment": "header", "blocks": ["nav"]}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.debug", "info": info})
+        await send({"type": "http.response.body", "body": b"Hello"})
+
+    for client in both(app, bridged, anyio_backend):
+        response = client.get("/")
+        assert response.content == b"Hello"
+        assert response.extensions["http.response.debug"] == info
+
+
 def test_templates_expose_their_template_and_context(
     bridged: Wrap, anyio_backend: str, tmp_path: Path
 ) -> None:
