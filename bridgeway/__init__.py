@@ -1,7 +1,15 @@
-"""bridgeway: run any WSGI app on any ASGI server, and any ASGI app on any WSGI server."""
+"""bridgeway: run any WSGI app on any ASGI server, and any ASGI app on any WSGI server.
+
+``WSGIToASGI(wsgi_app)`` is an ASGI app; ``ASGIToWSGI(asgi_app)`` is a WSGI app;
+``ASGIDispatcher`` / ``WSGIDispatcher`` mount apps of both kinds side by side. IDs such
+as ``W2A-ENV-18`` in the docstrings are items of the behaviour checklist,
+docs/checklist.md.
+"""
 
 from . import _interpreter
+from ._version import __version__ as __version__
 from .asgi_to_wsgi import ASGIToWSGI as ASGIToWSGI
+from .detect import AppKind as AppKind
 from .detect import app_kind as app_kind
 from .detect import as_asgi as as_asgi
 from .detect import as_wsgi as as_wsgi
@@ -16,6 +24,7 @@ from .wsgi_to_asgi import WSGIToASGI as WSGIToASGI
 
 __all__ = (
     "ASGIDispatcher",
+    "AppKind",
     "ASGIToWSGI",
     "BadRequest",
     "BridgewayError",

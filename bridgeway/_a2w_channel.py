@@ -36,12 +36,21 @@ from .errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from ._loops import PooledLoop
+    from ._round_trip import RoundTrip
     from .asgi_to_wsgi import ASGIToWSGI
 
 logger = logging.getLogger("bridgeway")
 
 DISCONNECT: Message = {"type": "http.disconnect"}
 NO_BODY_STATUS = (204, 304)
+
+
+def read_or_none(stream: Any, size: int) -> bytes | None:
+    try:
+        return stream.read(size)  # type: ignore[no-any-return]
+    except Exception as exc:  # any failure of the server's stream: the client is gone
+        logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+        return None
 
 
 class AppChannel:
@@ -72,6 +81,8 @@ class AppChannel:
         "ready",
         "status",
         "trailers",
+        "trip",
+        "verbatim",
     )
 
     def __init__(self, adapter: ASGIToWSGI, environ: Environ) -> None:
@@ -99,6 +110,8 @@ class AppChannel:
         self.body_done = False
         self.read_lock: asyncio.Lock | None = None
         self.reader: BodyReader | None = None
+        self.trip: RoundTrip | None = None  # set by Request (_round_trip)
+        self.verbatim: tuple[str, list[tuple[str, str]]] | None = None
         # In a live round trip whose server offers trailers or debug: where those
         # messages go instead of being dropped (_carry).
         self.carried: Carried | None = None
@@ -114,6 +127,20 @@ class AppChannel:
         if ready is self.ready and self.chunk is None and self.error is None:
             self._wake()
 
+    def _trailers_after_close(self, message: Message) -> bool:
+        """Trailers the app sends after its final body, once the WSGI server closed the
+        complete response: in a live round trip that carries them (_carry) the client
+        is still there, waiting for them after the body, as natively (ASGI extensions
+        §HTTP Trailers: they follow the final body whenever the app sends them)."""
+        carried = self.carried
+        return (
+            self.final
+            and carried is not None
+            and carried.trailers
+            and not carried.trailers_done
+            and message.get("type") == "http.response.trailers"
+        )
+
     def _signal_gone(self) -> None:
         pulled, self.pulled = self.pulled, None
         if pulled is not None and not pulled.done():
@@ -122,7 +149,7 @@ class AppChannel:
             self.gone.set_result(None)
 
     async def send(self, message: Message) -> None:
-        if self.closed:
+        if self.closed and not self._trailers_after_close(message):
             raise ClientDisconnected("the WSGI server closed the response; the client is gone")
         kind = message["type"]
         if kind == "http.response.body":
@@ -304,6 +331,9 @@ class AppChannel:
         self.headers = headers
         self.trailers = bool(message.get("trailers", False))
         self.status = status
+        trip = self.trip
+        if trip is not None and trip.response is not None:  # a WSGIToASGI inside sent one
+            self.verbatim = trip.verbatim(message)
         carried = self.carried
         if carried is not None:
             if self.trailers and carried.trailers_ok:
@@ -353,11 +383,11 @@ class AppChannel:
             return {"type": "http.request", "body": data, "more_body": more}
         # In memory (waitress, tests) or a temp file (waitress): never blocks.
         size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
-        try:
-            data = stream.read(size)
-        except Exception as exc:  # any failure of the server's stream: the client is gone
-            logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
-            data = None
+        return self._body_message(read_or_none(stream, size), left)
+
+    def _body_message(self, data: bytes | None, left: int | None) -> Message:
+        """The ``http.request`` message for what a read of ``wsgi.input`` gave (None:
+        the read failed), or ``http.disconnect`` when the body ended early."""
         if left is not None:
             if not data:  # b"" before the declared length: the client went away
                 self.body_done = True

@@ -31,15 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
 from ._carry import carry_body, carry_request, carry_response
-from ._context import crossing_context, upstream_environ
+from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
-from ._upstream import upstream_of
 from .errors import BadRequest, ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from ._loops import PooledLoop
+    from ._upstream import Upstream
     from .asgi_to_wsgi import ASGIToWSGI
 
 logger = logging.getLogger("bridgeway")
@@ -65,6 +66,20 @@ def _plain(
     return [body]
 
 
+def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
+    """The request's scope; sets how much body it has (raises ``BadRequest``)."""
+    scope = build_scope(environ)
+    request.body_left = content_length(environ)
+    if request.body_left is None and not environ.get("wsgi.input_terminated"):
+        request.body_left = 0  # no length and no EOF marker: no body (A2W-RECV-03)
+    return scope
+
+
+def bad_request(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
+    logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
+    return _plain(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
+
+
 class _FileIterable:
     """The body of a pathsend response when the server has no ``wsgi.file_wrapper``."""
 
@@ -79,6 +94,13 @@ class _FileIterable:
 
     def close(self) -> None:
         self.file.close()
+
+
+class _ClosableBody(list[bytes]):
+    """A complete body, with the ``close()`` PEP 3333 lets a server call."""
+
+    def close(self) -> None:
+        pass
 
 
 class Request(AppChannel):
@@ -103,8 +125,10 @@ class Request(AppChannel):
         # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
         # sniffio's "async library" marker, which would name the wrong loop (_context).
         self.context = crossing_context()
-        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys.
-        self.context.run(upstream_environ.set, environ)
+        # A WSGIToASGI inside the app gives its WSGI app this environ's extension keys,
+        # and its WSGI app's response reaches the server as that app wrote it.
+        trip = self.trip = RoundTrip(environ)
+        self.context.run(round_trip.set, trip)
         self.start_response = start_response
         self.yielded = False  # start_response was called and bytes may be out
         self.exhausted = False
@@ -115,14 +139,17 @@ class Request(AppChannel):
 
     # ---------------------------------------------------------- WSGI thread side
 
-    def respond(self) -> Any:
+    def respond(self, upstream: Upstream | None = None) -> Any:
+        """Serve the request on a loop of the pool. ``upstream``: the live round trip
+        this request belongs to, when it is not run on its server's loop
+        (``_a2w_nested.live_trip``: behind WSGI middleware, with a lifespan of its own)."""
         environ, adapter = self.environ, self.adapter
         try:
+            # scope_of(), inline: this is the hot path.
             scope = build_scope(environ)
             self.body_left = content_length(environ)
         except BadRequest as exc:
-            logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
-            return _plain(self.start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
+            return bad_request(self.start_response, exc)
         if self.body_left is None and not environ.get("wsgi.input_terminated"):
             self.body_left = 0  # no length and no EOF marker: no body (A2W-RECV-03)
         ploop = self.ploop = adapter.pool().checkout()
@@ -141,17 +168,21 @@ class Request(AppChannel):
         self.loop = ploop.loop
         extensions: dict[str, Any] = {"http.response.pathsend": {}}
         scope["extensions"] = extensions
-        trip = upstream_of(environ)
-        if trip is not None:
-            # A WSGIToASGI of this process calls us in this thread: what WSGI lost of
-            # the request, and the response extensions its server offers (_carry).
-            carry_request(scope, environ, trip)
-            if carry_body(environ, trip):
-                self.body_left, self.by_message = None, True
-            self.carried = carry_response(extensions, trip, self.start_response)
+        if upstream is not None:
+            self.carry_from(upstream, scope, extensions)
         self.scope = scope
         ploop.run(self._start_step, nudged=True)
         return self._first_response()
+
+    def carry_from(self, trip: Upstream, scope: dict[str, Any], extensions: dict[str, Any]) -> None:
+        """A WSGIToASGI of this process calls us in this thread (a live round trip):
+        what WSGI lost of the request, the server's body messages, and the response
+        extensions its server offers (_carry)."""
+        environ = self.environ
+        carry_request(scope, environ, trip)
+        if carry_body(environ, trip):
+            self.body_left, self.by_message = None, True
+        self.carried = carry_response(extensions, trip, self.start_response)
 
     def _first_response(self) -> Any:
         carried = self.carried
@@ -224,6 +255,11 @@ class Request(AppChannel):
             chunk = self.chunk
             self.exhausted = True
             self._release()
+            if self.verbatim is not None:
+                # A WSGI app's own response (a WSGIToASGI of this process, unchanged on
+                # the way): an iterable the server can close(), as that app's was
+                # (werkzeug's, Flask's, Django's responses have close()).
+                return _ClosableBody([chunk] if chunk else [])
             return [chunk] if chunk else []
         return self
 
@@ -301,6 +337,7 @@ class Request(AppChannel):
         # the request does what close() does, so the app learns its client is gone and
         # the loop goes back. Never reached when close() or the full iteration ran.
         if not self.released and hasattr(self, "ploop"):
+            self.trip = None  # collected in any thread: never run the loop here
             with contextlib.suppress(Exception):
                 self.close()
 
@@ -311,6 +348,7 @@ class Request(AppChannel):
         file, self.file = self.file, None
         if file is not None:
             file.close()  # a pathsend file this iterator was still reading
+        self._await_inner_close()
         error = self.error
         if self.final and error is not None:
             # Raised after the final body but the server stopped iterating before it
@@ -321,6 +359,34 @@ class Request(AppChannel):
         late, self.late = self.late, None
         if late is not None:
             raise late  # after an empty complete response (see _first_response)
+
+    def _await_inner_close(self) -> None:
+        """The server closed the response early, and the response is a WSGI app's own,
+        served by a WSGIToASGI of this process for this request (a live round trip).
+        With no bridge, the server's ``close()`` returns once that app's ``close()``
+        has run (its ``finally`` blocks, a generator's context exits): Flask's test
+        client closes a streamed response and then pops the request context that the
+        app's generator pushed. So when the app's thread is parked between chunks (no
+        app code running, it closes the iterable as soon as it learns the client left),
+        the loop is run here until the app's task ended, bounded by
+        ``disconnect_grace``. An app thread busy inside ``next()`` is not waited for
+        (it may be an event stream waiting for its next event): the task finishes off
+        this thread as before (``_release``)."""
+        trip = self.trip
+        if (
+            self.final
+            or self.released
+            or self.task_done
+            or self.verbatim is None
+            or trip is None
+            or not trip.parked
+        ):
+            return
+        self.ploop.call(self._signal_gone)
+        task, grace, loop = self.task, self.adapter.disconnect_grace, self.loop
+        self.ploop.run(
+            lambda: asyncio.ensure_future(asyncio.wait({task}, timeout=grace), loop=loop)
+        )
 
     def _settle(self) -> bool:
         """After the final body, let the app run on for a few loop steps (what it does
@@ -361,8 +427,15 @@ class Request(AppChannel):
             self.ploop.finish_here(self.task, self.adapter.background_timeout)
 
     def _start_response(self, headers: list[tuple[str, str]]) -> None:
+        verbatim = self.verbatim
         try:
-            self.start_response(status_line(self.status), headers)
+            if verbatim is None:
+                self.start_response(status_line(self.status), headers)
+            else:
+                # The start message is the one a WSGIToASGI inside the app sent for its
+                # WSGI app, unchanged: the server gets that app's own status line (its
+                # reason phrase) and headers (their names' case), as with no bridge.
+                self.start_response(*verbatim)
         except BaseException:
             # The server refused the response (gunicorn's InvalidHeader, wsgiref's
             # asserts, a client already gone): the app is told the client is gone and

@@ -19,12 +19,16 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
   unchanged, the app reads the server's body messages as they came (``carry_body``).
 * **Response.** When the server's scope advertises ``http.response.trailers`` or
   ``http.response.debug``, ASGIToWSGI advertises it too, and the messages go into a
-  ``Carried`` on the ``Upstream``: WSGIToASGI sends the debug message around its own
+  ``Carried`` on WSGIToASGI's request: it sends the debug message around its own
   ``http.response.start``, marks that start ``trailers: True`` when the app's was, and
   sends the app's trailers after its final body, as the app sent them.
 * **The start.** When ASGIToWSGI was given WSGIToASGI's own ``start_response`` (no
   WSGI middleware wraps it: a *direct* round trip), the app's start goes out when the
   app sends it and then waits for something, not only with the first body bytes.
+
+All of this holds whether the app runs on the server's loop (``_a2w_nested``: a direct
+round trip, or ``lifespan="off"``) or on a loop of ASGIToWSGI's pool (behind WSGI
+middleware, with a lifespan of its own); both call ``Request.carry_from``.
 """
 
 from __future__ import annotations
@@ -156,7 +160,8 @@ def carry_response(
     extensions: dict[str, Any], trip: Upstream, start_response: object
 ) -> Carried | None:
     """Advertise in ``extensions`` what the server's scope offers and WSGI cannot carry
-    (trailers, debug), and give ``trip`` the ``Carried`` its messages go into. None when
+    (trailers, debug), and give ``trip``'s WSGIToASGI request (``trip.cycle``) the
+    ``Carried`` its messages go into. None when
     there is nothing to carry: nothing more is advertised, as without a round trip.
 
     ``start_response`` is WSGIToASGI's own (no WSGI middleware in between wraps it):
@@ -166,14 +171,15 @@ def carry_response(
     is none)."""
     offered = trip.scope.get("extensions") or {}
     debug, trailers = DEBUG in offered, TRAILERS in offered
-    direct = getattr(getattr(start_response, "__self__", None), "_trip", None) is trip
+    cycle = trip.cycle
+    direct = getattr(start_response, "__self__", None) is cycle
     if not (debug or trailers or direct):
-        trip.carried = None
+        cycle.carried = None
         return None
     if debug:
         extensions[DEBUG] = {}
     if trailers:
         extensions[TRAILERS] = {}
     # A new one per call: WSGI middleware that calls the app again carries the last.
-    carried = trip.carried = Carried(debug, trailers, direct)
+    carried = cycle.carried = Carried(debug, trailers, direct)
     return carried

@@ -18,7 +18,10 @@ same reason; so does bridgeway.
 from __future__ import annotations
 
 import contextvars
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._round_trip import RoundTrip
 
 _async_library: contextvars.ContextVar[Any] | None
 try:
@@ -37,13 +40,14 @@ def crossing_context(context: contextvars.Context | None = None) -> contextvars.
     return ctx
 
 
-# The WSGI environ of the ASGIToWSGI request whose app task (or a task or thread it
-# started) is running; None everywhere else. A WSGIToASGI called from inside that app,
-# in the same process (a WSGI app mounted in an ASGI app that a WSGI server serves
-# through ASGIToWSGI), gives its own WSGI app the keys of that environ no ASGI scope can
-# carry (``_environ.inherit_upstream``). A context variable rather than a scope key:
-# scopes hold only ASGI-legal types (A2W-SCOPE-14), and the value follows the request's
-# task into every task and thread that serves it, and nowhere else.
-upstream_environ: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "bridgeway.upstream_environ", default=None
+# The ASGIToWSGI request whose app task (or a task or thread it started) is running,
+# as a ``_round_trip.RoundTrip``; None everywhere else. A WSGIToASGI called from inside
+# that app, in the same process (a WSGI app mounted in an ASGI app that a WSGI server
+# serves through ASGIToWSGI), gives its own WSGI app the keys of the server's environ no
+# ASGI scope can carry (``_environ.inherit_upstream``) and hands back what an ASGI
+# response cannot carry. A context variable rather than a scope key: scopes hold only
+# ASGI-legal types (A2W-SCOPE-14), and the value follows the request's task into every
+# task and thread that serves it, and nowhere else.
+round_trip: contextvars.ContextVar[RoundTrip | None] = contextvars.ContextVar(
+    "bridgeway.round_trip", default=None
 )

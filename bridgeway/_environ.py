@@ -92,9 +92,11 @@ _REQUEST_KEYS = frozenset(
 # Upstream keys whose contract ties them to the thread that called the app, which under
 # WSGIToASGI is not the thread that runs it. werkzeug's test client (and Flask's
 # ``with client:``) collects the app's context objects through this callback and enters
-# them again in the caller's thread: the same Flask context objects would then be pushed
-# in two contexts, and a streamed response that pops them in the app's thread raises
-# ValueError ("created in a different Context") and leaks the caller's request context.
+# them again in the caller's thread: passed as it is, the same Flask context objects
+# would be pushed in two contexts at once, and a streamed response that pops them in
+# the app's thread raises ValueError ("created in a different Context") and leaks the
+# caller's request context. WSGIToASGI gives the app a callback of its own instead and
+# hands the objects on only when that cannot happen (``_w2a_cycle.HTTPCycle._end``).
 _THREAD_BOUND = frozenset({"werkzeug.debug.preserve_context"})
 
 _ENV_KEYS: dict[bytes, str] = {}
@@ -247,3 +249,24 @@ def inherit_upstream(environ: dict[str, Any], upstream: dict[str, Any], *, error
         if key in _REQUEST_KEYS or key in _THREAD_BOUND or key.startswith(("HTTP_", "wsgi.")):
             continue
         environ[key] = value
+
+
+# The request target as a WSGI server writes it, which the scope cannot always say again:
+# ``PATH_INFO`` need not start with "/" under a ``SCRIPT_NAME`` (werkzeug's test client
+# passes "foo" under "/app"; the scope's ``path`` is then "/appfoo", outside its
+# ``root_path``), and ``REQUEST_URI`` keeps a "?" with nothing after it (ASGI's
+# ``query_string`` is b"" either way).
+_TARGET_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI")
+
+
+def take_request_target(environ: dict[str, Any], upstream: dict[str, Any]) -> None:
+    """Give ``environ`` the request target of ``upstream``, the environ an ASGIToWSGI
+    of this process built this very scope from (its target unchanged on the way:
+    ``_round_trip.RoundTrip.same_request``), as a WSGI app behind plain WSGI middleware
+    would see it. Only ``str`` values are taken (PEP 3333 §environ Variables)."""
+    for key in _TARGET_KEYS:
+        value = upstream.get(key)
+        if type(value) is str:
+            environ[key] = value
+        elif key in ("REQUEST_URI", "RAW_URI"):
+            environ.pop(key, None)  # the server did not set it

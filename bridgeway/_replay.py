@@ -1,6 +1,6 @@
 """The bounded request-body buffer behind fallback routing: pure logic, no I/O.
 
-Fallback routing (M2: "try the new app, fall back to the old one on 404") must be able
+Fallback routing ("try the new app, fall back to the old one on 404") must be able
 to send the *same* request, body included, to a second app. The body is therefore
 read ahead into a buffer of at most ``limit`` bytes before the first app runs:
 

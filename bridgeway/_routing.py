@@ -1,10 +1,11 @@
 """Prefix routing for the dispatchers: pure functions, no I/O.
 
 A mount prefix matches a path on a ``/`` boundary only: ``/api`` matches ``/api``,
-``/api/`` and ``/api/x``, never ``/apix`` (the P6 bug of peers that strip by length).
-The longest matching prefix wins, so ``/api/legacy`` beats ``/api``.
+``/api/`` and ``/api/x``, never ``/apix`` (peers that strip by length turn ``/app``
+plus ``/application/z`` into ``lication/z``). The longest matching prefix wins, so
+``/api/legacy`` beats ``/api``.
 
-What a mounted app sees (M1):
+What a mounted app sees (the ASGI spec's reading: ``path`` includes ``root_path``):
 
 * ASGI (ASGI-www §HTTP Connection Scope, and Starlette's ``Mount``): ``path`` stays
   the full path, ``root_path`` grows by the prefix; ``path`` starts with ``root_path``.

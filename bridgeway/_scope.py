@@ -143,7 +143,10 @@ def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": SPEC_VERSION},
         "http_version": http_version,
-        "method": environ["REQUEST_METHOD"],
+        # PEP 3333 requires REQUEST_METHOD; a caller that leaves it out (a test
+        # utility's bare ``{}``, werkzeug's ``run_wsgi_app(app, {})``) gets GET, as
+        # werkzeug's own Request reads such an environ, rather than a KeyError.
+        "method": get("REQUEST_METHOD", "GET"),
         "scheme": get("wsgi.url_scheme") or "http",
         "path": path,
         "raw_path": _raw_path(environ, path),

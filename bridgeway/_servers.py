@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._load import TARGET_ENV
 from .detect import AppKind
-from .target import TARGET_ENV
 
 Family = Literal["asgi", "wsgi"]
 

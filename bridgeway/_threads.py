@@ -25,6 +25,25 @@ logger = logging.getLogger("bridgeway")
 
 Job = Callable[[], "Callable[[], None] | None"]
 
+_pid = os.getpid()
+
+
+def _pid_after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+def process_id() -> int:
+    """``os.getpid()`` without its system call per request (glibc no longer caches the
+    pid): kept by an at-fork hook where the runtime has them."""
+    return _pid
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pid_after_fork)
+else:  # pragma: no cover - a runtime without at-fork hooks asks the kernel each time
+    process_id = os.getpid
+
 
 class LoopHandle:
     """What the pool needs of the running event loop: a thread-safe way to schedule a
@@ -239,7 +258,7 @@ class WorkerPool:
             raise ValueError("the thread limit must be at least 1")
         self.size = size
         self.idle_timeout = idle_timeout
-        self.pid = os.getpid()
+        self.pid = process_id()
         self._lock = threading.Lock()
         self._all_done = threading.Condition(self._lock)
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()

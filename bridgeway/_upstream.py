@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._types import Scope
 
 if TYPE_CHECKING:
-    from ._carry import Carried
+    from ._w2a_cycle import HTTPCycle
 
 UPSTREAM_KEY = "bridgeway.upstream"
 
@@ -25,19 +25,24 @@ UPSTREAM_KEY = "bridgeway.upstream"
 class Upstream:
     """One WSGIToASGI request, as seen from a bridgeway ASGIToWSGI further in."""
 
-    __slots__ = ("carried", "environ", "scope", "thread")
+    __slots__ = ("app", "cycle", "environ", "scope", "thread")
 
-    def __init__(self, scope: Scope, environ: dict[str, Any]) -> None:
+    def __init__(
+        self, scope: Scope, environ: dict[str, Any], cycle: HTTPCycle, app: object
+    ) -> None:
         self.scope = scope  # the ASGI scope the server gave WSGIToASGI
         # A copy of the environ WSGIToASGI built from it (a C-level dict copy: cheap on
         # the hot path): an ASGIToWSGI compares it with its own environ to see whether
         # middleware in between changed the request (its headers, its path).
         self.environ = environ
         self.thread: int | None = None  # ident of the thread that calls the WSGI app
-        # Set by the ASGIToWSGI further in when it advertised a response extension the
-        # server's scope offers (trailers, debug): the messages WSGI cannot carry
-        # (_carry).
-        self.carried: Carried | None = None
+        # The request's responder: an ASGIToWSGI further in runs its app as a task of
+        # this request, on the server's event loop (``HTTPCycle.post_nested``).
+        self.cycle = cycle
+        # The WSGI app WSGIToASGI calls: when it is the ASGIToWSGI itself (no WSGI
+        # middleware in between), the server's lifespan reached that ASGI app directly
+        # (WSGIToASGI forwards it) and its ``state`` is in ``scope``.
+        self.app = app
 
     def is_caller(self) -> bool:
         """Whether the current thread is the one WSGIToASGI calls the WSGI app in."""

@@ -41,6 +41,12 @@ boundary and closes the iterable, in its own thread.
 close() (W2A-RESP-13): by default as soon as the iteration is over and its last chunk
 was posted, without waiting for that send() (``close_after_send=False``); the request
 task still returns only after the thread's "done" post, which follows close().
+
+The in-process round trip (``_w2a_nested``, ``_a2w_nested``): a bridgeway ASGIToWSGI
+called by the WSGI app posts its steps here too, and its app runs as a task of this
+request's task group (opened, as for the receiver, only when first wanted); the request
+task returns only once those tasks are done, and raises what they raised after their
+response.
 """
 
 from __future__ import annotations
@@ -54,17 +60,27 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._carry import Carried
-from ._context import crossing_context, upstream_environ
-from ._environ import build_environ, inherit_upstream
+from ._context import crossing_context, round_trip
+from ._environ import build_environ, inherit_upstream, take_request_target
+from ._round_trip import PRESERVE_CONTEXT
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
 from ._upstream import UPSTREAM_KEY, Upstream
+from ._w2a_nested import (
+    abandon_pending,
+    end_nested,
+    pick_error,
+    raised_while_cancelled,
+    start_nested,
+)
 from ._w2a_response import WSGIResponse, plain_response
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from anyio.abc import TaskGroup
 
     from .wsgi_to_asgi import WSGIToASGI
 
@@ -83,7 +99,7 @@ def _server_broke_receive(kind: object, body_done: bool) -> None:
     )
 
 
-_SEND, _RECV, _DONE = 1, 2, 3
+_SEND, _RECV, _DONE, _NESTED = 1, 2, 3, 4
 _DISCONNECT = object()
 _PREFETCH = 4  # request body messages the receiver may hand over ahead of reads
 
@@ -95,9 +111,15 @@ class HTTPCycle(WSGIResponse):
         "_consumed",
         "_delivered",
         "_environ",
+        "_group",
+        "_hand_over",
         "_held",
         "_input_replies",
+        "_late",
         "_mailbox",
+        "_nested",
+        "_over",
+        "_preserved",
         "_receive",
         "_receiving",
         "_replies",
@@ -111,6 +133,7 @@ class HTTPCycle(WSGIResponse):
         "_trip",
         "_unacked",
         "_want_receiver",
+        "carried",
         "disconnected",
         "paused",
     )
@@ -132,11 +155,24 @@ class HTTPCycle(WSGIResponse):
         self._streaming = False
         self._send_error: Exception | None = None
         self._stream_started: anyio.Event | None = None
+        self._over = False
         self.paused = False
         self._replies: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._input_replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._started = False
         self.disconnected = False
+        self._preserved: list[Any] | None = None  # context objects to hand over (_end)
+        # The in-process round trip (see _w2a_nested): the requests of an ASGIToWSGI
+        # further in, run as tasks of this request (None until the first), the task
+        # group that holds them, and what they raised after their response.
+        self._nested: list[Any] | None = None
+        self._group: TaskGroup | None = None
+        self._late: list[BaseException] | None = None
+        # Set by a bridgeway ASGIToWSGI further in (``_carry.carry_response``) when it
+        # carries what WSGI cannot (trailers, debug messages, an early start): on the
+        # cycle, not on the ``Upstream`` (taken off the cycle, see _thread_main); it
+        # refers to neither, so it makes no reference cycle.
+        self.carried: Carried | None = None
 
     # ------------------------------------------------------------------ loop side
 
@@ -157,12 +193,23 @@ class HTTPCycle(WSGIResponse):
         environ["wsgi.input"] = WSGIInput(self._pull)
         environ["wsgi.errors"] = adapter.errors
         environ["wsgi.file_wrapper"] = adapter.file_wrapper
-        upstream = upstream_environ.get()
-        if upstream is not None:
+        live = round_trip.get()
+        if live is not None:
             # Served inside an ASGIToWSGI request of this process: what its WSGI server
-            # and middleware added reaches this app too (see _environ.inherit_upstream).
+            # and middleware added reaches this app too (see _environ.inherit_upstream),
+            # the request target as the server wrote it when no ASGI middleware changed
+            # it, and this app's response goes back as it writes it (_round_trip).
+            upstream = live.environ
             inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
-        trip = Upstream(self._scope, dict(environ))
+            self._round = live
+            if live.same_request(self._scope):
+                take_request_target(environ, upstream)
+                hand_over = upstream.get(PRESERVE_CONTEXT)
+                if callable(hand_over):  # (not for another request the ASGI app makes)
+                    self._hand_over = hand_over
+                    self._preserved = []
+                    environ[PRESERVE_CONTEXT] = self._preserved.append
+        trip = Upstream(self._scope, dict(environ), self, adapter.app)
         environ[UPSTREAM_KEY] = trip
         self._trip = trip
         self._environ = environ
@@ -173,18 +220,59 @@ class HTTPCycle(WSGIResponse):
             # Requests over the thread limit wait in the pool's FIFO queue, never refused.
             adapter.pool().submit(self._job())
             error = await self._pump()
-            if error is None and self._want_receiver and not self._mailbox.closed:
-                self._receiving = True  # from here on only the receiver calls receive()
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._receiver)
-                    error = await self._pump()
-                    tg.cancel_scope.cancel()
+            if error is None and not self._mailbox.closed:
+                # The receiver is wanted, or an ASGIToWSGI further in started its app:
+                # both run as tasks of this request, and the call returns only once
+                # they are done (an app's work after its final body included).
+                error = await self._serve_in_group()
         finally:
             handle.requests -= 1
+        if self._late is not None:
+            # What an app further in raised after its response: out of this call, as
+            # out of the ASGI call of that app natively (after any error of our own).
+            error = pick_error(error or self._send_error, self._late, self._adapter)
         if error is not None:
             raise error
         if self._send_error is not None:
             raise self._send_error
+
+    async def _serve_in_group(self) -> BaseException | None:
+        receiver = anyio.CancelScope()
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                while True:
+                    if self._nested is not None:
+                        start_nested(self, group)
+                    if self._want_receiver and not self._receiving:
+                        self._receiving = True  # from now on only the receiver calls receive()
+                        group.start_soon(self._receive_within, receiver)
+                    error = await self._pump()
+                    if self._mailbox.closed:
+                        break
+                parked = self._stream_started
+                if self._receiving and parked is not None and not self._streaming:
+                    # The receiver waits for a stream that will not come: let it
+                    # return, not cancel it (a cancelled asyncio task keeps its
+                    # CancelledError, whose traceback is a reference cycle).
+                    self._over = True
+                    parked.set()
+                else:
+                    receiver.cancel()
+                if self._nested is not None:
+                    end_nested(self)  # the WSGI side is done: what it left is told so
+        except anyio.get_cancelled_exc_class():
+            replacement = raised_while_cancelled(self)
+            if replacement is None:
+                raise
+        else:
+            return error
+        # Outside the handler, so the exception keeps the context it was raised in.
+        raise replacement
+
+    async def _receive_within(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._receiver()
 
     def _job(self) -> Callable[[], Callable[[], None] | None]:
         # The request task's context, less the marker of the loop's async library: the
@@ -197,12 +285,14 @@ class HTTPCycle(WSGIResponse):
         or until the receiver task is wanted (returns None, ``_want_receiver`` set)."""
         mailbox = self._mailbox
         receiving = self._receiving
-        items: list[tuple[Any, ...]] = []
+        items: Any = ()  # (no allocation on the hot path)
         done = 0  # items of the current batch taken care of
         try:
             while True:
                 if self._want_receiver and not receiving:
                     return None
+                if self._nested is not None and self._group is None:
+                    return None  # an app further in to start: run() opens the group
                 items, done = mailbox.ready(), 0
                 if not items:
                     await mailbox.wait()
@@ -214,13 +304,17 @@ class HTTPCycle(WSGIResponse):
                         await self._do_send(item[1], item[2])
                     elif kind == _RECV:
                         self._do_recv()
+                    elif kind == _NESTED:
+                        item[1]()
                     else:
                         mailbox.close()
                         error: BaseException | None = item[1]
                         return error
         except anyio.get_cancelled_exc_class():
             # Cancelled inside a send(): the rest of the batch (perhaps the thread's
-            # "done" post already) is dealt with as _stop_thread deals with later posts.
+            # "done" post already, or steps of an app further in, which must run or the
+            # WSGI thread waits for ever) is dealt with as _stop_thread deals with
+            # later posts.
             await self._stop_thread(items[done:])
             raise
 
@@ -271,6 +365,8 @@ class HTTPCycle(WSGIResponse):
                 self._stream_started = anyio.Event()
                 if not self._streaming:
                     await self._stream_started.wait()
+                    if self._over:
+                        return  # the request is over (run())
                 continue
             if not self._body_done and self._delivered - self._consumed >= _PREFETCH:
                 self._space = anyio.Event()
@@ -312,7 +408,7 @@ class HTTPCycle(WSGIResponse):
     def _halt_now(self) -> None:
         """Stop the thread at its next chunk boundary, or its wait for carried trailers."""
         self.halt = True
-        carried = self._trip.carried
+        carried = self.carried
         if carried is not None:
             carried.finish()
 
@@ -340,6 +436,10 @@ class HTTPCycle(WSGIResponse):
                             self._replies.put(False)
                         elif item[0] == _RECV:
                             self._input_replies.put(_DISCONNECT)
+                        elif item[0] == _NESTED:
+                            item[1]()
+                            if self._group is None:
+                                abandon_pending(self)  # never to start: told so
                         elif item[0] == _DONE:
                             self._mailbox.close()
                             return
@@ -356,19 +456,31 @@ class HTTPCycle(WSGIResponse):
 
     # ---------------------------------------------------------------- thread side
 
+    def post_nested(self, callback: Callable[[], object]) -> bool:
+        """Run ``callback`` on the loop, in this request's task (an ASGIToWSGI further
+        in, called from the WSGI app's thread). False when the request is over."""
+        return self._mailbox.post((_NESTED, callback))
+
     def _post(self, item: tuple[Any, ...]) -> None:
         if not self._mailbox.post(item):
             self.halt = True
 
     def _post_send(self, messages: list[Message]) -> None:
         """Post messages for send(); the loop acknowledges each post once sent."""
-        if self._plain_body and not messages[-1].get("more_body"):
+        preserving = self._preserved is not None
+        if (self._plain_body or preserving) and not messages[-1].get("more_body"):
             # The final message of a list or tuple body: from here to the "done" post
             # only bridgeway's own bookkeeping runs (no app code: a list has no close()),
             # so it goes with that post, and the loop is woken once for both (the last
             # thing the thread does, so the woken loop does not wait for the GIL).
+            # With context objects to hand over (_end), the whole response is held so.
             self._held = (_SEND, messages, False)
             return
+        if preserving:
+            # A response that streams reaches the caller while this thread still runs
+            # the app's code, which may use the context objects it meant to hand over:
+            # withheld.
+            self._preserved = None
         if self._mailbox.post((_SEND, messages, True)):
             self._unacked += 1
         else:
@@ -383,7 +495,14 @@ class HTTPCycle(WSGIResponse):
                 self._unacked = 0
                 return
             self._unacked -= 1
-            if not self._replies.get():
+            live = self._round
+            if live is None:
+                acked = self._replies.get()
+            else:
+                live.parked = True  # (see Request._await_inner_close)
+                acked = self._replies.get()
+                live.parked = False
+            if not acked:
                 self.halt = True
 
     def _pull(self) -> tuple[bytes, bool]:
@@ -407,13 +526,16 @@ class HTTPCycle(WSGIResponse):
         error: BaseException | None = None
         iterable: Iterable[bytes] | None = None
         self._started = True
+        # Taken off the cycle: its environ copy holds wsgi.input, which holds the cycle,
+        # and a reference cycle per request would leave every request's objects to the
+        # garbage collector instead of freeing them when the request ends.
+        trip, self._trip = self._trip, None  # type: ignore[assignment]
         if self.halt:  # cancelled while it waited for a thread: never start the app
             return lambda: self._post((_DONE, None))
-        trip = self._trip
         trip.thread = get_ident()  # an ASGIToWSGI called from here sees the round trip
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
-            carried = trip.carried
+            carried = self.carried
             if carried is not None and carried.early_start and not self._headers_sent:
                 # A direct round trip whose ASGI app started its response without a
                 # body yet: its start goes out now, as its server would send it (_carry).
@@ -435,13 +557,14 @@ class HTTPCycle(WSGIResponse):
                 except BaseException as exc:
                     error = self._close_failed(exc, error)
             trip.thread = None  # the environ outlives the call: no longer a live trip
-        carried = trip.carried
+        carried = self.carried
         if carried is not None and carried.trailers and self._headers_sent:
-            # After close(): the ASGIToWSGI inside has handed its loop on, which runs
-            # the app to its trailers.
+            # After close(): the app further in runs on to its trailers (a task of
+            # this request on the server's loop, _a2w_nested; or on a loop of
+            # ASGIToWSGI's pool behind WSGI middleware, finished off its thread).
             self._carry_trailers(carried)
         del iterable
-        if self._plain_body:
+        if self._plain_body or self._preserved is not None:
             # The final message is held for the "done" post: post both, and only then
             # drop the environ (whose contents' finalizers are the app's code).
             return lambda: self._end(error)
@@ -450,7 +573,7 @@ class HTTPCycle(WSGIResponse):
 
     def _start_messages(self) -> list[Message]:
         messages = super()._start_messages()
-        carried = self._trip.carried
+        carried = self.carried
         if carried is not None:
             # A bridgeway ASGIToWSGI inside carried what WSGI cannot (_carry): its app's
             # debug messages go around the start where the app sent them, and the start
@@ -488,6 +611,19 @@ class HTTPCycle(WSGIResponse):
             self.halt = True
 
     def _end(self, error: BaseException | None) -> None:
+        preserved = self._preserved
+        if preserved and not self.halt:
+            # werkzeug's preserve_context (Flask's "with client:"): the app handed over
+            # context objects for its caller's thread to enter once the call returns.
+            # Handed on only now that the app's thread is done with the request (close()
+            # has run), and before the caller gets any of the response, so the caller
+            # enters them after the app is done with them, as with no bridge in between
+            # (where both happen in one thread). Streamed responses: see _post_send.
+            for item in preserved:
+                try:
+                    self._hand_over(item)
+                except Exception:
+                    logger.exception("bridgeway: the server's preserve_context callback raised")
         held, self._held = self._held, None
         if held is None:
             self._post((_DONE, error))

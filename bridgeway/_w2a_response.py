@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ._headers import (
     WSGI_LENGTH_NAMES,
@@ -26,6 +27,9 @@ from ._headers import (
 )
 from ._types import Message, OptExcInfo
 from .errors import ClientDisconnected, ProtocolError
+
+if TYPE_CHECKING:
+    from ._round_trip import RoundTrip
 
 logger = logging.getLogger("bridgeway")
 
@@ -62,8 +66,10 @@ class WSGIResponse:
         "_plain_body",
         "_propagate",
         "_remaining",
+        "_round",
         "_status",
         "_strict_headers",
+        "_wsgi_start",
         "halt",
     )
 
@@ -82,6 +88,8 @@ class WSGIResponse:
         self._inferred_length = False
         self._no_body = False
         self._plain_body = False  # the body is a list or tuple: iterating it runs no app code
+        self._round: RoundTrip | None = None  # a live in-process round trip (_round_trip)
+        self._wsgi_start: tuple[str, list[tuple[str, str]]] | None = None
         self.halt = False
 
     # Implemented by HTTPCycle: how messages reach send(), and the wait for them.
@@ -162,7 +170,7 @@ class WSGIResponse:
                     # PEP 3333: too late to change the response; re-raise in the app.
                     raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
             finally:
-                exc_info = None  # no reference to the failing frame is kept (W2A-RESP-6)
+                exc_info = None  # no reference to the failing frame is kept (W2A-RESP-06)
         elif self._status is not None:
             raise ProtocolError(
                 "start_response() was called a second time without exc_info"
@@ -234,6 +242,8 @@ class WSGIResponse:
             length = value  # appended once, below, after the other headers
         self._status = code
         self._headers = asgi_headers
+        if self._round is not None:
+            self._wsgi_start = (status, headers)
         self._no_body = code in (204, 304) or self._method == "HEAD"
         if length is None:
             self._cl = self._remaining = None
@@ -268,7 +278,17 @@ class WSGIResponse:
     def _start_messages(self) -> list[Message]:
         """The start message (in a list: a round trip may add what goes around it)."""
         self._headers_sent = True
-        return [{"type": "http.response.start", "status": self._status, "headers": self._headers}]
+        message: Message = {
+            "type": "http.response.start",
+            "status": self._status,
+            "headers": self._headers,
+        }
+        if self._wsgi_start is not None and self._round is not None:
+            # An ASGIToWSGI of this process serves this response to a WSGI server: it
+            # gives that server the app's own status line and headers if this message
+            # reaches it unchanged (ASGI has no reason phrase and lower-cases names).
+            self._round.sent(message, *self._wsgi_start)
+        return [message]
 
     def _emit(self, chunk: bytes) -> None:
         if self._status is None:

@@ -6,23 +6,29 @@ operation)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from asgiref.compatibility import guarantee_single_callable
 
+from ._a2w_nested import NestedRequest, live_trip
 from ._a2w_request import Request
 from ._lifespan import LifespanMode
 from ._loops import LoopMode, LoopPool
+from ._misuse import ASGI_SERVER_CALLED_WSGI_ADAPTER
 from ._types import ASGIApp, Environ, StartResponse
+from ._upstream import UPSTREAM_KEY, upstream_of
 
 
 class ASGIToWSGI:
     """Wrap an ASGI application as a WSGI application.
 
-    :param app: the ASGI app (FastAPI, Starlette, Django's ``ASGIHandler``, Quart, ...).
+    :param app: the ASGI app (FastAPI, Starlette, Django's ``ASGIHandler``, Quart, ...),
+        or an ASGI 2 double callable; a class whose constructor takes ``(scope,
+        receive, send)`` (Starlette's endpoints) is taken for an ASGI 3 app.
     :param lifespan: ``"auto"`` (default: run it, serve without it if the app does not
         support it), ``"on"`` (an app error at startup is a failure), ``"off"``.
     :param loop_mode: ``"inline"`` (default): the WSGI worker thread runs the loop
@@ -50,6 +56,8 @@ class ASGIToWSGI:
     :param propagate_exceptions: ``True`` (default): the app's exception reaches the
         WSGI server, its middleware and test clients as a native WSGI app's would (see
         docs/asgi-to-wsgi.md for each case). ``False``: answer 500, log, never raise.
+
+    IDs such as A2W-SEND-05 name items of the behaviour checklist, docs/checklist.md.
     """
 
     def __init__(
@@ -74,7 +82,7 @@ class ASGIToWSGI:
             raise ValueError(f"loop_mode must be 'inline', 'thread' or 'shared', not {loop_mode!r}")
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
-        self.app: ASGIApp = guarantee_single_callable(app)  # type: ignore[no-untyped-call]
+        self.app: ASGIApp = single_callable(app)
         self.lifespan = lifespan
         self.loop_mode = loop_mode
         self.loop_factory = loop_factory
@@ -114,8 +122,25 @@ class ASGIToWSGI:
                     self._finalizer.atexit = False
         return pool
 
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
-        return Request(self, environ, start_response).respond()
+    def __call__(
+        self, environ: Environ, start_response: StartResponse | None = None, *asgi: Any
+    ) -> Iterable[bytes]:
+        # An ASGI server calls app(scope) (ASGI 2 auto-detection) or app(scope, receive,
+        # send): the optional parameters turn Python's arity error into one that names
+        # the fix, at the cost of one comparison per request.
+        if start_response is None or asgi:
+            raise TypeError(ASGI_SERVER_CALLED_WSGI_ADAPTER)
+        trip = environ.get(UPSTREAM_KEY)
+        if trip is not None:
+            # Called by a WSGIToASGI of this process: the app may run on its server's
+            # loop, in its server's request (the in-process round trip, _a2w_nested),
+            # and what WSGI loses on the way is carried across either way (_carry).
+            nested = live_trip(self, trip)
+            if nested is not None:
+                return NestedRequest(self, environ, start_response).respond_in(nested)  # type: ignore[no-any-return]
+            request = Request(self, environ, start_response)
+            return request.respond(upstream_of(environ))  # type: ignore[no-any-return]
+        return Request(self, environ, start_response).respond()  # type: ignore[no-any-return]
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Run lifespan shutdown on every live loop of this process and close them.
@@ -131,6 +156,26 @@ class ASGIToWSGI:
     def loops_created(self) -> int:
         """How many event loops this process has created (for tests and monitoring)."""
         return 0 if self._pool is None else self._pool.loops_created
+
+
+def single_callable(app: Any) -> ASGIApp:
+    """``app`` as an ASGI 3 callable. asgiref takes every class for an ASGI 2 one
+    (``cls(scope)``, then ``await instance(receive, send)``), but a class whose
+    constructor takes ``(scope, receive, send)`` and whose instances are awaitable
+    (Starlette's ``HTTPEndpoint`` and ``WebSocketEndpoint``) is an ASGI 3 app that a
+    server calls as it is (ASGI-main §Legacy Applications tells the two apart by the
+    number of arguments)."""
+    if inspect.isclass(app):
+        try:
+            params = inspect.signature(app).parameters.values()
+        except (TypeError, ValueError):
+            params = None
+        if params is not None:
+            kind = inspect.Parameter
+            positional = (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD)
+            if sum(param.kind in positional for param in params) >= 3:
+                return cast(ASGIApp, app)
+    return guarantee_single_callable(app)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _retire_orphan(pool: LoopPool) -> None:

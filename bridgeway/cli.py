@@ -19,13 +19,19 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any, NoReturn
 
+from ._load import LoadError, load
 from ._servers import SERVERS, Options, Plan, Server, check_options, plan
-from .detect import AppKind, app_kind, as_wsgi
-from .target import LoadError, load
+from ._version import __version__
+from .asgi_to_wsgi import ASGIToWSGI
+from .detect import AppKind, _name, app_kind, as_wsgi
+from .dispatch import ASGIDispatcher, WSGIDispatcher
+from .wsgi_to_asgi import WSGIToASGI
 
 __all__ = ("main",)
 
@@ -49,6 +55,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bridgeway", description="Serve WSGI and ASGI apps on any server.")
+    parser.add_argument("--version", action="version", version=f"bridgeway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve module:attr on a server of either kind")
     serve.add_argument("app", help="the app, as module:attr")
@@ -98,9 +105,17 @@ def _exec(p: Plan) -> NoReturn:
     os.execve(sys.executable, argv, env)
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _werkzeug(app: Any, options: Options) -> None:
     from werkzeug.serving import run_simple
 
+    # werkzeug stops gracefully on Ctrl-C only; SIGTERM (Docker, systemd) would end the
+    # process without its exit hooks, and so without ASGIToWSGI's lifespan shutdown
+    # (A2W-LIFE-07). This process is ours: make SIGTERM a normal exit too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     run_simple(options.host, options.port, as_wsgi(app), threaded=True)
 
 
@@ -121,9 +136,36 @@ def serve(args: argparse.Namespace) -> int:
     _exec(p)
 
 
+def _bridgeway_object(app: Any) -> list[str]:
+    """What one of bridgeway's own objects is, and how to serve it (else nothing)."""
+    if isinstance(app, ASGIToWSGI):
+        return [
+            f"an ASGIToWSGI adapter: a WSGI app that runs the ASGI app {_name(app.app)}.",
+            "Serve it directly on a WSGI server; an ASGI server below is given the ASGI app"
+            " it wraps (unwrapped, not bridged twice).",
+        ]
+    if isinstance(app, WSGIToASGI):
+        return [
+            f"a WSGIToASGI adapter: an ASGI 3 app that runs the WSGI app {_name(app.app)}.",
+            "Serve it directly on an ASGI server; a WSGI server below is given the WSGI app"
+            " it wraps (unwrapped, not bridged twice).",
+        ]
+    for cls, family in ((ASGIDispatcher, "an ASGI 3 app"), (WSGIDispatcher, "a WSGI app")):
+        if isinstance(app, cls):
+            return [
+                f"a bridgeway {cls.__name__}: {family} that routes to mounted apps of both kinds.",
+                "A server of the other kind below is given the same mounts as the other"
+                " dispatcher (as_asgi() / as_wsgi()).",
+            ]
+    return []
+
+
 def inspect(args: argparse.Namespace) -> int:
-    _, kind = _load(args.app)
-    print(f"{args.app} is {_KINDS[kind]}")
+    app, kind = _load(args.app)
+    own = _bridgeway_object(app)
+    print(f"{args.app} is {own[0] if own else _KINDS[kind]}")
+    for line in own[1:]:
+        print(f"  {line}")
     options = Options(args.host, args.port)
     width = max(len(name) for name in SERVERS)
     for name, server in SERVERS.items():

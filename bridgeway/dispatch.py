@@ -95,15 +95,43 @@ class ASGIDispatcher(_Config):
 
     :param mounts: ``{prefix: app}`` (or pairs); prefixes start with ``/``.
     :param default: the app for paths under no prefix (None: answer 404).
-    :param fallback: the app tried when the first answer's status is in ``fallback_on``.
-    :param replay_limit: the most body bytes kept for a fallback (default 1 MiB).
+    :param fallback: the app (WSGI or ASGI) tried when the first answer's status is in
+        ``fallback_on``; it gets the same request, body included, as the dispatcher
+        received it (not mounted). None (default): no fallback.
+    :param fallback_on: the statuses that send a request on to ``fallback`` (default
+        ``{404}``).
+    :param replay_limit: the most body bytes kept for a fallback (default 1 MiB); a
+        bigger body is not buffered, and the first answer stands.
     :param wsgi_options: keyword arguments of the ``WSGIToASGI`` made for WSGI mounts.
     :param asgi_options: keyword arguments of ``ASGIToWSGI`` (used by ``as_wsgi()``).
-    :param startup_timeout: / :param shutdown_timeout: bounds on each lifespan phase.
+    :param startup_timeout: the most seconds each mount's lifespan startup may take.
+    :param shutdown_timeout: the most seconds each mount's lifespan shutdown may take.
     """
 
-    def __init__(self, mounts: Mounts = (), default: Any = None, **options: Any) -> None:
-        super().__init__(mounts, default, **options)
+    def __init__(
+        self,
+        mounts: Mounts = (),
+        default: Any = None,
+        *,
+        fallback: Any = None,
+        fallback_on: Collection[int] = DEFAULT_FALLBACK_STATUSES,
+        replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        wsgi_options: Mapping[str, Any] | None = None,
+        asgi_options: Mapping[str, Any] | None = None,
+        startup_timeout: float = 60.0,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(
+            mounts,
+            default,
+            fallback=fallback,
+            fallback_on=fallback_on,
+            replay_limit=replay_limit,
+            wsgi_options=wsgi_options,
+            asgi_options=asgi_options,
+            startup_timeout=startup_timeout,
+            shutdown_timeout=shutdown_timeout,
+        )
         cache: dict[int, ASGIApp] = {}
 
         def convert(app: Any) -> ASGIApp:
@@ -181,11 +209,34 @@ class WSGIDispatcher(_Config):
     """A WSGI app routing by path prefix to WSGI and ASGI apps (see the module doc).
 
     Takes the same arguments as ``ASGIDispatcher``; ``asgi_options`` are the keyword
-    arguments of the ``ASGIToWSGI`` made for ASGI mounts.
+    arguments of the ``ASGIToWSGI`` made for ASGI mounts, ``wsgi_options`` are kept for
+    ``as_asgi()``. ``shutdown()`` ends the lifespans of those ASGI mounts.
     """
 
-    def __init__(self, mounts: Mounts = (), default: Any = None, **options: Any) -> None:
-        super().__init__(mounts, default, **options)
+    def __init__(
+        self,
+        mounts: Mounts = (),
+        default: Any = None,
+        *,
+        fallback: Any = None,
+        fallback_on: Collection[int] = DEFAULT_FALLBACK_STATUSES,
+        replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        wsgi_options: Mapping[str, Any] | None = None,
+        asgi_options: Mapping[str, Any] | None = None,
+        startup_timeout: float = 60.0,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(
+            mounts,
+            default,
+            fallback=fallback,
+            fallback_on=fallback_on,
+            replay_limit=replay_limit,
+            wsgi_options=wsgi_options,
+            asgi_options=asgi_options,
+            startup_timeout=startup_timeout,
+            shutdown_timeout=shutdown_timeout,
+        )
         cache: dict[int, WSGIApp] = {}
         self._adapters: list[ASGIToWSGI] = []
 

@@ -17,10 +17,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ._threads import WorkerPool
-from ._types import Receive, Scope, Send, WSGIApp
+from ._threads import WorkerPool, process_id
+from ._types import Message, Receive, Scope, Send, WSGIApp
 from ._w2a_cycle import HTTPCycle
 from ._wsgi_extras import ErrorStream, FileWrapper
+from .asgi_to_wsgi import ASGIToWSGI
 from .errors import ServerContractError
 
 logger = logging.getLogger("bridgeway")
@@ -68,6 +69,13 @@ class WSGIToASGI:
         ``lifespan.startup`` / ``lifespan.shutdown``.
     :param shutdown_timeout: at ``lifespan.shutdown``, how long to wait for requests
         still running.
+    :param errors: the ``wsgi.errors`` stream: a text stream with ``write``, ``flush``
+        and ``writelines``. None (default): each line goes to the
+        ``bridgeway.wsgi.errors`` logger at ERROR level (or, for a request served
+        inside an ``ASGIToWSGI`` request of this process, to that WSGI server's own
+        ``wsgi.errors``).
+
+    IDs such as W2A-ENV-18 name items of the behaviour checklist, docs/checklist.md.
     """
 
     def __init__(
@@ -116,10 +124,10 @@ class WSGIToASGI:
     def pool(self) -> WorkerPool:
         """The worker pool of this process (created on first use, again after fork)."""
         pool = self._pool
-        if pool is None or pool.pid != os.getpid():
+        if pool is None or pool.pid != process_id():
             with self._pool_lock:
                 pool = self._pool
-                if pool is None or pool.pid != os.getpid():
+                if pool is None or pool.pid != process_id():
                     pool = self._pool = WorkerPool(self.max_threads)
         return pool
 
@@ -128,7 +136,15 @@ class WSGIToASGI:
         if kind == "http":
             await HTTPCycle(self, scope, receive, send).run()
         elif kind == "lifespan":
-            await self._lifespan(receive, send)
+            inner = self.app
+            if isinstance(inner, ASGIToWSGI) and inner.lifespan != "off":
+                # The in-process round trip: the ASGI app behind the WSGI one gets the
+                # server's lifespan itself (WSGI cannot carry it; docs/wsgi-to-asgi.md).
+                await self._forward_lifespan(inner, scope, receive, send)
+            else:
+                await self._lifespan(receive, send)
+        elif kind == "websocket" and isinstance(self.app, ASGIToWSGI):
+            await self.app.app(scope, receive, send)  # as lifespan, above
         elif kind == "websocket":
             # A WSGI app cannot speak websocket. Closing before accepting makes the
             # server answer the handshake with 403 (ASGI-www §WebSocket Close).
@@ -159,6 +175,33 @@ class WSGIToASGI:
                 else:
                     await send({"type": "lifespan.shutdown.failed", "message": failure})
                 return
+
+    async def _forward_lifespan(
+        self, inner: ASGIToWSGI, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Hand the server's lifespan to ``inner``'s ASGI app: its startup errors reach
+        the server, its ``state`` the server's requests (and, through them, the app's:
+        ``_a2w_nested``). Our own hooks run first at startup, our shutdown (waiting for
+        requests still running, then the hooks) before the app's."""
+        failure: list[str] = []
+
+        async def forward_receive() -> Message:
+            message = await receive()
+            kind = message["type"]
+            if kind == "lifespan.startup":
+                await _run_hooks(self.on_startup)  # raising: the app fails its startup
+            elif kind == "lifespan.shutdown":
+                own = await self._shutdown()
+                if own is not None:
+                    failure.append(own)
+            return message
+
+        async def forward_send(message: Message) -> None:
+            if failure and message["type"] == "lifespan.shutdown.complete":
+                message = {"type": "lifespan.shutdown.failed", "message": failure[0]}
+            await send(message)
+
+        await inner.app(scope, forward_receive, forward_send)
 
     async def _shutdown(self) -> str | None:
         pool = self._pool

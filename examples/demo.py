@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -343,6 +344,18 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             proc.wait(timeout=timeout)
 
 
+def log_path(demo: DemoServer, port: int) -> Path:
+    folder = Path(tempfile.gettempdir()) / "bridgeway-demo"
+    folder.mkdir(exist_ok=True)
+    name = re.sub(r"[^a-z0-9]+", "-", demo.title.lower()).strip("-")[:40]
+    return folder / f"{name}-{port}.log"
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(f"   | {line}" for line in text.splitlines()[-lines:])
+
+
 def say(line: str = "") -> None:
     print(line, flush=True)
 
@@ -362,15 +375,27 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     running: list[tuple[DemoServer, subprocess.Popen[bytes], str]] = []
+    logs: list[Path] = []
     failures = 0
     try:
         for i, demo in enumerate(DEMOS):
             port = args.port if i == 0 and args.port and port_is_free(args.port) else free_port()
-            proc = subprocess.Popen(demo.command(HOST, port), cwd=ROOT)
+            # Each server's own log goes to a file, not to this terminal, where its
+            # lines would cut through the tours; the tour says where the file is.
+            log = log_path(demo, port)
+            with log.open("wb") as out:
+                command = demo.command(HOST, port)
+                proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
             running.append((demo, proc, f"http://{HOST}:{port}"))
-        for demo, proc, base in running:
-            wait_ready(proc, int(base.rsplit(":", 1)[1]))
-            say(f"\n== {demo.title}\n   {base}/")
+            logs.append(log)
+        for (demo, proc, base), log in zip(running, logs, strict=True):
+            try:
+                wait_ready(proc, int(base.rsplit(":", 1)[1]))
+            except RuntimeError:
+                say(f"\n== {demo.title}: the server did not start; the end of its log:")
+                say(log_tail(log))
+                raise
+            say(f"\n== {demo.title}\n   {base}/   (server log: {log})")
             try:
                 for line in demo.tour(base):
                     say(f"   {line}")

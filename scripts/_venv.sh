@@ -65,7 +65,7 @@ ensure_venv() {
         --upgrade-strategy eager -e ".[$extra]" ;;
     *) echo "BRIDGEWAY_DEPS must be 'pinned' or 'latest', not '$BRIDGEWAY_DEPS'" >&2; exit 2 ;;
   esac
-  case "$extra" in test | bench) ensure_gunicorn_eventlet "$venv" ;; esac
+  case "$extra" in test | dev | bench) ensure_gunicorn_eventlet "$venv" ;; esac
   VENV="$venv"
 }
 

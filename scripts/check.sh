@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole check: creates .venv if needed and installs bridgeway with its test extras
-# against the pinned versions in constraints.txt (BRIDGEWAY_DEPS=latest: the newest
-# releases instead, in .venv-latest), then runs ruff format --check, ruff check,
-# mypy --strict and the whole pytest suite (real servers included; the docs are built by
-# tests/test_docs_build.py with mkdocs build --strict) on the default Python, and the
-# fast lane (-m "not servers and not bench") on every other supported Python it can find.
+# The whole check: creates .venv if needed and installs bridgeway with its dev extra (the
+# test extra plus the toolchain) against the pinned versions in constraints.txt
+# (BRIDGEWAY_DEPS=latest: the newest releases instead, in .venv-latest), then runs ruff
+# format --check, ruff check, mypy --strict, python -m build with twine check on the
+# sdist and the wheel, and the whole pytest suite (real servers included; the docs are
+# built by tests/test_docs_build.py with mkdocs build --strict) on the default Python,
+# and the fast lane (-m "not servers and not bench") on every other supported Python it
+# can find, with the test extra only.
 # Extra arguments go to the full pytest run (for example: scripts/check.sh -k environ).
 # BRIDGEWAY_PYTHONS="3.11" limits the fast lanes to the Pythons listed.
 #
@@ -17,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 source scripts/hosts.sh
-ensure_venv test
+ensure_venv dev
 ensure_hosts
 main_venv="$VENV"
 main_version="$("$main_venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
@@ -30,6 +32,15 @@ fi
 echo "== ruff format --check" && "$main_venv/bin/ruff" format --check bridgeway tests bench examples scripts
 echo "== ruff check" && "$main_venv/bin/ruff" check bridgeway tests bench examples scripts
 echo "== mypy --strict" && "$main_venv/bin/mypy"
+# The release artefacts build and their metadata renders (PyPI's own check): a few
+# seconds; the build backend comes from PyPI into build's isolated environment.
+echo "== python -m build, twine check"
+dist="$(mktemp -d)"
+if ! "$main_venv/bin/python" -m build --outdir "$dist" . >"$dist/build.log" 2>&1; then
+  cat "$dist/build.log" >&2; exit 1
+fi
+"$main_venv/bin/python" -m twine check --strict "$dist"/*.whl "$dist"/*.tar.gz
+rm -rf "$dist"
 echo "== pytest, Python $main_version, the whole suite" && "$main_venv/bin/pytest" "$@"
 
 missing=""

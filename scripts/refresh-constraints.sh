@@ -11,7 +11,7 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 py="$(default_python)"
 "$py" -m venv "$scratch/venv"
-"$scratch/venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[bench,modwsgi]"
+"$scratch/venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[bench,dev,modwsgi]"
 {
   echo "# Known-good versions for the check (scripts/check.sh), pinned; users keep pyproject's loose bounds."
   echo "# Refresh: ./scripts/refresh-constraints.sh (installs the latest releases in a scratch venv, runs nothing, rewrites this file)."

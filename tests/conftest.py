@@ -39,3 +39,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     from live import servers
 
     servers.CURRENT_TEST_MARKED_SERVERS = item.get_closest_marker("servers") is not None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # test_checklist.py's report: checklist items no test cites (see checklist_ids).
+    from checklist_ids import UNCOVERED
+
+    uncovered = terminalreporter.config.stash.get(UNCOVERED, None)
+    if uncovered:
+        terminalreporter.section("checklist items no test cites")
+        terminalreporter.line(", ".join(uncovered))

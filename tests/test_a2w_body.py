@@ -1,5 +1,5 @@
-"""A2W-RECV: the request body as ``http.request`` messages under ASGIToWSGI (issue 3,
-acceptance 4). ``StrictInput`` fails the test on any read past the declared length."""
+"""A2W-RECV: the request body as ``http.request`` messages under ASGIToWSGI
+(A2W-RECV-01..05). ``StrictInput`` fails the test on any read past the declared length."""
 
 from __future__ import annotations
 

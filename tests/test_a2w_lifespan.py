@@ -1,5 +1,5 @@
 """A2W-LIFE: lifespan under ASGIToWSGI, once per loop, with per-request state copies
-(issue 3, acceptance 3) and A2W-SCOPE-12 (``state`` is a shallow copy)."""
+(A2W-LIFE-01, A2W-LIFE-03) and A2W-SCOPE-12 (``state`` is a shallow copy)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A2W-LIFE (loops): the app runs on an asyncio loop in the WSGI server's own thread,
 loops are pooled per process, nothing is made at construction, an inherited pool is
 dropped after fork, and the "thread" loop mode keeps tasks running between requests
-(issue 3, acceptance 2 and 9)."""
+(A2W-LIFE-02, A2W-LIFE-04, A2W-LIFE-08)."""
 
 from __future__ import annotations
 

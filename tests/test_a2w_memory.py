@@ -1,5 +1,5 @@
 """Memory stays flat under ASGIToWSGI for a 1 GiB upload and a 1 GiB streamed response
-to a slow reader (issue 3, acceptance 4 and 5; A2W-RECV-01, A2W-SEND-07).
+to a slow reader (A2W-RECV-01, A2W-SEND-07).
 
 Each run happens in a fresh interpreter so that ``VmHWM`` (the peak resident set)
 belongs to that run alone: the script warms up (imports, one small request), takes the

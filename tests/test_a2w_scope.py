@@ -1,4 +1,4 @@
-"""A2W-SCOPE: the HTTP scope an ASGI app sees under ASGIToWSGI (issue 3, acceptance 1).
+"""A2W-SCOPE: the HTTP scope an ASGI app sees under ASGIToWSGI.
 
 Each case builds an environ as a WSGI server would (native strings holding latin-1 code
 points, PEP 3333 §Unicode Issues), serves one request, and compares scope values exactly.

@@ -134,7 +134,117 @@ def test_a_module_that_raises_on_import_is_one_line(
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "serve", "broken_app:app", "--server", "uvicorn")
     assert code == 2
-    assert err == "bridgeway: error: cannot import 'broken_app': RuntimeError: no config at all\n"
+    assert err == (
+        "bridgeway: error: cannot import 'broken_app': RuntimeError: no config at all"
+        " (broken_app.py, line 1)\n"
+    )
+
+
+def test_an_import_error_names_the_file_and_line_in_the_users_code(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure is in a module the app imports, two lines down: that file and line."""
+    (tmp_path / "outer_app.py").write_text("import json\nimport inner_dep\n")
+    (tmp_path / "inner_dep.py").write_text("x = 1\n\nimport no_such_package_here\n")
+    (tmp_path / "bad_syntax.py").write_text("def f(:\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "inspect", "outer_app:app")
+    assert code == 2
+    assert err == (
+        "bridgeway: error: cannot import 'outer_app': ModuleNotFoundError: No module named"
+        " 'no_such_package_here' (inner_dep.py, line 3)\n"
+    )
+    code, _, err = run(capsys, "inspect", "bad_syntax:app")
+    assert (code, err) == (
+        2,
+        "bridgeway: error: cannot import 'bad_syntax': SyntaxError: invalid syntax"
+        " (bad_syntax.py, line 1)\n",
+    )
+
+
+ADAPTERS = """
+from bridgeway import ASGIToWSGI, WSGIToASGI
+
+async def api(scope, receive, send):
+    pass
+
+def legacy(environ, start_response):
+    return []
+
+for_wsgi = ASGIToWSGI(api)
+for_asgi = WSGIToASGI(legacy)
+"""
+
+
+@pytest.mark.parametrize(
+    ("attr", "first", "second"),
+    [
+        (
+            "for_wsgi",
+            "is an ASGIToWSGI adapter: a WSGI app that runs the ASGI app adapters_app.api.",
+            "Serve it directly on a WSGI server;",
+        ),
+        (
+            "for_asgi",
+            "is a WSGIToASGI adapter: an ASGI 3 app that runs the WSGI app adapters_app.legacy.",
+            "Serve it directly on an ASGI server;",
+        ),
+    ],
+)
+def test_inspect_says_what_an_adapter_is(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    attr: str,
+    first: str,
+    second: str,
+) -> None:
+    (tmp_path / "adapters_app.py").write_text(ADAPTERS)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "inspect", f"adapters_app:{attr}")
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == f"adapters_app:{attr} {first}"
+    assert lines[1].strip().startswith(second)
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (
+            ["uvicorn", "bridgeway.target:asgi", "--port", "0"],
+            {},
+            "set BRIDGEWAY_APP=module:attr to serve bridgeway.target:asgi or"
+            " bridgeway.target:wsgi (or run: bridgeway serve module:attr --server NAME)",
+        ),
+        (
+            ["gunicorn", "--bind", "127.0.0.1:0", "bridgeway.target:wsgi"],
+            {"BRIDGEWAY_APP": "no_such_module:app"},
+            "cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'",
+        ),
+    ],
+    ids=["uvicorn-unset", "gunicorn-wrong"],
+)
+def test_bridgeway_target_fails_at_startup(
+    argv: list[str], env: dict[str, str], message: str
+) -> None:
+    """A missing or wrong BRIDGEWAY_APP stops the server as it starts (it used to start,
+    then answer 500 at the first request), with the one line ``bridgeway serve`` gives."""
+    base = server_env(env)
+    if not env:
+        base.pop("BRIDGEWAY_APP", None)
+    proc = subprocess.run(
+        [PYTHON, "-m", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=base,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert f"LoadError: {message}\n" in proc.stdout + proc.stderr
 
 
 def test_the_installed_command_exits_2_without_a_traceback() -> None:

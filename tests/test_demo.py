@@ -24,6 +24,10 @@ def test_demo_requests_succeed() -> None:
     output = result.stdout
     assert result.returncode == 0, f"{output}\n--- stderr ---\n{result.stderr}"
     assert "FAILED" not in output
+    # The servers' own log lines go to their log files, not between the tours.
+    for server_line in ("Uvicorn running on", "Serving on http", "Booting worker", "INFO:"):
+        assert server_line not in output + result.stderr
+    assert output.count("(server log: ") == 4
     assert "Flask (WSGI) served by uvicorn (ASGI) through bridgeway.WSGIToASGI" in output
     assert "GET /legacy/hello/World -> 200 'Hello, World!'" in output
     assert "POST /legacy/greet -> 200 'Nice to meet you, Ada!'" in output

@@ -253,12 +253,15 @@ GUNICORN_CONF = ServerSpec(
 
 
 @pytest.mark.servers
-def test_gunicorn_stops_promptly_with_a_session_open() -> None:
+def test_gunicorn_stops_promptly_with_a_session_open(monkeypatch: pytest.MonkeyPatch) -> None:
     """A connected stateful client holds a GET stream. With the example's
     gunicorn.conf.py a SIGTERM ends it (as uvicorn does, through sse-starlette), so
     the worker exits at once, cleanly, after its MCP lifespan shutdown; without the
     hook gunicorn waits graceful_timeout (30 s) and the harness's SIGKILL (10 s) would
     come first."""
+    # The SDK logs through rich, which wraps each message to the terminal's width (the
+    # COLUMNS the test run inherits) beside its source location: one wide line each.
+    monkeypatch.setenv("COLUMNS", "240")
     with running_server(GUNICORN_CONF, EXAMPLES["flask"].wsgi) as srv:
         connected, stopped = threading.Event(), threading.Event()
         client = threading.Thread(
@@ -274,7 +277,7 @@ def test_gunicorn_stops_promptly_with_a_session_open() -> None:
         log = srv.log()
     assert code == 0, log
     assert took < 8.0, log
-    assert "StreamableHTTP session manager shutting down" in log
+    assert "StreamableHTTP session manager shutting down" in log, log
 
 
 def hold_session(url: str, connected: threading.Event, stopped: threading.Event) -> None:

@@ -533,3 +533,135 @@ def test_a_request_cancelled_in_its_last_send_does_not_wait_for_the_thread(
         return time.monotonic() - started
 
     assert anyio.run(main, backend=anyio_backend) < 2.0
+
+
+# ------------------------------------------- both halves: the server's loop and carrying
+
+
+async def test_the_app_runs_on_the_servers_loop_and_what_wsgi_loses_is_carried(
+    bridged: Wrap,
+) -> None:
+    """A direct round trip runs the app as a task of the server's request, on its loop
+    (``_a2w_nested``), and carries what WSGI loses (``_carry``): both at once. The app
+    waits for an event of the caller's loop between its final body and its trailers
+    (only the server's loop can wait for it; a loop of ASGIToWSGI's pool cannot), the
+    caller's call returns only once the app returned, and the app got the server's
+    header list and body messages; the caller gets what it gets natively."""
+
+    async def call(asgi: Any) -> tuple[list[Any], list[Message]]:
+        seen: list[Any] = []
+        sent: list[Message] = []
+        body_out = anyio.Event()  # an object of this (the server's) loop
+        over = anyio.Event()
+        incoming: list[Message] = [
+            {"type": "http.request", "body": b"ab", "more_body": True},
+            {"type": "http.request", "body": b"cd", "more_body": False},
+        ]
+
+        caller = threading.get_ident()  # the thread that runs the server's loop
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(threading.get_ident() == caller)
+            seen.append(scope["headers"])
+            while True:
+                message = await receive()
+                seen.append([message.get("body", b""), message.get("more_body", False)])
+                if not message.get("more_body", False):
+                    break
+            await send({"type": "http.response.start", "status": 200, "trailers": True})
+            await send({"type": "http.response.body", "body": b"hello"})
+            await body_out.wait()
+            await send({"type": "http.response.trailers", "headers": [(b"x-sum", b"9")]})
+            seen.append("returned")
+
+        async def receive() -> Message:
+            if incoming:
+                return incoming.pop(0)
+            await over.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                body_out.set()
+
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver"), *((k.encode(), v.encode()) for k, v in REPEATED)],
+            "client": ("127.0.0.1", 1234),
+            "server": ("testserver", 80),
+            "extensions": {"http.response.trailers": {}},
+        }
+        with anyio.fail_after(5):
+            await asgi(app)(scope, receive, send)
+        assert seen[-1] == "returned"  # the call returned only once the app had
+        over.set()
+        return seen, sent
+
+    def client_sees(sent: list[Message]) -> tuple[Any, ...]:
+        start, *rest = sent
+        bodies = [m for m in rest if m["type"] == "http.response.body"]
+        trailers = [m["headers"] for m in rest if m["type"] == "http.response.trailers"]
+        return (
+            start["status"],
+            start.get("trailers"),
+            b"".join(m.get("body", b"") for m in bodies),
+            bodies[-1].get("more_body", False),
+            trailers,
+            rest[-1]["type"],
+        )
+
+    native_seen, native_sent = await call(lambda app: app)
+    seen, sent = await call(bridged)
+    assert seen == native_seen
+    assert native_seen[0] is True
+    assert native_seen[2:] == [[b"ab", True], [b"cd", False], "returned"]
+    assert client_sees(sent) == client_sees(native_sent)
+    assert client_sees(native_sent) == (
+        200,
+        True,
+        b"hello",
+        False,
+        [[(b"x-sum", b"9")]],
+        "http.response.trailers",
+    )
+
+
+def test_behind_wsgi_middleware_on_a_loop_of_its_own_the_round_trip_still_carries(
+    anyio_backend: str,
+) -> None:
+    """WSGI middleware in between and a lifespan of ASGIToWSGI's own: the app runs on a
+    loop of ASGIToWSGI's pool, not the server's (the server's lifespan does not reach
+    it: ``_a2w_nested.live_trip``), and still gets the server's header list and its
+    trailers reach the client, as natively."""
+
+    def passing(app: Any) -> Any:
+        def middleware(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+            return app(environ, start_response)  # type: ignore[no-any-return]
+
+        return middleware
+
+    answers, trailers = [], []
+    adapters = [ASGIToWSGI(app, lifespan="auto") for app in (headers_app, trailers_app)]
+    try:
+        for headers, trailing in ((headers_app, trailers_app), adapters):
+            wrap = (lambda a: a) if headers is headers_app else (lambda a: WSGIToASGI(passing(a)))
+            client = client_for(wrap(headers), anyio_backend)
+            answers.append(client.get("/items", headers=REPEATED).json())
+            response = client_for(wrap(trailing), anyio_backend).get("/")
+            trailers.append(response.extensions.get("http.response.trailers"))
+    finally:
+        for adapter in adapters:
+            adapter.shutdown(timeout=5.0)
+    assert answers[0] == {"x_token": ["foo", "bar"], "x_custom": "under"}
+    assert answers[1] == answers[0]
+    assert trailers[0] == [(b"x-item", b"one"), (b"x-item", b"two")]
+    assert trailers[1] == trailers[0]

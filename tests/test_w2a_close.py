@@ -1,5 +1,5 @@
 """close() on the response iterable: exactly once, in the worker thread that ran the app
-(issue 2, acceptance 4; W2A-RESP-13)."""
+(W2A-RESP-13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Client disconnect (issue 2, acceptance 5, in-process part; W2A-RESP-14)."""
+"""Client disconnect (W2A-RESP-14, in process; the live part is in the conformance suite)."""
 
 from __future__ import annotations
 

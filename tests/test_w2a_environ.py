@@ -1,4 +1,4 @@
-"""W2A-ENV: the environ a WSGI app sees under WSGIToASGI (issue 2, acceptance 1)."""
+"""W2A-ENV: the environ a WSGI app sees under WSGIToASGI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors and protocol misuse (issue 2, acceptance 7; W2A-RESP-06, W2A-RESP-12)."""
+"""Errors and protocol misuse (W2A-RESP-06, W2A-RESP-12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""W2A-INPUT: ``wsgi.input`` under WSGIToASGI (issue 2, acceptance 2, in-process part)."""
+"""W2A-INPUT: ``wsgi.input`` under WSGIToASGI, in process (the live part: tests/conformance)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Memory stays flat for huge bodies (issue 2, acceptance 2 and 3; W2A-INPUT-06,
+"""Memory stays flat for huge bodies (W2A-INPUT-06,
 W2A-RESP-10). Each case runs in a fresh interpreter so peak RSS means this case only."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bounded worker pool (issue 2, acceptance 6; W2A-RESP-18, W2A-SCOPE-05)."""
+"""The bounded worker pool (W2A-RESP-18, W2A-SCOPE-05)."""
 
 from __future__ import annotations
 

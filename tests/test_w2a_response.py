@@ -1,5 +1,5 @@
 """W2A-RESP: start_response, write() and the response iterable under WSGIToASGI
-(issue 2, acceptance 3, in-process part)."""
+(in process; the live part is in the conformance suite)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Non-HTTP scopes (issue 2, acceptance 8; W2A-SCOPE-01..07)."""
+"""Non-HTTP scopes (W2A-SCOPE-01..07)."""
 
 from __future__ import annotations
 

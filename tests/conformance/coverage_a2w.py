@@ -1,5 +1,5 @@
-"""Which CONFORMANCE.md items the ASGIToWSGI side checks through real servers, and which
-it cannot observe there (read by ``gen_table.py`` for ``docs/conformance.md``).
+"""Which items of docs/checklist.md the ASGIToWSGI side checks through real servers, and
+which it cannot observe there (read by ``gen_table.py`` for ``docs/conformance.md``).
 
 ``COVERED`` maps an item to its tests: ``file::test`` (parametrised over every WSGI
 server where the item is observable; the test ids carry the item) in ``tests/``.

@@ -1,5 +1,5 @@
-"""Which CONFORMANCE.md items the WSGIToASGI side checks through real servers, and which
-it can only partly observe there (read by ``gen_table.py`` for ``docs/conformance.md``).
+"""Which items of docs/checklist.md the WSGIToASGI side checks through real servers, and
+which it can only partly observe there (read by ``gen_table.py`` for ``docs/conformance.md``).
 
 ``COVERED`` maps an item to its tests: ``file::test`` in ``tests/``, parametrised over
 every ASGI server where the item is observable (the test ids carry the items:

@@ -138,8 +138,8 @@ def render(table: dict[str, dict[tuple[str, str], dict[str, Cell]]], wall: float
         " conformance suite (`tests/conformance/`) against real servers on 127.0.0.1; do not"
         " edit by hand. Each scenario runs on every server where it is observable and is"
         " compared with the same probe served natively (uvicorn for the ASGI probe,"
-        " gunicorn for the WSGI probe). Item IDs refer to the behaviour checklist"
-        " (CONFORMANCE.md).",
+        " gunicorn for the WSGI probe). Item IDs are defined in the"
+        " [behaviour checklist](checklist.md).",
         "",
         "Cells: **pass**; **xfail N**: a bug or limitation of that server (not of"
         " bridgeway), reason N below, checked with `xfail(strict=True)`; **FAIL**: a"

@@ -7,7 +7,8 @@ server and, where the native server can serve it the same way, to uvicorn too: s
 headers, body and the echoed scope must match, except what ``NATURE`` lists as
 differing between servers by nature.
 
-Test ids carry the CONFORMANCE.md items and the server: ``test_x[A2W-SCOPE-05][waitress]``.
+Test ids carry the items of docs/checklist.md and the server:
+``test_x[A2W-SCOPE-05][waitress]``.
 A server's own bug or limitation is an ``xfail(strict=True)`` whose reason names it and
 points at the ``/plain/...`` route of the probe that reproduces it without bridgeway.
 """

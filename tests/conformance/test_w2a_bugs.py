@@ -9,7 +9,7 @@ real servers. They fail until the bug is fixed and then stay as regressions.
 2. ``start_response("200", ...)`` (no reason phrase, no space) is accepted; PEP 3333
    §The start_response() Callable requires "a Status-Code and a Reason-Phrase, in that
    order and separated by a single space" (``wsgiref.validate`` asserts
-   ``status[3] == " "``), CONFORMANCE W2A-RESP-01 requires ``NNN reason``, and
+   ``status[3] == " "``), the checklist's W2A-RESP-01 requires ``NNN reason``, and
    bridgeway's own error message says so ("three digits, a space and a reason phrase").
 """
 

@@ -8,7 +8,7 @@ natively (twice: plain, and with ``SCRIPT_NAME=/app``). Requests are raw bytes
 pacing and disconnects. A differential scenario sends the same bytes to a bridged server
 and to native gunicorn and compares status, headers and body (for the echo routes, the
 echoed environ with types), minus what differs by nature (``NATURE`` and
-``IGNORED_HEADERS``, each with its reason). Other tests assert the CONFORMANCE.md
+``IGNORED_HEADERS``, each with its reason). Other tests assert the docs/checklist.md
 behaviour directly. The probe records events (``next``, ``close``, read errors, with
 thread ids) to ``$BRIDGEWAY_PROBE_DIR/<rid>.jsonl``; tests poll that file with a deadline.
 
@@ -136,8 +136,8 @@ NATURE: dict[str, str] = {
     "wsgi.file_wrapper": "each server has its own wrapper class (compared by /__file bytes)",
     "wsgi.early_hints": "gunicorn 27's own extension; bridgeway offers none (EXT-04)",
     "asgi.state": "ASGI lifespan state, only under an ASGI server (W2A-ENV-19)",
-    "bridgeway.upstream": "bridgeway's own extension: the round trip a bridgeway"
-    " ASGIToWSGI further in may use (docs/wsgi-to-asgi.md, In a round trip)",
+    "bridgeway.upstream": "bridgeway's own extension (the in-process round trip, _upstream.py),"
+    " as gunicorn.socket is gunicorn's (docs/wsgi-to-asgi.md, In a round trip)",
     "REQUEST_URI": "bridgeway also sets uWSGI's name for RAW_URI; gunicorn sets only RAW_URI",
     "HTTP_CONNECTION": "hop-by-hop; some ASGI servers pass it in the scope and some do not",
 }

@@ -297,4 +297,4 @@ def ticker(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[
     app = ticker_thread if environ.get("PATH_INFO", "").startswith("/thread") else ticker_inline
     # cast: bridgeway's StartResponse protocol types exc_info's traceback as optional,
     # which typeshed's does not, so mypy refuses the (working) call without it.
-    return cast("Iterable[bytes]", app(environ, cast(Any, start_response)))
+    return app(environ, cast(Any, start_response))

@@ -159,7 +159,7 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[byt
     if path.startswith(("/api/", "/raw/")):
         # cast: bridgeway's StartResponse protocol types exc_info's traceback as
         # optional, which typeshed's does not (as in live.a2w_apps.ticker).
-        return cast("Iterable[bytes]", adapter(environ, cast(Any, start_response)))
+        return adapter(environ, cast(Any, start_response))
     if path == "/sync":
         return sync_view(environ, start_response)
     start_response("404 Not Found", [("Content-Type", "text/plain")])

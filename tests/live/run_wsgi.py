@@ -1,6 +1,10 @@
-"""Serve a WSGI app with a stdlib-ish server that has no CLI of its own.
+"""Serve a WSGI app with a stdlib-ish server that has no CLI of its own, or with
+waitress from a script (the SIGTERM recipe of docs/troubleshooting.md).
 
-python -m tests.live.run_wsgi {werkzeug|wsgiref} module:attr PORT
+python -m tests.live.run_wsgi {werkzeug|wsgiref|waitress} module:attr PORT
+
+SIGTERM becomes ``SystemExit``, so the process ends through the interpreter's exit
+hooks (and with them ASGIToWSGI's lifespan shutdown) as it does on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ def main(argv: list[str]) -> None:
         from werkzeug.serving import run_simple
 
         run_simple(HOST, int(port), app, threaded=True)
+    elif server == "waitress":
+        from waitress import serve
+
+        serve(app, listen=f"{HOST}:{port}")
     elif server == "wsgiref":
         with make_server(
             HOST, int(port), app, server_class=ThreadingWSGIServer, handler_class=QuietHandler

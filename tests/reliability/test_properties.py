@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -31,11 +30,12 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 NORMALISATIONS = [
-    "response header names are lower-cased (ASGI carries them lower-case; HTTP names are"
-    " case-insensitive)",
-    "the status line's reason phrase becomes the standard phrase of the code (ASGI has no"
-    " field for it)",
-    "a response without Content-Length may gain one when the whole body is one message",
+    "none for the response of ASGIToWSGI(WSGIToASGI(app)) in one process: the outer WSGI"
+    " server gets the inner app's own status line (its reason phrase) and header list"
+    " (names' case, values as written, no Content-Length added), carried around ASGI by"
+    " the live round trip (bridgeway._round_trip)",
+    "through ASGI (WSGIToASGI(ASGIToWSGI(app))), a response without Content-Length may"
+    " gain one when the whole body is one message",
     "request header names are lower-cased; repeated request headers reach the inner WSGI"
     " app as one header, values joined with ',' (Cookie with '; '), in first-seen order"
     " (the inner ASGI app of WSGIToASGI(ASGIToWSGI(app)) in one process gets the outer"
@@ -171,16 +171,9 @@ def test_wsgi_through_asgi_and_back(
     assert seen.get("CONTENT_LENGTH", "") in (environ.get("CONTENT_LENGTH", ""), "")
     assert inner.body == body
 
-    # What the outer server got back.
-    code, _, _ = result[0].partition(" ")
-    assert int(code) == status
-    if status in HTTPStatus._value2member_map_:
-        assert result[0] == f"{status} {HTTPStatus(status).phrase}"
-    expected = [(n.lower(), v) for n, v in headers]
-    got = [(n.lower(), v) for n, v in result[1] if n.lower() != "content-length"]
-    assert got == expected
-    length = [v for n, v in result[1] if n.lower() == "content-length"]
-    assert length in ([], [str(len(b"".join(chunks)))])
+    # What the outer server got back: the inner app's own status line and headers (the
+    # live round trip carries what ASGI cannot: the reason phrase, the names' case).
+    assert (result[0], result[1]) == (inner.response[0], headers)
     assert result[2] == b"".join(chunks)
 
 

@@ -1,0 +1,349 @@
+"""ASGIToWSGI's side of the in-process round trip: a request whose WSGI server is a
+bridgeway WSGIToASGI of the same process, calling it from the thread it runs its WSGI
+app in (``_upstream``).
+
+Theory of operation
+-------------------
+The app runs as a task of the WSGIToASGI request, on the server's event loop (asyncio
+or trio; ``_w2a_nested`` is that side), not on a loop of ASGIToWSGI's pool; the WSGI
+side (the WSGIToASGI worker thread, blocked in this adapter's call and iteration) waits
+for each step, as asgiref's ``AsyncToSync`` does when called from a ``SyncToAsync``
+thread. Every step is posted through the WSGIToASGI request's mailbox and runs in its
+task; the thread then sleeps on a queue until the step's future resolves.
+
+Everything else is ``Request``'s, so a round trip keeps the bridge's semantics: the
+scope is built from the environ, the app's messages are checked the same way, a
+non-final chunk waits until the WSGI side pulls it (backpressure), an early
+``close()`` is a disconnect, and an error before or during the body surfaces from the
+WSGI call or iteration exactly as outside a round trip (docs/asgi-to-wsgi.md, "Where
+an exception goes"). What differs is what the native stack does differently from a
+WSGI server: the response ends at the final body without waiting for the app, which
+runs on as a task of the server's request; that request's ASGI call returns only when
+the app returned and raises what the app raised after its response (ASGI-www §HTTP:
+the server awaits the application). The request body is read from ``wsgi.input`` in
+a worker thread (``anyio.to_thread``: that stream blocks until the server's loop
+delivers; while it is WSGIToASGI's own, message by message, ``_carry.carry_body``).
+Lifespan state comes from the server's scope when WSGIToASGI wraps this adapter
+directly (it forwards the server's lifespan to the app).
+
+What WSGI loses on the way (the server's headers and target, its body messages,
+trailers, debug messages, the early start) is carried as on a loop of the pool
+(``_carry``, ``Request.carry_from``): running on the server's loop carries none of it
+by itself, since the scope is still built from the environ and the response still
+goes through WSGI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import queue
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import anyio.to_thread
+
+from ._a2w_channel import DISCONNECT, read_or_none
+from ._a2w_request import Request, _caused_by_disconnect, bad_request, scope_of
+from ._types import Message
+from ._upstream import Upstream
+from ._w2a_nested import spawn
+from .errors import BadRequest, ClientDisconnected
+
+if TYPE_CHECKING:
+    from ._w2a_cycle import HTTPCycle
+    from .asgi_to_wsgi import ASGIToWSGI
+
+logger = logging.getLogger("bridgeway")
+
+
+def live_trip(adapter: ASGIToWSGI, trip: object) -> Upstream | None:
+    """The round trip to run ``adapter``'s app in, or None (served as outside one).
+    Behind WSGI middleware the server's lifespan does not reach the app, so an adapter
+    that runs its own lifespan keeps its own loops there."""
+    if type(trip) is not Upstream or not trip.is_caller():
+        return None
+    return trip if trip.app is adapter or adapter.lifespan == "off" else None
+
+
+class Future:
+    """The part of ``asyncio.Future`` ``Request`` uses, on either anyio backend;
+    resolved on the loop, awaited by tasks (any number), watched by callbacks."""
+
+    __slots__ = ("_callbacks", "_done", "_event", "_exception")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._exception: BaseException | None = None
+        self._event: anyio.Event | None = None
+        self._callbacks: list[Callable[[Future], object]] = []
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, _result: None) -> None:
+        self._finish(None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        self._finish(exception)
+
+    def _finish(self, exception: BaseException | None) -> None:
+        if self._done:
+            raise asyncio.InvalidStateError("the future is already done")
+        self._done = True
+        self._exception = exception
+        if self._event is not None:
+            self._event.set()
+        for callback in self._callbacks:
+            callback(self)
+
+    def add_done_callback(self, callback: Callable[[Future], object]) -> None:
+        if self._done:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if not self._done:
+            if self._event is None:
+                self._event = anyio.Event()
+            yield from self._event.wait().__await__()
+        if self._exception is not None:
+            raise self._exception
+
+
+class Relay:
+    """Stands in for ``Request``'s pooled loop (and its loop's ``create_future``): runs
+    steps on the server's loop and blocks the WSGI thread until each one is done."""
+
+    __slots__ = ("request", "woken")
+
+    def __init__(self, request: NestedRequest) -> None:
+        self.request = request
+        self.woken: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+
+    def create_future(self) -> Future:
+        return Future()
+
+    def run(self, step: Callable[[], Future], *, nudged: bool = False) -> None:
+        woken = self.woken
+        ran = False
+
+        def on_loop() -> None:
+            # Once only: a cancelled request runs what it had taken again (_w2a_cycle).
+            nonlocal ran
+            if ran:
+                return
+            ran = True
+            try:
+                step().add_done_callback(lambda _: woken.put(None))
+            except BaseException as exc:  # a bug of ours: never leave the thread waiting
+                woken.put(exc)
+
+        if not self.request.host.post_nested(on_loop):
+            raise ClientDisconnected("the WSGIToASGI request this app runs under is over")
+        error = woken.get()
+        if error is not None:
+            raise error
+
+    def nudge(self, ready: object) -> None:
+        pass  # the step's future wakes the thread itself (run above)
+
+    def call(self, fn: Callable[[], object]) -> None:
+        self.request.host.post_nested(fn)  # refused once that request is over: see end_nested
+
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
+        """On the loop (the app's ``send()``): run ``fn`` once the running task's
+        current step is over, as ``asyncio``'s ``call_soon`` on a loop of the pool. A
+        task of the request's group (open: the app runs in it) starts only then, on
+        either backend."""
+        group = self.request.host._group
+        assert group is not None  # the app's own task runs in it
+
+        async def soon() -> None:
+            fn(*args)
+
+        group.start_soon(soon)
+
+
+def _read_message(stream: Any, size: int) -> tuple[bytes, bool] | None:
+    try:
+        return stream.read_message(size)  # type: ignore[no-any-return]
+    except Exception as exc:  # the server's stream broke: for the app, the client left
+        logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+        return None
+
+
+def _cancelled_from_outside(exc: BaseException) -> bool:
+    """``exc`` is the cancellation of the server's request (not a ``CancelledError`` the
+    app raised itself, which is its error like any other, as outside a round trip)."""
+    cancelled = anyio.get_cancelled_exc_class()
+    if not isinstance(exc, cancelled):
+        return False
+    if cancelled is asyncio.CancelledError:
+        task = asyncio.current_task()
+        # Task.cancelling() (3.11): a cancellation was requested (anyio's cancel
+        # scopes request it); absent before 3.11, where the app's own is not told apart.
+        cancelling = getattr(task, "cancelling", None)
+        return cancelling is None or cancelling() > 0
+    return True  # trio: only trio raises Cancelled
+
+
+class NestedRequest(Request):
+    __slots__ = ("grace", "host", "lock", "pending", "raised", "told_gone")
+
+    def respond_in(self, trip: Upstream) -> Any:
+        environ, adapter = self.environ, self.adapter
+        try:
+            scope = scope_of(self, environ)
+        except BadRequest as exc:
+            return bad_request(self.start_response, exc)
+        self.host: HTTPCycle = trip.cycle  # the WSGIToASGI request this one runs in
+        self.pending: Any = None  # the app's coroutine until its task starts
+        self.grace: anyio.CancelScope | None = None
+        self.lock: anyio.Lock | None = None
+        self.told_gone = False
+        self.raised: BaseException | None = None  # the app's own error, before its end
+        relay = Relay(self)
+        self.ploop = cast(Any, relay)
+        self.loop = cast(Any, relay)
+        if trip.app is adapter:
+            # WSGIToASGI forwards the server's lifespan to this app: its requests get
+            # the server's state, as natively (ASGI-life §Lifespan State).
+            state = trip.scope.get("state")
+            if state is not None:
+                scope["state"] = state
+        extensions: dict[str, Any] = {"http.response.pathsend": {}}
+        scope["extensions"] = extensions
+        # What WSGI lost of the request, the server's body messages, the response
+        # extensions its server offers and an early start (_carry), here as on a loop
+        # of the pool: running on the server's loop carries none of them by itself.
+        self.carry_from(trip, scope, extensions)
+        self.scope = scope
+        relay.run(self._start_step)
+        return self._first_response()
+
+    # ------------------------------------------------------------- WSGI thread side
+
+    def _settle(self) -> bool:
+        return False  # an error after the final body leaves through the server's call
+
+    def _wait_background(self) -> None:
+        pass  # the server's call waits for the app, not the response
+
+    def _release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        if not (self.final or self.task_done):
+            # Closed early: the app is told its client is gone (A2W-RECV-07).
+            self.host.post_nested(self.wsgi_gone)
+
+    # -------------------------------------------------------------- loop side
+
+    def _start_step(self) -> Any:
+        ready = self.ready = cast(Any, Future())
+        self.pending = self._main()
+        spawn(self.host, self)
+        return ready
+
+    def wsgi_gone(self) -> None:
+        """The WSGI side is done with this response before its end."""
+        if self.told_gone or self.final or self.task_done:
+            return
+        self.told_gone = True
+        self.closed = True
+        self._signal_gone()
+        if self.grace is not None:
+            # As outside a round trip: the app may run on for the grace period.
+            self.grace.deadline = anyio.current_time() + self.adapter.disconnect_grace
+
+    def abandon(self) -> None:
+        """The server's request was cancelled before the app's task could start."""
+        coro, self.pending = self.pending, None
+        coro.close()
+        self.error = ClientDisconnected("the request was cancelled before the ASGI app started")
+        self.task_done = True
+        self._wake()
+
+    async def _main(self) -> None:
+        grace = self.grace = anyio.CancelScope()
+        if self.told_gone:
+            grace.deadline = anyio.current_time() + self.adapter.disconnect_grace
+        try:
+            with grace:
+                await self.adapter.app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            if _cancelled_from_outside(exc):
+                # The server's request was cancelled: so is the app, and the WSGI side
+                # (still waiting, perhaps) learns that its client is gone.
+                if not (self.final or self.closed or self.released):
+                    self.error = ClientDisconnected("the request was cancelled")
+                raise
+            if not (self.final or self.closed or self.released):
+                self.error = self.raised = exc  # the WSGI side raises it or answers 500
+            elif self.closed and _caused_by_disconnect(exc):
+                logger.debug("bridgeway: the ASGI app ended after the client left: %r", exc)
+            elif self.adapter.propagate_exceptions:
+                late = self.host._late
+                if late is None:
+                    late = self.host._late = []
+                late.append(exc)  # raised by the server's call (_w2a_nested.pick_error)
+            else:
+                logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
+        finally:
+            self.task_done = True
+            if self.carried is not None:
+                self.carried.finish()  # no trailers will follow
+            # A chunk's wait the task left (cancelled in it): unlike an asyncio future,
+            # ours is not cancelled with its waiter, and a later step must not take it
+            # for a live one (it would wait for a wake-up that never comes).
+            self.pulled = None
+            self._wake()
+
+    async def receive(self) -> Message:
+        if self.body_done:
+            if not (self.final or self.closed):
+                gone = self.gone
+                if gone is None:
+                    gone = self.gone = cast(Any, Future())
+                await gone
+            return DISCONNECT
+        lock = self.lock
+        if lock is None:
+            lock = self.lock = anyio.Lock()
+        async with lock:  # several tasks may call receive() (A2W-RECV-09)
+            if self.body_done:
+                return await self.receive()
+            return await self._read()
+
+    async def _read(self) -> Message:
+        left = self.body_left
+        if left == 0:
+            self.body_done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        stream = self.environ["wsgi.input"]
+        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        if self.by_message:
+            # WSGIToASGI's own wsgi.input, read to its end message by message: the
+            # app gets the server's body messages as they came (_carry.carry_body).
+            item = await anyio.to_thread.run_sync(
+                _read_message, stream, size, abandon_on_cancel=True
+            )
+            if item is None:
+                self.body_done = True
+                return DISCONNECT
+            body, more = item
+            self.body_done = not more
+            return {"type": "http.request", "body": body, "more_body": more}
+        if isinstance(stream, (io.BytesIO, io.BufferedRandom)):
+            data = read_or_none(stream, size)
+        else:
+            # WSGIToASGI's wsgi.input blocks until the server's loop (this one) has the
+            # bytes: read in a worker thread.
+            data = await anyio.to_thread.run_sync(
+                read_or_none, stream, size, abandon_on_cancel=True
+            )
+        return self._body_message(data, left)

@@ -1,0 +1,86 @@
+"""The in-process round trip seen from the WSGI side: a WSGI server calls a bridgeway
+``ASGIToWSGI`` whose ASGI app (directly, or behind ASGI middleware) is a bridgeway
+``WSGIToASGI`` of the same process, serving the same request.
+
+``ASGIToWSGI`` makes one ``RoundTrip`` per request and puts it in the context its ASGI
+app runs in (``_context.round_trip``); a ``WSGIToASGI`` called from that app (in its
+task, or a task or thread it started) finds it there, and nowhere else. Through it the
+two ends hand each other what an ASGI scope or message cannot carry, so the inner WSGI
+app and the outer WSGI server see each other as they would with no bridge at all:
+
+* the request as the WSGI server wrote it (``PATH_INFO`` without a leading slash,
+  ``REQUEST_URI`` with an empty query after ``?``), when the scope the WSGIToASGI got is
+  the one ASGIToWSGI built (``same_request``); what an ASGI middleware in between
+  changed wins;
+* the response as the WSGI app wrote it: its status line with its own reason phrase
+  (``404 NOT FOUND``; ASGI has only the code, ASGI-www §WSGI Compatibility) and its
+  header list with the names' case, when the start message ASGIToWSGI receives is the
+  very one WSGIToASGI sent, unchanged (``verbatim``);
+* the context objects the app hands to werkzeug's ``preserve_context`` callback (Flask's
+  ``with client:``), handed on by WSGIToASGI once the app's thread is done with them
+  (``_w2a_cycle.HTTPCycle._end``), only for the same request;
+* the server's ``close()`` of a response it closed early returns once the app's own
+  ``close()`` ran, when the app's thread was parked between chunks (``parked``,
+  ``_a2w_request.Request._await_inner_close``).
+
+Pure bookkeeping, no I/O. The WSGIToASGI side writes (in the app's thread, before it
+posts the message concerned to the loop), the ASGIToWSGI side reads (on the loop or in
+the server's thread, after that message arrived), so no lock is needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._scope import build_scope
+from ._types import Message, Scope
+from .errors import BadRequest
+
+# The parts of a scope that describe the request target: what ``same_request`` compares.
+_TARGET = ("method", "path", "raw_path", "query_string", "root_path")
+
+# werkzeug's test client (and Flask's ``with client:``) puts this callback in the
+# environ: the app hands it the context objects to keep for the caller's thread.
+PRESERVE_CONTEXT = "werkzeug.debug.preserve_context"
+
+
+class RoundTrip:
+    """One ASGIToWSGI request, for a WSGIToASGI inside its ASGI app."""
+
+    __slots__ = ("environ", "parked", "response")
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        # Made for every ASGIToWSGI request: nothing more than this is done until a
+        # WSGIToASGI inside finds it.
+        self.environ = environ  # the WSGI server's environ (read, never written)
+        # (start message, its status and headers as sent, WSGI status line, headers)
+        self.response: tuple[Message, int, list[Any], str, list[Any]] | None = None
+        # The WSGI app's thread waits for the loop between two chunks (no app code
+        # running): told the client left, it closes the app's iterable at once.
+        self.parked = False
+
+    def same_request(self, scope: Scope) -> bool:
+        """Whether ``scope`` describes the request ASGIToWSGI built from the environ,
+        its target unchanged on the way (built again here, only for a round trip:
+        ``build_scope`` is pure)."""
+        try:
+            built = build_scope(self.environ)
+        except BadRequest:  # pragma: no cover - ASGIToWSGI answered 400 before
+            return False
+        return all(scope.get(key) == built.get(key) for key in _TARGET)
+
+    def sent(self, message: Message, status_line: str, headers: list[Any]) -> None:
+        """WSGIToASGI sends ``message`` for the WSGI app's ``start_response(status_line,
+        headers)``."""
+        self.response = (message, message["status"], list(message["headers"]), status_line, headers)
+
+    def verbatim(self, message: Message) -> tuple[str, list[tuple[str, str]]] | None:
+        """The WSGI app's own status line and headers, when ``message`` is the start
+        message WSGIToASGI sent for them and nothing in between changed it."""
+        response = self.response
+        if response is None or response[0] is not message:
+            return None
+        _, status, headers, line, wsgi_headers = response
+        if message["status"] != status or list(message.get("headers", ())) != headers:
+            return None
+        return line, list(wsgi_headers)  # the pairs as given (checked by WSGIToASGI)
