@@ -103,6 +103,37 @@ class _ClosableBody(list[bytes]):
         pass
 
 
+class _EarlyStarted:
+    """The iterable of a response whose start went out early (a direct round trip,
+    ``_carry``). Every other step hands the WSGI side the response's state while the
+    app is parked (on the chunk it sent) or done; the early start did not: the app was
+    awaiting something else, and runs on while the start goes out (on the server's
+    loop in a round trip run there, on the loop's own thread in ``thread`` mode), so
+    its next body could land between two reads of the WSGI thread. The first step
+    waits on the loop for the app's next event (or sees it already there), as the
+    other steps do; then the request's own iteration goes on. Only for an early start:
+    every other response is iterated as it always was."""
+
+    __slots__ = ("request", "synced")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.synced = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        request = self.request
+        if not self.synced:
+            self.synced = True
+            request.ploop.run(request._early_step, nudged=True)
+        return request.__next__()
+
+    def close(self) -> None:
+        self.request.close()
+
+
 class Request(AppChannel):
     __slots__ = (
         "context",
@@ -194,7 +225,7 @@ class Request(AppChannel):
             self._start_response(self.headers)
             self.yielded = True
             carried.early_start = True
-            return self
+            return _EarlyStarted(self)
         error = self.error
         if error is not None and not self.final:  # raised after the final body: below
             if self.adapter.propagate_exceptions and not isinstance(error, ClientDisconnected):
@@ -475,6 +506,15 @@ class Request(AppChannel):
         if pulled is not None and not pulled.done():
             pulled.set_result(None)
         elif self.task_done:
+            ready.set_result(None)
+        return ready
+
+    def _early_step(self) -> asyncio.Future[None]:
+        """After an early start (``_EarlyStarted``): done at once when the app has sent
+        its next event already (a chunk it now waits on, its final body or file, an
+        error, its end), else when it does (``send()``, ``_main`` wake this future)."""
+        ready = self.ready = self.loop.create_future()
+        if self.chunk is not None or self.final or self.error is not None or self.task_done:
             ready.set_result(None)
         return ready
 
