@@ -37,9 +37,13 @@ class BodyReader:
         chunk_size: int,
         ahead: int = 4,
         start: Callable[[Callable[[], None]], None] | None = None,
+        by_message: Callable[[int], tuple[bytes, bool]] | None = None,
     ) -> None:
         self._loop = loop
         self._stream = stream
+        # Reads the stream a message at a time, to its end (WSGIToASGI's own wsgi.input
+        # in a round trip, _carry.carry_body); ``length`` is None then.
+        self._by_message = by_message
         self._left = length
         self._chunk_size = chunk_size
         self._ahead = ahead
@@ -70,14 +74,23 @@ class BodyReader:
                     if self._stopped:
                         return
                 size = self._chunk_size if left is None else min(self._chunk_size, left)
+                more = True
                 try:
-                    data = self._stream.read(size)
+                    if self._by_message is None:
+                        data = self._stream.read(size)
+                    else:
+                        data, more = self._by_message(size)
                 except Exception as exc:  # the server's stream broke (werkzeug's
                     # ClientDisconnected is an HTTPException, cheroot's MaxSizeExceeded...):
                     # for the app, the client is gone; never leave it waiting.
                     logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
                     self._push(GONE)
                     return
+                if self._by_message is not None:
+                    self._push((data, more))  # the client's message, its end with the last
+                    if not more:
+                        return
+                    continue
                 if left is None:
                     self._push((data, bool(data)))
                     if not data:

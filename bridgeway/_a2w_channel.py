@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_body import GONE, BodyReader
+from ._carry import Carried
 from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
 from ._headers import (
     ASGI_PAIRS,
@@ -57,6 +58,8 @@ class AppChannel:
         "adapter",
         "body_done",
         "body_left",
+        "by_message",
+        "carried",
         "chunk",
         "closed",
         "cut",
@@ -109,12 +112,34 @@ class AppChannel:
         self.reader: BodyReader | None = None
         self.trip: RoundTrip | None = None  # set by Request (_round_trip)
         self.verbatim: tuple[str, list[tuple[str, str]]] | None = None
+        # In a live round trip whose server offers trailers or debug: where those
+        # messages go instead of being dropped (_carry).
+        self.carried: Carried | None = None
+        self.by_message = False  # read wsgi.input message by message (_carry.carry_body)
 
     def _wake(self) -> None:
         ready = self.ready
         if ready is not None and not ready.done():
             ready.set_result(None)
             self.ploop.nudge(ready)
+
+    def _start_early(self, ready: asyncio.Future[None] | None) -> None:
+        if ready is self.ready and self.chunk is None and self.error is None:
+            self._wake()
+
+    def _trailers_after_close(self, message: Message) -> bool:
+        """Trailers the app sends after its final body, once the WSGI server closed the
+        complete response: in a live round trip that carries them (_carry) the client
+        is still there, waiting for them after the body, as natively (ASGI extensions
+        §HTTP Trailers: they follow the final body whenever the app sends them)."""
+        carried = self.carried
+        return (
+            self.final
+            and carried is not None
+            and carried.trailers
+            and not carried.trailers_done
+            and message.get("type") == "http.response.trailers"
+        )
 
     def _signal_gone(self) -> None:
         pulled, self.pulled = self.pulled, None
@@ -124,7 +149,7 @@ class AppChannel:
             self.gone.set_result(None)
 
     async def send(self, message: Message) -> None:
-        if self.closed:
+        if self.closed and not self._trailers_after_close(message):
             raise ClientDisconnected("the WSGI server closed the response; the client is gone")
         kind = message["type"]
         if kind == "http.response.body":
@@ -168,6 +193,8 @@ class AppChannel:
                 self.final = True
                 if self.gone is not None and not self.gone.done():
                     self.gone.set_result(None)
+                if self.carried is not None:
+                    self.carried.final = True
                 self._wake()
                 return
             if not body:
@@ -189,9 +216,33 @@ class AppChannel:
                 raise ProtocolError(
                     "http.response.trailers without trailers=True in the start message"
                 )
-            self.cycle.advance(TRAILERS)  # WSGI cannot send trailers: dropped (EXT-08)
+            self.cycle.advance(TRAILERS)
+            carried = self.carried
+            if carried is None or not carried.trailers or carried.trailers_done:
+                return  # WSGI cannot send trailers: dropped (EXT-08)
+            # A live round trip whose server takes trailers: WSGIToASGI sends them after
+            # its final body, as the app sent them (ASGI extensions §HTTP Trailers).
+            carried.after_body.append(message)
+            if not message.get("more_trailers", False):
+                carried.trailers_done = True
+                carried.finish()
         elif kind == "http.response.pathsend":
             self._pathsend(message)
+        elif (
+            kind == "http.response.debug"
+            and self.carried is not None
+            and self.carried.debug
+            and self.cycle.state in (State.IDLE, State.STARTED)
+        ):
+            # A live round trip whose server takes it, sent before the body (WSGIToASGI
+            # has not started its response yet): it goes out around WSGIToASGI's start
+            # where the app sent it, before or after its start (the TestClient reads
+            # the template from it).
+            carried = self.carried
+            if self.cycle.state is State.IDLE:
+                carried.before_start.append(message)
+            else:
+                carried.after_start.append(message)
         elif kind in ("http.response.early_hint", "http.response.debug", "http.response.push"):
             # Not advertised, and WSGI cannot carry them: dropped (EXT-08). For push the
             # spec says so itself: a server incapable of Server Push "must drop them"
@@ -283,6 +334,16 @@ class AppChannel:
         trip = self.trip
         if trip is not None and trip.response is not None:  # a WSGIToASGI inside sent one
             self.verbatim = trip.verbatim(message)
+        carried = self.carried
+        if carried is not None:
+            if self.trailers and carried.trailers_ok:
+                carried.announce_trailers()  # WSGIToASGI's start says so too
+            if carried.direct:
+                # The start goes out before the body (_a2w_request._first_response)
+                # if the app awaits something first (a streaming body's first item):
+                # checked once the app's current step is over, so that a body sent
+                # right after the start still goes out with it, in one message.
+                self.loop.call_soon(self._start_early, self.ready)
 
     async def receive(self) -> Message:
         if self.body_done:
@@ -311,6 +372,7 @@ class AppChannel:
                     left,
                     self.adapter.chunk_size,
                     start=self.ploop.start_helper,
+                    by_message=stream.read_message if self.by_message else None,
                 )
             item = await self.reader.next()
             if item is GONE:

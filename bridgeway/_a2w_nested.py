@@ -22,8 +22,15 @@ runs on as a task of the server's request; that request's ASGI call returns only
 the app returned and raises what the app raised after its response (ASGI-www §HTTP:
 the server awaits the application). The request body is read from ``wsgi.input`` in
 a worker thread (``anyio.to_thread``: that stream blocks until the server's loop
-delivers). Lifespan state comes from the server's scope when WSGIToASGI wraps this
-adapter directly (it forwards the server's lifespan to the app).
+delivers; while it is WSGIToASGI's own, message by message, ``_carry.carry_body``).
+Lifespan state comes from the server's scope when WSGIToASGI wraps this adapter
+directly (it forwards the server's lifespan to the app).
+
+What WSGI loses on the way (the server's headers and target, its body messages,
+trailers, debug messages, the early start) is carried as on a loop of the pool
+(``_carry``, ``Request.carry_from``): running on the server's loop carries none of it
+by itself, since the scope is still built from the environ and the response still
+goes through WSGI.
 """
 
 from __future__ import annotations
@@ -147,6 +154,27 @@ class Relay:
     def call(self, fn: Callable[[], object]) -> None:
         self.request.host.post_nested(fn)  # refused once that request is over: see end_nested
 
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
+        """On the loop (the app's ``send()``): run ``fn`` once the running task's
+        current step is over, as ``asyncio``'s ``call_soon`` on a loop of the pool. A
+        task of the request's group (open: the app runs in it) starts only then, on
+        either backend."""
+        group = self.request.host._group
+        assert group is not None  # the app's own task runs in it
+
+        async def soon() -> None:
+            fn(*args)
+
+        group.start_soon(soon)
+
+
+def _read_message(stream: Any, size: int) -> tuple[bytes, bool] | None:
+    try:
+        return stream.read_message(size)  # type: ignore[no-any-return]
+    except Exception as exc:  # the server's stream broke: for the app, the client left
+        logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+        return None
+
 
 def _cancelled_from_outside(exc: BaseException) -> bool:
     """``exc`` is the cancellation of the server's request (not a ``CancelledError`` the
@@ -187,7 +215,12 @@ class NestedRequest(Request):
             state = trip.scope.get("state")
             if state is not None:
                 scope["state"] = state
-        scope["extensions"] = {"http.response.pathsend": {}}
+        extensions: dict[str, Any] = {"http.response.pathsend": {}}
+        scope["extensions"] = extensions
+        # What WSGI lost of the request, the server's body messages, the response
+        # extensions its server offers and an early start (_carry), here as on a loop
+        # of the pool: running on the server's loop carries none of them by itself.
+        self.carry_from(trip, scope, extensions)
         self.scope = scope
         relay.run(self._start_step)
         return self._first_response()
@@ -262,6 +295,8 @@ class NestedRequest(Request):
                 logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
         finally:
             self.task_done = True
+            if self.carried is not None:
+                self.carried.finish()  # no trailers will follow
             # A chunk's wait the task left (cancelled in it): unlike an asyncio future,
             # ours is not cancelled with its waiter, and a later step must not take it
             # for a live one (it would wait for a wake-up that never comes).
@@ -291,6 +326,18 @@ class NestedRequest(Request):
             return {"type": "http.request", "body": b"", "more_body": False}
         stream = self.environ["wsgi.input"]
         size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        if self.by_message:
+            # WSGIToASGI's own wsgi.input, read to its end message by message: the
+            # app gets the server's body messages as they came (_carry.carry_body).
+            item = await anyio.to_thread.run_sync(
+                _read_message, stream, size, abandon_on_cancel=True
+            )
+            if item is None:
+                self.body_done = True
+                return DISCONNECT
+            body, more = item
+            self.body_done = not more
+            return {"type": "http.request", "body": body, "more_body": more}
         if isinstance(stream, (io.BytesIO, io.BufferedRandom)):
             data = read_or_none(stream, size)
         else:

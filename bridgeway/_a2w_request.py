@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
+from ._carry import carry_body, carry_request, carry_response
 from ._context import crossing_context, round_trip
 from ._headers import status_line
 from ._round_trip import RoundTrip
@@ -39,6 +40,7 @@ from .errors import BadRequest, ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from ._loops import PooledLoop
+    from ._upstream import Upstream
     from .asgi_to_wsgi import ASGIToWSGI
 
 logger = logging.getLogger("bridgeway")
@@ -101,6 +103,37 @@ class _ClosableBody(list[bytes]):
         pass
 
 
+class _EarlyStarted:
+    """The iterable of a response whose start went out early (a direct round trip,
+    ``_carry``). Every other step hands the WSGI side the response's state while the
+    app is parked (on the chunk it sent) or done; the early start did not: the app was
+    awaiting something else, and runs on while the start goes out (on the server's
+    loop in a round trip run there, on the loop's own thread in ``thread`` mode), so
+    its next body could land between two reads of the WSGI thread. The first step
+    waits on the loop for the app's next event (or sees it already there), as the
+    other steps do; then the request's own iteration goes on. Only for an early start:
+    every other response is iterated as it always was."""
+
+    __slots__ = ("request", "synced")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.synced = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        request = self.request
+        if not self.synced:
+            self.synced = True
+            request.ploop.run(request._early_step, nudged=True)
+        return request.__next__()
+
+    def close(self) -> None:
+        self.request.close()
+
+
 class Request(AppChannel):
     __slots__ = (
         "context",
@@ -137,7 +170,10 @@ class Request(AppChannel):
 
     # ---------------------------------------------------------- WSGI thread side
 
-    def respond(self) -> Any:
+    def respond(self, upstream: Upstream | None = None) -> Any:
+        """Serve the request on a loop of the pool. ``upstream``: the live round trip
+        this request belongs to, when it is not run on its server's loop
+        (``_a2w_nested.live_trip``: behind WSGI middleware, with a lifespan of its own)."""
         environ, adapter = self.environ, self.adapter
         try:
             # scope_of(), inline: this is the hot path.
@@ -161,12 +197,35 @@ class Request(AppChannel):
             if state is not None:
                 scope["state"] = state
         self.loop = ploop.loop
-        scope["extensions"] = {"http.response.pathsend": {}}
+        extensions: dict[str, Any] = {"http.response.pathsend": {}}
+        scope["extensions"] = extensions
+        if upstream is not None:
+            self.carry_from(upstream, scope, extensions)
         self.scope = scope
         ploop.run(self._start_step, nudged=True)
         return self._first_response()
 
+    def carry_from(self, trip: Upstream, scope: dict[str, Any], extensions: dict[str, Any]) -> None:
+        """A WSGIToASGI of this process calls us in this thread (a live round trip):
+        what WSGI lost of the request, the server's body messages, and the response
+        extensions its server offers (_carry)."""
+        environ = self.environ
+        carry_request(scope, environ, trip)
+        if carry_body(environ, trip):
+            self.body_left, self.by_message = None, True
+        self.carried = carry_response(extensions, trip, self.start_response)
+
     def _first_response(self) -> Any:
+        carried = self.carried
+        if self.chunk is None and self.status and carried is not None and carried.direct:
+            # A direct round trip (_carry): the app sent http.response.start and no body
+            # yet. Its server would send the start now; WSGIToASGI does (early_start).
+            # Whatever the app did next (an error, returning without a body) comes from
+            # the iteration, as after the start natively.
+            self._start_response(self.headers)
+            self.yielded = True
+            carried.early_start = True
+            return _EarlyStarted(self)
         error = self.error
         if error is not None and not self.final:  # raised after the final body: below
             if self.adapter.propagate_exceptions and not isinstance(error, ClientDisconnected):
@@ -188,8 +247,13 @@ class Request(AppChannel):
         if self.file is not None:
             return self._file_response(self.file)
         headers = self.headers
+        # Trailers carried past WSGI (_carry) need a body of unknown length (chunked, as
+        # the app's own server sends it): no Content-Length, and the iterator, not a
+        # list (whose length WSGIToASGI would announce).
+        trailers = carried is not None and carried.trailers
         if (
             self.final
+            and not trailers
             and self.length is None
             and not self.head
             and self.status not in NO_BODY_STATUS
@@ -217,6 +281,8 @@ class Request(AppChannel):
                     self.late, self.error = self.error, None
                     self.exhausted = True
                 return self  # yields the body, then raises the app's late exception
+            if trailers:
+                return self
             chunk = self.chunk
             self.exhausted = True
             self._release()
@@ -232,6 +298,16 @@ class Request(AppChannel):
         return self
 
     def __next__(self) -> bytes:
+        file = self.file
+        if file is not None:
+            # http.response.pathsend after the start went out early (a direct round
+            # trip, _carry): the file is the rest of the body, read here.
+            no_body = self.head or self.status in NO_BODY_STATUS
+            data: bytes = b"" if no_body else file.read(self.adapter.chunk_size)
+            if data:
+                return data
+            self.file = None
+            file.close()
         chunk = self.chunk
         if chunk is not None:
             self.chunk = None
@@ -273,6 +349,8 @@ class Request(AppChannel):
             self._wait_background()
         if chunk:
             return chunk
+        if self.file is not None:
+            return self.__next__()  # pathsend after an early start: read above
         self._release_when_complete()
         raise StopIteration
 
@@ -298,6 +376,9 @@ class Request(AppChannel):
         if self.closed:
             return
         self.closed = True
+        file, self.file = self.file, None
+        if file is not None:
+            file.close()  # a pathsend file this iterator was still reading
         self._await_inner_close()
         error = self.error
         if self.final and error is not None:
@@ -428,6 +509,15 @@ class Request(AppChannel):
             ready.set_result(None)
         return ready
 
+    def _early_step(self) -> asyncio.Future[None]:
+        """After an early start (``_EarlyStarted``): done at once when the app has sent
+        its next event already (a chunk it now waits on, its final body or file, an
+        error, its end), else when it does (``send()``, ``_main`` wake this future)."""
+        ready = self.ready = self.loop.create_future()
+        if self.chunk is not None or self.final or self.error is not None or self.task_done:
+            ready.set_result(None)
+        return ready
+
     def _settle_step(self) -> asyncio.Future[None]:
         ready = self.ready = self.loop.create_future()
 
@@ -470,9 +560,12 @@ class Request(AppChannel):
                 self.error = exc
         finally:
             self.task_done = True
+            if self.carried is not None:
+                self.carried.finish()  # no trailers will follow
             self._wake()
 
     def _file_response(self, file: Any) -> Any:
+        self.file = None  # handed to the server's file wrapper (or ours) below
         headers = self.headers
         if self.length is None and not self.head and self.status not in NO_BODY_STATUS:
             headers.append(("Content-Length", str(os.fstat(file.fileno()).st_size)))

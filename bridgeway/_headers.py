@@ -43,7 +43,10 @@ def parse_wsgi_status(status: object) -> int:
     """Check a PEP 3333 status line (``"200 OK"``) and return its code.
 
     Raises ``TypeError``/``ValueError`` in the application (PEP 3333 §The start_response()
-    Callable). Only final statuses 200-599 can be sent through ``http.response.start``.
+    Callable). Any code from 100 to 999 is the response's status, a 1xx or a 6xx too:
+    gunicorn, waitress, werkzeug and wsgiref send such a line as the WSGI app gave it,
+    and an ASGI server sends such a status (uvicorn: ``Response(status_code=123)``), so
+    an odd-but-valid status is served, not turned into a 500 (issue 13 point 4).
     The reason phrase is dropped: ASGI has no field for it (ASGI-www §WSGI Compatibility).
     """
     code = _STATUS_CODES.get(status) if type(status) is str else None
@@ -62,10 +65,12 @@ def parse_wsgi_status(status: object) -> int:
             " Callable)"
         )
     code = int(match.group(1))
-    if not 200 <= code <= 599:
+    if code < 100:
+        # "099 X": gunicorn and waitress send it as it is, but an ASGI status is an int
+        # and a three-digit one (RFC 9110 §15: 100-999 is what HTTP/1.1 can carry).
         raise ValueError(
-            f"start_response(): status {code} is not a final status (200-599); a WSGI app"
-            " cannot send informational responses"
+            f"start_response(): status {match.group(1)} is not a three-digit code from 100"
+            " to 999 (RFC 9110 §15)"
         )
     if len(_STATUS_CODES) < 256:  # a bounded cache: an app sends few distinct lines
         _STATUS_CODES[status] = code

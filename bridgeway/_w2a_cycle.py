@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._carry import Carried
 from ._context import crossing_context, round_trip
 from ._environ import build_environ, inherit_upstream, take_request_target
 from ._round_trip import PRESERVE_CONTEXT
@@ -132,6 +133,7 @@ class HTTPCycle(WSGIResponse):
         "_trip",
         "_unacked",
         "_want_receiver",
+        "carried",
         "disconnected",
         "paused",
     )
@@ -166,6 +168,11 @@ class HTTPCycle(WSGIResponse):
         self._nested: list[Any] | None = None
         self._group: TaskGroup | None = None
         self._late: list[BaseException] | None = None
+        # Set by a bridgeway ASGIToWSGI further in (``_carry.carry_response``) when it
+        # carries what WSGI cannot (trailers, debug messages, an early start): on the
+        # cycle, not on the ``Upstream`` (taken off the cycle, see _thread_main); it
+        # refers to neither, so it makes no reference cycle.
+        self.carried: Carried | None = None
 
     # ------------------------------------------------------------------ loop side
 
@@ -279,17 +286,19 @@ class HTTPCycle(WSGIResponse):
         mailbox = self._mailbox
         receiving = self._receiving
         items: Any = ()  # (no allocation on the hot path)
+        done = 0  # items of the current batch taken care of
         try:
             while True:
                 if self._want_receiver and not receiving:
                     return None
                 if self._nested is not None and self._group is None:
                     return None  # an app further in to start: run() opens the group
-                items = mailbox.ready()
+                items, done = mailbox.ready(), 0
                 if not items:
                     await mailbox.wait()
                     continue
                 for item in items:
+                    done += 1
                     kind = item[0]
                     if kind == _SEND:
                         await self._do_send(item[1], item[2])
@@ -302,13 +311,11 @@ class HTTPCycle(WSGIResponse):
                         error: BaseException | None = item[1]
                         return error
         except anyio.get_cancelled_exc_class():
-            if self._nested is not None:
-                # Steps of an app further in, taken in the batch the cancellation cut
-                # short: run them (each runs once), or the WSGI thread waits for ever.
-                for item in items:
-                    if item[0] == _NESTED:
-                        item[1]()
-            await self._stop_thread()
+            # Cancelled inside a send(): the rest of the batch (perhaps the thread's
+            # "done" post already, or steps of an app further in, which must run or the
+            # WSGI thread waits for ever) is dealt with as _stop_thread deals with
+            # later posts.
+            await self._stop_thread(items[done:])
             raise
 
     async def _do_send(self, messages: list[Message], ack: bool) -> None:
@@ -396,13 +403,20 @@ class HTTPCycle(WSGIResponse):
 
     def _on_disconnect(self) -> None:
         self.disconnected = True
-        self.halt = True
+        self._halt_now()
 
-    async def _stop_thread(self) -> None:
+    def _halt_now(self) -> None:
+        """Stop the thread at its next chunk boundary, or its wait for carried trailers."""
+        self.halt = True
+        carried = self.carried
+        if carried is not None:
+            carried.finish()
+
+    async def _stop_thread(self, taken: list[tuple[Any, ...]] | None = None) -> None:
         """The request task was cancelled: stop the thread at its next chunk boundary,
         wait (shielded, bounded) for it to close the iterable, then let the
-        cancellation go on."""
-        self.halt = True
+        cancellation go on. ``taken``: posts already taken from the mailbox, unserved."""
+        self._halt_now()
         if not self._started:
             # Still queued for a thread: nothing to wait for. The thread that picks the
             # job up sees ``halt`` and never starts the app (``_thread_main`` sets
@@ -415,8 +429,9 @@ class HTTPCycle(WSGIResponse):
         self._input_replies.put(_DISCONNECT)
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._adapter.cancel_timeout):
+                items = taken or await self._mailbox.take()
                 while True:
-                    for item in await self._mailbox.take():
+                    for item in items:
                         if item[0] == _SEND and item[2]:
                             self._replies.put(False)
                         elif item[0] == _RECV:
@@ -428,6 +443,7 @@ class HTTPCycle(WSGIResponse):
                         elif item[0] == _DONE:
                             self._mailbox.close()
                             return
+                    items = await self._mailbox.take()
             self._mailbox.close()
             # Whatever the abandoned thread waits for next, it must not wait for ever.
             self._replies.put(False)
@@ -519,6 +535,11 @@ class HTTPCycle(WSGIResponse):
         trip.thread = get_ident()  # an ASGIToWSGI called from here sees the round trip
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
+            carried = self.carried
+            if carried is not None and carried.early_start and not self._headers_sent:
+                # A direct round trip whose ASGI app started its response without a
+                # body yet: its start goes out now, as its server would send it (_carry).
+                self._post_send(self._start_messages())
             self._iterate(iterable)
         except BaseException as exc:
             error = self._fail(exc)
@@ -536,6 +557,12 @@ class HTTPCycle(WSGIResponse):
                 except BaseException as exc:
                     error = self._close_failed(exc, error)
             trip.thread = None  # the environ outlives the call: no longer a live trip
+        carried = self.carried
+        if carried is not None and carried.trailers and self._headers_sent:
+            # After close(): the app further in runs on to its trailers (a task of
+            # this request on the server's loop, _a2w_nested; or on a loop of
+            # ASGIToWSGI's pool behind WSGI middleware, finished off its thread).
+            self._carry_trailers(carried)
         del iterable
         if self._plain_body or self._preserved is not None:
             # The final message is held for the "done" post: post both, and only then
@@ -543,6 +570,45 @@ class HTTPCycle(WSGIResponse):
             return lambda: self._end(error)
         self._environ = None  # type: ignore[assignment]  # drop the app's references
         return lambda: self._post((_DONE, error))
+
+    def _start_messages(self) -> list[Message]:
+        messages = super()._start_messages()
+        carried = self.carried
+        if carried is not None:
+            # A bridgeway ASGIToWSGI inside carried what WSGI cannot (_carry): its app's
+            # debug messages go around the start where the app sent them, and the start
+            # announces the app's trailers.
+            if carried.trailers:
+                messages[0]["trailers"] = True
+            if carried.before_start or carried.after_start:
+                messages = [*carried.before_start, *messages, *carried.after_start]
+                carried.before_start, carried.after_start = [], []
+        return messages
+
+    def _carry_trailers(self, carried: Carried) -> None:
+        """The start announced the app's trailers: once the app sent the last of them or
+        ended (its final body is out), send them after the final body message, as the
+        app sent them. A client that leaves or a cancellation ends the wait
+        (``_on_disconnect``, ``_stop_thread``)."""
+        held, self._held = self._held, None
+        # The final body of a list is held for the "done" post: out now, as the wait
+        # may be long.
+        if held is not None and not self._mailbox.post(held):
+            self.halt = True
+        finished = carried.finished
+        assert finished is not None  # made when the trailers were announced
+        while not finished.wait(1.0) and not self.halt:
+            pass
+        if self.halt or not carried.after_body:
+            return
+        if carried.final and not self._complete:
+            # The ASGI app's body was complete, then it raised (with trailers sent): as
+            # a native server got them, the final body and the trailers go out before
+            # the error leaves the ASGI call.
+            self._complete = True
+            carried.after_body.insert(0, {"type": "http.response.body"})
+        if self._complete and not self._mailbox.post((_SEND, carried.after_body, False)):
+            self.halt = True
 
     def _end(self, error: BaseException | None) -> None:
         preserved = self._preserved

@@ -275,7 +275,8 @@ class WSGIResponse:
             self._emit(data)
             self._wait_acks()
 
-    def _start_message(self) -> Message:
+    def _start_messages(self) -> list[Message]:
+        """The start message (in a list: a round trip may add what goes around it)."""
         self._headers_sent = True
         message: Message = {
             "type": "http.response.start",
@@ -287,7 +288,7 @@ class WSGIResponse:
             # gives that server the app's own status line and headers if this message
             # reaches it unchanged (ASGI has no reason phrase and lower-cases names).
             self._round.sent(message, *self._wsgi_start)
-        return message
+        return [message]
 
     def _emit(self, chunk: bytes) -> None:
         if self._status is None:
@@ -295,9 +296,7 @@ class WSGIResponse:
                 "the WSGI app produced body bytes before calling start_response()"
                 " (PEP 3333 §The start_response() Callable)"
             )
-        messages: list[Message] = []
-        if not self._headers_sent:
-            messages.append(self._start_message())
+        messages: list[Message] = [] if self._headers_sent else self._start_messages()
         if self._no_body:
             if self._status in (204, 304):
                 logger.warning(
@@ -356,7 +355,7 @@ class WSGIResponse:
             )
         self._complete = True
         if not self._headers_sent:
-            self._post_send([self._start_message(), {"type": "http.response.body"}])
+            self._post_send([*self._start_messages(), {"type": "http.response.body"}])
         elif not self._fold_end_into_last_post():
             self._post_send([{"type": "http.response.body"}])
 

@@ -77,6 +77,24 @@ class WSGIInput:
         self._buf, self._pos = b"", 0
         return data
 
+    def read_message(self, size: int) -> tuple[bytes, bool]:
+        """At most ``size`` bytes of one body message (what is buffered, else the next
+        message) and whether more may follow: a reader that passes the body on keeps the
+        client's message boundaries and learns the end with the last message."""
+        avail = len(self._buf) - self._pos
+        if not avail:
+            chunk = self._more()
+            if not chunk:
+                return b"", False
+            self._buf, self._pos, avail = chunk, 0, len(chunk)
+        start = self._pos
+        self._pos = start + min(size, avail)
+        data = self._buf[start : self._pos]
+        if self._pos == len(self._buf):
+            self._buf, self._pos = b"", 0
+            return data, not self._eof
+        return data, True
+
     def readline(self, size: int | None = -1, /) -> bytes:
         limit = -1 if size is None else size
         if limit == 0:

@@ -20,7 +20,7 @@ from ._lifespan import LifespanMode
 from ._loops import LoopMode, LoopPool
 from ._misuse import ASGI_SERVER_CALLED_WSGI_ADAPTER
 from ._types import ASGIApp, Environ, StartResponse
-from ._upstream import UPSTREAM_KEY
+from ._upstream import UPSTREAM_KEY, upstream_of
 
 
 class ASGIToWSGI:
@@ -133,10 +133,13 @@ class ASGIToWSGI:
         trip = environ.get(UPSTREAM_KEY)
         if trip is not None:
             # Called by a WSGIToASGI of this process: the app may run on its server's
-            # loop, in its server's request (the in-process round trip, _a2w_nested).
-            trip = live_trip(self, trip)
-            if trip is not None:
-                return NestedRequest(self, environ, start_response).respond_in(trip)  # type: ignore[no-any-return]
+            # loop, in its server's request (the in-process round trip, _a2w_nested),
+            # and what WSGI loses on the way is carried across either way (_carry).
+            nested = live_trip(self, trip)
+            if nested is not None:
+                return NestedRequest(self, environ, start_response).respond_in(nested)  # type: ignore[no-any-return]
+            request = Request(self, environ, start_response)
+            return request.respond(upstream_of(environ))  # type: ignore[no-any-return]
         return Request(self, environ, start_response).respond()  # type: ignore[no-any-return]
 
     def shutdown(self, timeout: float | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -18,7 +19,13 @@ from typing import Any
 import h11
 import pytest
 from live.rawclient import RawConnection, exchange, request_bytes
-from live.servers import ASGI_SERVERS, ServerProcess, running_server, running_servers
+from live.servers import (
+    ASGI_SERVERS,
+    SERVERS,
+    ServerProcess,
+    running_server,
+    running_servers,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -310,3 +317,47 @@ def test_app_exception_is_logged_once_by_the_server(server_name: str) -> None:
 def get_ok(server: ServerProcess) -> bool:
     response = exchange(server.port, request_bytes("GET", "/ok"), timeout=5.0)
     return response.status == 200 and response.body == b"ok"
+
+
+# --- issue 13 point 4: odd-but-valid status lines, as the native WSGI servers send them -
+
+
+def status_code_of(server: ServerProcess, line: str) -> int | None:
+    """The status code of the first status line the server sends for ``line`` (read raw:
+    an HTTP client library would take a 1xx for an interim response), or None when the
+    server closed the connection without one."""
+    target = "/status?line=" + urllib.parse.quote(line)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5.0) as sock:
+        sock.sendall(request_bytes("GET", target, [("Connection", "close")]))
+        data = b""
+        while b"\r\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+    first = data.split(b"\r\n", 1)[0].split(b" ")
+    return int(first[1]) if len(first) > 1 and first[1].isdigit() else None
+
+
+ODD_LINES = ["123 Unknown", "199 Odd", "299 Odd", "600 Odd", "999 Odd"]
+MALFORMED_LINES = ["20 OK", "1000 X"]  # gunicorn and wsgiref answer 500; waitress sends them
+
+
+def test_odd_status_lines_are_served_as_the_native_wsgi_servers_serve_them() -> None:
+    """The same WSGI app natively under gunicorn and waitress, and as
+    ``WSGIToASGI(app)`` under hypercorn (and uvicorn's httptools protocol for the 1xx
+    the issue names, which is what uvicorn sends for a native ``status_code=123``)."""
+    launches = [
+        ("gunicorn-gthread", "tests.live.apps:wsgi_probe"),
+        ("waitress", "tests.live.apps:wsgi_probe"),
+        ("hypercorn-asyncio", PROBE),
+        ("uvicorn-httptools", PROBE),
+    ]
+    with running_servers([(SERVERS[name], app) for name, app in launches]) as servers:
+        gunicorn, waitress, hypercorn, uvicorn = servers
+        for line in ODD_LINES:
+            native = status_code_of(gunicorn, line)
+            assert native == int(line[:3])
+            assert status_code_of(waitress, line) == native, line
+            assert status_code_of(hypercorn, line) == native, line
+        for line in MALFORMED_LINES:
+            assert status_code_of(gunicorn, line) == 500
+            assert status_code_of(hypercorn, line) == 500, line
+        assert status_code_of(uvicorn, "123 Unknown") == status_code_of(gunicorn, "123 Unknown")

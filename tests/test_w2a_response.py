@@ -66,7 +66,7 @@ def assert_generic_500(peer: Peer) -> None:
         pytest.param(200, TypeError, id="W2A-RESP-01-int"),
         pytest.param("2000 X", ValueError, id="W2A-RESP-01-four-digits"),
         pytest.param("200 OK\r\n", ValueError, id="W2A-RESP-01-crlf"),
-        pytest.param("103 Early", ValueError, id="W2A-RESP-01-informational"),
+        pytest.param("099 Low", ValueError, id="W2A-RESP-01-below-100"),
         pytest.param("OK", ValueError, id="W2A-RESP-01-no-code"),
     ],
 )

@@ -95,6 +95,11 @@ def wsgi_probe(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
                 pass
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Stream(n, size, delay)
+    if path == "/status":
+        # The status line comes from the query (percent-decoded): odd-but-valid statuses
+        # as the native servers serve them (issue 13 point 4).
+        start_response(query["line"][0], [("Content-Type", "text/plain")])
+        return [b"odd"]
     if path == "/stats":
         with _lock:
             return _json(start_response, dict(_stats))
