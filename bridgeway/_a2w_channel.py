@@ -30,6 +30,7 @@ from ._headers import (
     check_asgi_value,
     remember_asgi_pair,
 )
+from ._protocol import NO_BODY_STATUSES, body_read, parse_content_length, read_size
 from ._types import Environ, Message
 from .errors import ClientDisconnected, ProtocolError
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bridgeway")
 
 DISCONNECT: Message = {"type": "http.disconnect"}
-NO_BODY_STATUS = (204, 304)
 
 
 def read_or_none(stream: Any, size: int) -> bytes | None:
@@ -143,7 +143,7 @@ class AppChannel:
             if self.cut:
                 return  # excess after a cut-off at Content-Length (already logged)
             self.cycle.advance(BODY if more else BODY_END)
-            if self.head or self.status in NO_BODY_STATUS:
+            if self.head or self.status in NO_BODY_STATUSES:
                 body = b""  # HEAD, 204 and 304 carry no body (HTTP-04)
             left = self.left
             if left is not None:
@@ -157,7 +157,7 @@ class AppChannel:
                     self.cycle.state = State.DONE
                     self.cut = True
                 left = self.left = left - len(body)
-                if not more and left and not self.head and self.status not in NO_BODY_STATUS:
+                if not more and left and not self.head and self.status not in NO_BODY_STATUSES:
                     self.error = ProtocolError(
                         f"the ASGI app sent fewer bytes than its Content-Length ({self.length})"
                     )
@@ -261,11 +261,11 @@ class AppChannel:
                 check_asgi_value(name, value)  # (ASCII digits are a valid value)
             if kind == NAME_CONTENT_LENGTH:
                 if length is not None:
-                    if value.strip() != length:
+                    if value.strip(b" \t") != length:
                         raise ValueError("http.response.start: conflicting content-length headers")
                     continue
-                length = value.strip()
-                if not length.isdigit():
+                length = value.strip(b" \t")
+                if parse_content_length(length) is None:
                     raise ValueError(f"http.response.start: invalid content-length {value!r}")
                 continue  # added once, below (it used to be sent twice)
             if kind == NAME_HOP_BY_HOP:
@@ -320,23 +320,17 @@ class AppChannel:
             self.body_done = not more
             return {"type": "http.request", "body": data, "more_body": more}
         # In memory (waitress, tests) or a temp file (waitress): never blocks.
-        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        size = read_size(left, self.adapter.chunk_size)
         return self._body_message(read_or_none(stream, size), left)
 
     def _body_message(self, data: bytes | None, left: int | None) -> Message:
         """The ``http.request`` message for what a read of ``wsgi.input`` gave (None:
         the read failed), or ``http.disconnect`` when the body ended early."""
-        if left is not None:
-            if not data:  # b"" before the declared length: the client went away
-                self.body_done = True
-                return DISCONNECT
-            left = self.body_left = left - len(data)
-            more = left > 0
-        else:
-            if data is None:
-                self.body_done = True
-                return DISCONNECT
-            more = bool(data)
+        step = body_read(left, data)
+        if step is None:  # the read failed, or b"" before the declared length
+            self.body_done = True
+            return DISCONNECT
+        self.body_left, more = step
         if not more:
             self.body_done = True
         return {"type": "http.request", "body": data, "more_body": more}

@@ -29,9 +29,10 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._a2w_channel import NO_BODY_STATUS, AppChannel
+from ._a2w_channel import AppChannel
 from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._protocol import NO_BODY_STATUSES, file_chunks, plain_wsgi_response
 from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -56,14 +57,6 @@ def _caused_by_disconnect(exc: BaseException) -> bool:
     return False
 
 
-def _plain(
-    start_response: StartResponse, status: str, body: bytes, exc_info: Any = None
-) -> list[bytes]:
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    start_response(status, headers, exc_info)
-    return [body]
-
-
 def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
     """The request's scope; sets how much body it has (raises ``BadRequest``)."""
     scope = build_scope(environ)
@@ -75,7 +68,7 @@ def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
 
 def bad_request(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
     logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
-    return _plain(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
+    return plain_wsgi_response(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
 
 
 class _FileIterable:
@@ -86,9 +79,7 @@ class _FileIterable:
         self.size = size
 
     def __iter__(self) -> Iterator[bytes]:
-        read, size = self.file.read, self.size
-        while data := read(size):
-            yield data
+        return file_chunks(self.file, self.size)
 
     def close(self) -> None:
         self.file.close()
@@ -154,7 +145,7 @@ class Request(AppChannel):
             if lifespan.status == "failed":
                 self.released = True
                 adapter.pool().checkin(ploop)
-                return _plain(
+                return plain_wsgi_response(
                     self.start_response, "500 Internal Server Error", b"Internal Server Error"
                 )
             state = lifespan.request_state()
@@ -192,7 +183,7 @@ class Request(AppChannel):
             self.final
             and self.length is None
             and not self.head
-            and self.status not in NO_BODY_STATUS
+            and self.status not in NO_BODY_STATUSES
         ):
             # The whole body is known: give the server its length rather than making it
             # chunk or close the connection (HTTP-08).
@@ -405,7 +396,7 @@ class Request(AppChannel):
                 )
         self._release()
         self.exhausted = True
-        return _plain(
+        return plain_wsgi_response(
             self.start_response,
             "500 Internal Server Error",
             b"Internal Server Error",
@@ -474,7 +465,7 @@ class Request(AppChannel):
 
     def _file_response(self, file: Any) -> Any:
         headers = self.headers
-        if self.length is None and not self.head and self.status not in NO_BODY_STATUS:
+        if self.length is None and not self.head and self.status not in NO_BODY_STATUSES:
             headers.append(("Content-Length", str(os.fstat(file.fileno()).st_size)))
         try:
             self._start_response(headers)
@@ -483,7 +474,7 @@ class Request(AppChannel):
             raise
         self.yielded = self.exhausted = True
         self._release()
-        if self.head or self.status in NO_BODY_STATUS:
+        if self.head or self.status in NO_BODY_STATUSES:
             file.close()
             return []
         wrapper = self.environ.get("wsgi.file_wrapper")

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ._protocol import file_chunks
+
 
 class ErrorStream:
     """``wsgi.errors``: a text stream that goes to logging (the ``bridgeway.wsgi.errors``
@@ -51,7 +53,4 @@ class FileWrapper:
             self.close = filelike.close
 
     def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        size = self.blksize
-        while data := read(size):
-            yield data
+        return file_chunks(self.filelike, self.blksize)
