@@ -40,6 +40,7 @@ import anyio.to_thread
 
 from ._a2w_channel import DISCONNECT, read_or_none
 from ._a2w_request import Request, _caused_by_disconnect, bad_request, scope_of
+from ._protocol import read_size
 from ._types import Message
 from ._upstream import Upstream
 from ._w2a_nested import spawn
@@ -290,7 +291,7 @@ class NestedRequest(Request):
             self.body_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
         stream = self.environ["wsgi.input"]
-        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        size = read_size(left, self.adapter.chunk_size)
         if isinstance(stream, (io.BytesIO, io.BufferedRandom)):
             data = read_or_none(stream, size)
         else:

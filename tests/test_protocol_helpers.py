@@ -102,9 +102,10 @@ def test_parse_content_length_agrees_with_h11(value: bytes, length: int | None) 
 
 
 INVALID_ON_THE_WIRE = [b"-1", b"5_0", b"+5", b"5, 5", b"\xb2", b"9" * 5000, b"0x10"]
+INVALID_IDS = ["negative", "underscore", "plus", "list", "superscript", "5000-digits", "hex"]
 
 
-@pytest.mark.parametrize("value", INVALID_ON_THE_WIRE)
+@pytest.mark.parametrize("value", INVALID_ON_THE_WIRE, ids=INVALID_IDS)
 async def test_w2a_invalid_request_content_length_is_400(value: bytes) -> None:
     """WSGIToASGI under a lenient ASGI server: every invalid value is a 400 before the
     app runs. ``b"\\xb2"`` (``"²"``, a digit to ``str.isdigit()``) and a value past
