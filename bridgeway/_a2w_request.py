@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ._a2w_channel import AppChannel
 from ._context import crossing_context, round_trip
 from ._headers import status_line
-from ._protocol import NO_BODY_STATUSES, file_chunks, plain_wsgi_response
+from ._protocol import NO_BODY_STATUSES, FileWrapper, plain_wsgi_response
 from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -69,20 +69,6 @@ def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
 def bad_request(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
     logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
     return plain_wsgi_response(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
-
-
-class _FileIterable:
-    """The body of a pathsend response when the server has no ``wsgi.file_wrapper``."""
-
-    def __init__(self, file: Any, size: int) -> None:
-        self.file = file
-        self.size = size
-
-    def __iter__(self) -> Iterator[bytes]:
-        return file_chunks(self.file, self.size)
-
-    def close(self) -> None:
-        self.file.close()
 
 
 class _ClosableBody(list[bytes]):
@@ -480,4 +466,4 @@ class Request(AppChannel):
         wrapper = self.environ.get("wsgi.file_wrapper")
         if wrapper is not None:
             return wrapper(file, self.adapter.chunk_size)
-        return _FileIterable(file, self.adapter.chunk_size)
+        return FileWrapper(file, self.adapter.chunk_size)  # the server has none

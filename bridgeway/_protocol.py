@@ -78,12 +78,22 @@ def body_read(left: int | None, data: bytes | None) -> tuple[int | None, bool] |
     return left, left > 0
 
 
-def file_chunks(file: Any, size: int) -> Iterator[bytes]:
-    """A file's bytes from its current position to EOF, ``size`` at a time (PEP 3333
-    §Optional Platform-Specific File Handling). Read lazily, in the thread that iterates."""
-    read = file.read
-    while data := read(size):
-        yield data
+class FileWrapper:
+    """A file as a response iterable (PEP 3333 §Optional Platform-Specific File
+    Handling): ``blksize`` bytes at a time from its current position to EOF, read lazily
+    in the thread that iterates; ``close()`` closes the file (EXT-01). WSGIToASGI's
+    ``wsgi.file_wrapper``, and ASGIToWSGI's pathsend body under a server without one."""
+
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> Iterator[bytes]:
+        read, size = self.filelike.read, self.blksize
+        while data := read(size):
+            yield data
 
 
 # bridgeway's own short answers (400, 404, 500) are plain text, with a length so the

@@ -62,7 +62,7 @@ def read_ahead(environ: Environ, limit: int) -> tuple[bytes, bool]:
         left: int | None = length
         more = length > 0
         while more:  # never past CONTENT_LENGTH: wsgiref's input would block
-            chunk = stream.read(read_size(left, length))
+            chunk = stream.read(read_size(left, limit))
             step = body_read(left, chunk)
             if step is None:
                 break

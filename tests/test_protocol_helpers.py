@@ -18,8 +18,8 @@ from w2a_driver import Peer, call, make_scope
 from bridgeway import ASGIDispatcher, WSGIDispatcher, WSGIToASGI
 from bridgeway._protocol import (
     NO_BODY_STATUSES,
+    FileWrapper,
     body_read,
-    file_chunks,
     parse_content_length,
     plain_headers,
     plain_response,
@@ -377,10 +377,13 @@ def test_bounded_reads_stop_at_the_length(chunk_size: int) -> None:
 # ------------------------------------------------------------------ files and plain answers
 
 
-def test_file_chunks_from_the_current_position() -> None:
+def test_file_wrapper_from_the_current_position_then_closes() -> None:
     file = io.BytesIO(b"skip:abcdefg")
     file.seek(5)
-    assert list(file_chunks(file, 3)) == [b"abc", b"def", b"g"]
+    wrapper = FileWrapper(file, 3)
+    assert list(wrapper) == [b"abc", b"def", b"g"]
+    wrapper.close()
+    assert file.closed
 
 
 def test_plain_answers_are_the_same_on_both_sides() -> None:
