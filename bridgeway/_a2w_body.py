@@ -71,8 +71,9 @@ class BodyReader:
                     self._paused = False
                     if self._stopped:
                         return
+                size = read_size(left, self._chunk_size)
                 try:
-                    data = self._stream.read(read_size(left, self._chunk_size))
+                    data = self._stream.read(size)
                 except Exception as exc:  # the server's stream broke (werkzeug's
                     # ClientDisconnected is an HTTPException, cheroot's MaxSizeExceeded...):
                     # for the app, the client is gone; never leave it waiting.

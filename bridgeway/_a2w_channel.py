@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bridgeway")
 
 DISCONNECT: Message = {"type": "http.disconnect"}
+NO_BODY_STATUS = NO_BODY_STATUSES  # (204, 304); the name used here and in _a2w_request
 
 
 def read_or_none(stream: Any, size: int) -> bytes | None:
@@ -143,7 +144,7 @@ class AppChannel:
             if self.cut:
                 return  # excess after a cut-off at Content-Length (already logged)
             self.cycle.advance(BODY if more else BODY_END)
-            if self.head or self.status in NO_BODY_STATUSES:
+            if self.head or self.status in NO_BODY_STATUS:
                 body = b""  # HEAD, 204 and 304 carry no body (HTTP-04)
             left = self.left
             if left is not None:
@@ -157,7 +158,7 @@ class AppChannel:
                     self.cycle.state = State.DONE
                     self.cut = True
                 left = self.left = left - len(body)
-                if not more and left and not self.head and self.status not in NO_BODY_STATUSES:
+                if not more and left and not self.head and self.status not in NO_BODY_STATUS:
                     self.error = ProtocolError(
                         f"the ASGI app sent fewer bytes than its Content-Length ({self.length})"
                     )

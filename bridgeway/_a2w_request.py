@@ -29,10 +29,10 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._a2w_channel import AppChannel
+from ._a2w_channel import NO_BODY_STATUS, AppChannel
 from ._context import crossing_context, round_trip
 from ._headers import status_line
-from ._protocol import NO_BODY_STATUSES, FileWrapper, plain_wsgi_response
+from ._protocol import FileWrapper, plain_wsgi_response
 from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -169,7 +169,7 @@ class Request(AppChannel):
             self.final
             and self.length is None
             and not self.head
-            and self.status not in NO_BODY_STATUSES
+            and self.status not in NO_BODY_STATUS
         ):
             # The whole body is known: give the server its length rather than making it
             # chunk or close the connection (HTTP-08).
@@ -451,7 +451,7 @@ class Request(AppChannel):
 
     def _file_response(self, file: Any) -> Any:
         headers = self.headers
-        if self.length is None and not self.head and self.status not in NO_BODY_STATUSES:
+        if self.length is None and not self.head and self.status not in NO_BODY_STATUS:
             headers.append(("Content-Length", str(os.fstat(file.fileno()).st_size)))
         try:
             self._start_response(headers)
@@ -460,7 +460,7 @@ class Request(AppChannel):
             raise
         self.yielded = self.exhausted = True
         self._release()
-        if self.head or self.status in NO_BODY_STATUSES:
+        if self.head or self.status in NO_BODY_STATUS:
             file.close()
             return []
         wrapper = self.environ.get("wsgi.file_wrapper")
