@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._protocol import body_read, read_size
+
 logger = logging.getLogger("bridgeway")
 
 GONE = object()  # the client went away before the end of the body
@@ -73,7 +75,7 @@ class BodyReader:
                     self._paused = False
                     if self._stopped:
                         return
-                size = self._chunk_size if left is None else min(self._chunk_size, left)
+                size = read_size(left, self._chunk_size)
                 more = True
                 try:
                     if self._by_message is None:
@@ -91,17 +93,13 @@ class BodyReader:
                     if not more:
                         return
                     continue
-                if left is None:
-                    self._push((data, bool(data)))
-                    if not data:
-                        return
-                    continue
-                if not data:  # b"" before the declared length: the client went away
+                step = body_read(left, data)
+                if step is None:  # b"" before the declared length: the client went away
                     self._push(GONE)
                     return
-                left -= len(data)
-                self._push((data, left > 0))
-                if left <= 0:
+                left, more = step
+                self._push((data, more))
+                if not more:
                     return
         except BaseException:
             logger.exception("bridgeway: internal error in the wsgi.input reader")

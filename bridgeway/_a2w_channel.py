@@ -31,6 +31,7 @@ from ._headers import (
     check_asgi_value,
     remember_asgi_pair,
 )
+from ._protocol import NO_BODY_STATUSES, body_read, parse_content_length, read_size
 from ._types import Environ, Message
 from .errors import ClientDisconnected, ProtocolError
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bridgeway")
 
 DISCONNECT: Message = {"type": "http.disconnect"}
-NO_BODY_STATUS = (204, 304)
+NO_BODY_STATUS = NO_BODY_STATUSES  # (204, 304); the name used here and in _a2w_request
 
 
 def read_or_none(stream: Any, size: int) -> bytes | None:
@@ -312,11 +313,11 @@ class AppChannel:
                 check_asgi_value(name, value)  # (ASCII digits are a valid value)
             if kind == NAME_CONTENT_LENGTH:
                 if length is not None:
-                    if value.strip() != length:
+                    if value.strip(b" \t") != length:
                         raise ValueError("http.response.start: conflicting content-length headers")
                     continue
-                length = value.strip()
-                if not length.isdigit():
+                length = value.strip(b" \t")
+                if parse_content_length(length) is None:
                     raise ValueError(f"http.response.start: invalid content-length {value!r}")
                 continue  # added once, below (it used to be sent twice)
             if kind == NAME_HOP_BY_HOP:
@@ -382,23 +383,17 @@ class AppChannel:
             self.body_done = not more
             return {"type": "http.request", "body": data, "more_body": more}
         # In memory (waitress, tests) or a temp file (waitress): never blocks.
-        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        size = read_size(left, self.adapter.chunk_size)
         return self._body_message(read_or_none(stream, size), left)
 
     def _body_message(self, data: bytes | None, left: int | None) -> Message:
         """The ``http.request`` message for what a read of ``wsgi.input`` gave (None:
         the read failed), or ``http.disconnect`` when the body ended early."""
-        if left is not None:
-            if not data:  # b"" before the declared length: the client went away
-                self.body_done = True
-                return DISCONNECT
-            left = self.body_left = left - len(data)
-            more = left > 0
-        else:
-            if data is None:
-                self.body_done = True
-                return DISCONNECT
-            more = bool(data)
+        step = body_read(left, data)
+        if step is None:  # the read failed, or b"" before the declared length
+            self.body_done = True
+            return DISCONNECT
+        self.body_left, more = step
         if not more:
             self.body_done = True
         return {"type": "http.request", "body": data, "more_body": more}

@@ -47,6 +47,7 @@ import anyio.to_thread
 
 from ._a2w_channel import DISCONNECT, read_or_none
 from ._a2w_request import Request, _caused_by_disconnect, bad_request, scope_of
+from ._protocol import read_size
 from ._types import Message
 from ._upstream import Upstream
 from ._w2a_nested import spawn
@@ -325,7 +326,7 @@ class NestedRequest(Request):
             self.body_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
         stream = self.environ["wsgi.input"]
-        size = self.adapter.chunk_size if left is None else min(self.adapter.chunk_size, left)
+        size = read_size(left, self.adapter.chunk_size)
         if self.by_message:
             # WSGIToASGI's own wsgi.input, read to its end message by message: the
             # app gets the server's body messages as they came (_carry.carry_body).

@@ -33,6 +33,7 @@ from ._a2w_channel import NO_BODY_STATUS, AppChannel
 from ._carry import carry_body, carry_request, carry_response
 from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._protocol import FileWrapper, plain_wsgi_response
 from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -58,14 +59,6 @@ def _caused_by_disconnect(exc: BaseException) -> bool:
     return False
 
 
-def _plain(
-    start_response: StartResponse, status: str, body: bytes, exc_info: Any = None
-) -> list[bytes]:
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    start_response(status, headers, exc_info)
-    return [body]
-
-
 def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
     """The request's scope; sets how much body it has (raises ``BadRequest``)."""
     scope = build_scope(environ)
@@ -77,23 +70,7 @@ def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
 
 def bad_request(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
     logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
-    return _plain(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
-
-
-class _FileIterable:
-    """The body of a pathsend response when the server has no ``wsgi.file_wrapper``."""
-
-    def __init__(self, file: Any, size: int) -> None:
-        self.file = file
-        self.size = size
-
-    def __iter__(self) -> Iterator[bytes]:
-        read, size = self.file.read, self.size
-        while data := read(size):
-            yield data
-
-    def close(self) -> None:
-        self.file.close()
+    return plain_wsgi_response(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
 
 
 class _ClosableBody(list[bytes]):
@@ -190,7 +167,7 @@ class Request(AppChannel):
             if lifespan.status == "failed":
                 self.released = True
                 adapter.pool().checkin(ploop)
-                return _plain(
+                return plain_wsgi_response(
                     self.start_response, "500 Internal Server Error", b"Internal Server Error"
                 )
             state = lifespan.request_state()
@@ -486,7 +463,7 @@ class Request(AppChannel):
                 )
         self._release()
         self.exhausted = True
-        return _plain(
+        return plain_wsgi_response(
             self.start_response,
             "500 Internal Server Error",
             b"Internal Server Error",
@@ -582,4 +559,4 @@ class Request(AppChannel):
         wrapper = self.environ.get("wsgi.file_wrapper")
         if wrapper is not None:
             return wrapper(file, self.adapter.chunk_size)
-        return _FileIterable(file, self.adapter.chunk_size)
+        return FileWrapper(file, self.adapter.chunk_size)  # the server has none

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from ._protocol import parse_content_length
 from ._types import Scope
 from .errors import BadRequest
 
@@ -177,7 +178,7 @@ def build_environ(
             old = environ.get("CONTENT_LENGTH")
             if old is not None and old != value:
                 raise BadRequest("conflicting Content-Length headers")
-            if not value.isdigit():
+            if parse_content_length(value) is None:
                 raise BadRequest(f"invalid Content-Length {value!r}")
             environ["CONTENT_LENGTH"] = value
             continue

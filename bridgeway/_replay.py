@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ._protocol import parse_content_length
 from ._types import Message
 
 DEFAULT_FALLBACK_STATUSES = frozenset({404})
@@ -22,24 +23,16 @@ DEFAULT_REPLAY_LIMIT = 1024 * 1024
 
 
 def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The request's Content-Length, or None if absent or unreadable (then we read)."""
+    """The request's Content-Length, or None if absent or invalid (then we read)."""
     for name, value in headers:
         if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            return parse_content_length(value)
     return None
 
 
 def environ_length(value: str | None) -> int | None:
     """CONTENT_LENGTH of a WSGI environ as an int; None when empty or invalid."""
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+    return parse_content_length(value) if value else None
 
 
 class BodyBuffer:

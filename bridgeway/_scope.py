@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from ._protocol import parse_content_length
 from .errors import BadRequest
 
 logger = logging.getLogger("bridgeway")
@@ -66,10 +67,10 @@ def content_length(environ: dict[str, Any]) -> int | None:
     value = environ.get("CONTENT_LENGTH")
     if not value:
         return None
-    value = value.strip()
-    if not value.isdigit():
+    length = parse_content_length(value)
+    if length is None:
         raise BadRequest(f"invalid Content-Length {value!r}")
-    return int(value)
+    return length
 
 
 def _header_name(key: str) -> bytes:

@@ -62,6 +62,7 @@ import anyio
 from ._carry import Carried
 from ._context import crossing_context, round_trip
 from ._environ import build_environ, inherit_upstream, take_request_target
+from ._protocol import plain_response
 from ._round_trip import PRESERVE_CONTEXT
 from ._threads import Mailbox, current_handle
 from ._types import Message, Receive, Scope, Send
@@ -73,7 +74,7 @@ from ._w2a_nested import (
     raised_while_cancelled,
     start_nested,
 )
-from ._w2a_response import WSGIResponse, plain_response
+from ._w2a_response import WSGIResponse
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected
 

@@ -25,6 +25,7 @@ from ._headers import (
     remember_wsgi_length_name,
     remember_wsgi_pair,
 )
+from ._protocol import NO_BODY_STATUSES, parse_content_length, plain_response, status_has_body
 from ._types import Message, OptExcInfo
 from .errors import ClientDisconnected, ProtocolError
 
@@ -34,20 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bridgeway")
 
 _ERROR_BODY = b"Internal Server Error"
-
-
-def plain_response(status: int, body: bytes) -> list[Message]:
-    return [
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        },
-        {"type": "http.response.body", "body": body, "more_body": False},
-    ]
 
 
 class WSGIResponse:
@@ -151,7 +138,7 @@ class WSGIResponse:
         self._finish()
 
     def _no_body_status(self) -> bool:
-        return self._status in (204, 304)
+        return self._status in NO_BODY_STATUSES
 
     def _set_length(self, length: int) -> None:
         self._headers.append((b"content-length", str(length).encode()))
@@ -216,9 +203,9 @@ class WSGIResponse:
                 lower = name.lower()
                 if lower == "content-length":
                     remember_wsgi_length_name(name)
-                    value = value.strip()
-                    if not value.isdigit():
+                    if parse_content_length(value) is None:
                         raise ValueError(f"start_response(): invalid Content-Length {value!r}")
+                    value = value.strip(" \t")
                 elif is_hop_by_hop(lower.encode("latin-1")):
                     if self._strict_headers:
                         raise ValueError(
@@ -236,7 +223,7 @@ class WSGIResponse:
                     asgi_headers.append(pair)
                     continue
             if length is not None:
-                if int(value) != int(length):
+                if value != length:  # the same field value (RFC 9110 §8.6), not "05" and "5"
                     raise ValueError("start_response(): conflicting Content-Length headers")
                 continue  # an identical duplicate is dropped (HTTP-10)
             length = value  # appended once, below, after the other headers
@@ -244,7 +231,7 @@ class WSGIResponse:
         self._headers = asgi_headers
         if self._round is not None:
             self._wsgi_start = (status, headers)
-        self._no_body = code in (204, 304) or self._method == "HEAD"
+        self._no_body = not status_has_body(code) or self._method == "HEAD"
         if length is None:
             self._cl = self._remaining = None
         else:
@@ -298,7 +285,7 @@ class WSGIResponse:
             )
         messages: list[Message] = [] if self._headers_sent else self._start_messages()
         if self._no_body:
-            if self._status in (204, 304):
+            if self._status in NO_BODY_STATUSES:
                 logger.warning(
                     "bridgeway: dropped body bytes of a %d response (RFC 9110)", self._status
                 )

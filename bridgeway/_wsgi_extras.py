@@ -1,13 +1,11 @@
-"""The two helper objects every WSGIToASGI environ carries: ``wsgi.errors`` and
-``wsgi.file_wrapper`` (PEP 3333 §Input and Error Streams, §Optional Platform-Specific
-File Handling)."""
+"""``wsgi.errors`` of every WSGIToASGI environ (PEP 3333 §Input and Error Streams); its
+``wsgi.file_wrapper`` is ``_protocol.FileWrapper``, shared with ASGIToWSGI."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable
 
 
 class ErrorStream:
@@ -37,21 +35,3 @@ class ErrorStream:
         if rest:
             self._local.pending = ""
             self._logger.error("%s", rest)
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper``: reads ``blksize`` bytes at a time from the file's current
-    position until EOF; ``close()`` closes the file (EXT-01). It reads in the worker
-    thread, like any other response iterable."""
-
-    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
-
-    def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        size = self.blksize
-        while data := read(size):
-            yield data

@@ -17,6 +17,7 @@ import io
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
+from ._protocol import body_read, read_size
 from ._replay import environ_length
 from ._types import Environ, OptExcInfo, StartResponse, WSGIApp
 
@@ -57,13 +58,16 @@ def read_ahead(environ: Environ, limit: int) -> tuple[bytes, bool]:
     if length is not None:
         if length > limit:
             return b"", False  # known too big: nothing read, no fallback
-        chunks, left = [], length
-        while left > 0:  # never past CONTENT_LENGTH: wsgiref's input would block
-            chunk = stream.read(left)
-            if not chunk:
+        chunks: list[bytes] = []
+        left: int | None = length
+        more = length > 0
+        while more:  # never past CONTENT_LENGTH: wsgiref's input would block
+            chunk = stream.read(read_size(left, limit))
+            step = body_read(left, chunk)
+            if step is None:
                 break
             chunks.append(chunk)
-            left -= len(chunk)
+            left, more = step
         return b"".join(chunks), True
     if not environ.get("wsgi.input_terminated"):
         return b"", True  # no CONTENT_LENGTH and not terminated: no body (PEP 3333)

@@ -34,6 +34,7 @@ from typing import Any
 
 from ._asgi_fallback import serve_with_fallback as asgi_fallback
 from ._fanout import fan_out
+from ._protocol import plain_response, plain_wsgi_response
 from ._replay import DEFAULT_FALLBACK_STATUSES, DEFAULT_REPLAY_LIMIT
 from ._routing import Routes, mount_environ, mount_scope, routing_path, wsgi_prefix
 from ._types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
@@ -290,12 +291,9 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
         # Closing before accepting: the server answers the handshake 403 (ASGI-www).
         await send({"type": "websocket.close", "code": 1000})
         return
-    headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(_NOT_FOUND))]
-    await send({"type": "http.response.start", "status": 404, "headers": headers})
-    await send({"type": "http.response.body", "body": _NOT_FOUND})
+    for message in plain_response(404, _NOT_FOUND):
+        await send(message)
 
 
 def _wsgi_not_found(environ: Environ, start_response: StartResponse) -> list[bytes]:
-    headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(_NOT_FOUND)))]
-    start_response("404 Not Found", headers)
-    return [_NOT_FOUND]
+    return plain_wsgi_response(start_response, "404 Not Found", _NOT_FOUND)

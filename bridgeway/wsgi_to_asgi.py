@@ -17,10 +17,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from ._protocol import FileWrapper
 from ._threads import WorkerPool, process_id
 from ._types import Message, Receive, Scope, Send, WSGIApp
 from ._w2a_cycle import HTTPCycle
-from ._wsgi_extras import ErrorStream, FileWrapper
+from ._wsgi_extras import ErrorStream
 from .asgi_to_wsgi import ASGIToWSGI
 from .errors import ServerContractError
 
