@@ -70,9 +70,7 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
 
 _RULE = "(ASGI-www §Response Start / §Response Body)"
 _AFTER_BODY = "the ASGI app sent http.response.body after the response was complete " + _RULE
-_AFTER_START = (
-    "the ASGI app sent http.response.start after the response was complete " + _RULE
-)
+_AFTER_START = "the ASGI app sent http.response.start after the response was complete " + _RULE
 _PATHSEND = (
     "http.response.pathsend must come right after http.response.start, once,"
     " instead of any http.response.body (ASGI extensions §Path Send)"
