@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ._a2w_channel import NO_BODY_STATUS, AppChannel
 from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._lifespan_outcome import LifespanOutcome
 from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
 from ._types import Environ, StartResponse
@@ -151,7 +152,7 @@ class Request(AppChannel):
         ploop.serving = f"{scope['method']} {scope['path']}"
         lifespan = ploop.lifespan
         if lifespan is not None:
-            if lifespan.status == "failed":
+            if lifespan.status is LifespanOutcome.FAILED:
                 self.released = True
                 adapter.pool().checkin(ploop)
                 return _plain(
