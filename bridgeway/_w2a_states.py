@@ -77,6 +77,7 @@ NEXT: tuple[tuple[int | None, ...], ...] = tuple(
 )
 
 _PEP = "(PEP 3333 §The start_response() Callable)"
+_WRITE = "(PEP 3333 §The write() Callable)"
 
 _WHY: dict[tuple[int, int], str] = {
     **{
@@ -86,8 +87,8 @@ _WHY: dict[tuple[int, int], str] = {
     },
     (IDLE, CHUNK): f"the WSGI app produced body bytes before calling start_response() {_PEP}",
     (IDLE, END): f"the WSGI app returned without calling start_response() {_PEP}",
-    (IDLE, WRITE): "write() was called before start_response()",
-    (DONE, WRITE): "write() was called after the response was complete",
+    (IDLE, WRITE): f"write() was called before start_response() {_WRITE}",
+    (DONE, WRITE): f"write() was called after the response was complete {_WRITE}",
 }
 
 
