@@ -17,8 +17,10 @@ States are ordered: a state ``>= FULL`` is complete.
 
 Not states, because they are orthogonal to the progress: ``halt`` (the client left
 or the request was cancelled: set from the event loop's side at any point), whether
-the response may carry a body (HEAD, 204, 304: fixed by ``start_response``), and
-whether a body is a list (fixed by what the app returned).
+the response may carry a body (HEAD, 204, 304: fixed by ``start_response``), whether
+the Content-Length is the app's or inferred from a one-item list (it picks the event
+when the length is met: EXACT, or END as nothing more can come), and whether a body
+is a list (fixed by what the app returned).
 """
 
 from __future__ import annotations
