@@ -22,7 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 from ._a2w_body import GONE, BodyReader
 from ._carry import Carried
-from ._cycle import BODY, BODY_END, START, TRAILERS, ResponseCycle, State
+from ._cycle import (
+    BODY,
+    BODY_END,
+    CUT,
+    EXCESS,
+    PATHSEND,
+    SHORT_BODY,
+    START,
+    TRAILERS,
+    ResponseCycle,
+    State,
+)
 from ._headers import (
     ASGI_PAIRS,
     NAME_CONTENT_LENGTH,
@@ -63,7 +74,6 @@ class AppChannel:
         "carried",
         "chunk",
         "closed",
-        "cut",
         "cycle",
         "environ",
         "error",
@@ -98,9 +108,11 @@ class AppChannel:
         self.trailers = False  # set by a valid http.response.start
         self.length: int | None = None  # the app's content-length
         self.left: int | None = None  # bytes still owed under it
-        self.cut = False  # the body was cut at the app's Content-Length
         self.chunk: bytes | None = None  # the body bytes ready for the server
-        self.final = False  # the app sent its final body message
+        # The app's final body is in hand: ``cycle.state in _cycle.FINAL`` (DONE or
+        # CUT), kept as a plain attribute because the WSGI side reads it at every pull;
+        # set only right after the transition into one of those states.
+        self.final = False
         self.file: Any = None  # the file of http.response.pathsend
         self.closed = False  # the server closed the iterable
         self.error: BaseException | None = None
@@ -166,9 +178,9 @@ class AppChannel:
                         f"http.response.body: body must be bytes-like, not {type(body).__name__}"
                     ) from None
             more = bool(message.get("more_body", False))
-            if self.cut:
+            cycle = self.cycle
+            if cycle.advance(BODY if more else BODY_END) is CUT:
                 return  # excess after a cut-off at Content-Length (already logged)
-            self.cycle.advance(BODY if more else BODY_END)
             if self.head or self.status in NO_BODY_STATUS:
                 body = b""  # HEAD, 204 and 304 carry no body (HTTP-04)
             left = self.left
@@ -180,10 +192,10 @@ class AppChannel:
                         self.length,
                     )
                     body, more = body[:left], False
-                    self.cycle.state = State.DONE
-                    self.cut = True
+                    cycle.advance(EXCESS)
                 left = self.left = left - len(body)
                 if not more and left and not self.head and self.status not in NO_BODY_STATUS:
+                    cycle.advance(SHORT_BODY)
                     self.error = ProtocolError(
                         f"the ASGI app sent fewer bytes than its Content-Length ({self.length})"
                     )
@@ -191,7 +203,7 @@ class AppChannel:
                     return
             if not more:
                 self.chunk = body if self.chunk is None else self.chunk + body
-                self.final = True
+                self.final = True  # the cycle is DONE or CUT
                 if self.gone is not None and not self.gone.done():
                     self.gone.set_result(None)
                 if self.carried is not None:
@@ -256,11 +268,7 @@ class AppChannel:
     def _pathsend(self, message: Message) -> None:
         """``http.response.pathsend`` (EXT-06): the file becomes the whole body, handed
         to the server's ``wsgi.file_wrapper`` (sendfile under gunicorn)."""
-        if self.cycle.state is not State.STARTED:
-            raise ProtocolError(
-                "http.response.pathsend must come right after http.response.start, once,"
-                " instead of any http.response.body (ASGI extensions §Path Send)"
-            )
+        self.cycle.check(PATHSEND)  # taken below, once the file is open
         path = message["path"]
         if not isinstance(path, str):
             raise ValueError(f"http.response.pathsend: path must be a str, not {path!r}")
@@ -272,10 +280,10 @@ class AppChannel:
             # path means here exactly what it meant to the app.
             path = os.path.abspath(path)
         file = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server through close()
-        self.cycle.advance(BODY_END)
+        self.cycle.advance(PATHSEND)
         self.file = file
         self.chunk = b""
-        self.final = True
+        self.final = True  # the cycle is DONE
         if self.gone is not None and not self.gone.done():
             self.gone.set_result(None)
         self._wake()

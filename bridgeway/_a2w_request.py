@@ -33,6 +33,7 @@ from ._a2w_channel import NO_BODY_STATUS, AppChannel
 from ._carry import carry_body, carry_request, carry_response
 from ._context import crossing_context, round_trip
 from ._headers import status_line
+from ._lifespan_outcome import LifespanOutcome
 from ._protocol import FileWrapper, plain_wsgi_response
 from ._round_trip import RoundTrip
 from ._scope import build_scope, content_length
@@ -164,7 +165,7 @@ class Request(AppChannel):
         ploop.serving = f"{scope['method']} {scope['path']}"
         lifespan = ploop.lifespan
         if lifespan is not None:
-            if lifespan.status == "failed":
+            if lifespan.status is LifespanOutcome.FAILED:
                 self.released = True
                 adapter.pool().checkin(ploop)
                 return plain_wsgi_response(

@@ -6,13 +6,18 @@ shares the server's ``state`` dict (so what a mount stores there reaches the req
 scopes, ASGI-life §Lifespan State). Each mount's ``receive`` hands out
 ``lifespan.startup`` and later ``lifespan.shutdown``; its ``send`` records the answer.
 
-Per mount, startup ends as: *complete*; *failed* (``startup.failed``, or no answer
-within ``startup_timeout``); or *unsupported* (the app raised or returned before
+Per mount, startup ends as (a ``LifespanOutcome``): COMPLETE; FAILED
+(``startup.failed``, or no answer within ``startup_timeout``); or UNSUPPORTED (the
+app raised or returned before
 answering, which is how apps without lifespan support behave, e.g. Django's
 ``ASGIHandler``; as in uvicorn's ``--lifespan auto`` they are served anyway). If any
 failed, the server gets ``lifespan.startup.failed`` naming the mounts, after the
 mounts that did start were shut down. At ``lifespan.shutdown`` the started mounts are
 shut down concurrently; any failure gives ``lifespan.shutdown.failed``.
+
+Not merged with ``_lifespan`` (ASGIToWSGI's driver of one app per event loop, in
+asyncio, with its ``auto``/``on``/``off`` modes): see there why; they share the
+outcome type.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._lifespan_outcome import COMPLETE, FAILED, UNSUPPORTED, LifespanOutcome
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .errors import ProtocolError
 
@@ -39,8 +45,8 @@ class _Mount:
         }
         if "state" in scope:
             self.scope["state"] = scope["state"]
-        self.startup: str | None = None  # "complete" | "failed" | "unsupported"
-        self.shutdown: str | None = None  # "complete" | "failed"
+        self.startup: LifespanOutcome | None = None  # COMPLETE, FAILED or UNSUPPORTED
+        self.shutdown: LifespanOutcome | None = None  # COMPLETE or FAILED
         self.message = ""
         self.received = 0
         self.started = anyio.Event()
@@ -60,13 +66,13 @@ class _Mount:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind in ("lifespan.startup.complete", "lifespan.startup.failed") and not self.startup:
-            self.startup = kind.rsplit(".", 1)[1]
+            self.startup = LifespanOutcome(kind.rsplit(".", 1)[1])
             self.message = str(message.get("message", ""))
             self.started.set()
         elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed") and (
             self.received >= 2 and not self.shutdown
         ):
-            self.shutdown = kind.rsplit(".", 1)[1]
+            self.shutdown = LifespanOutcome(kind.rsplit(".", 1)[1])
             self.message = str(message.get("message", ""))
             self.stopped.set()
         else:
@@ -85,21 +91,21 @@ class _Mount:
                     exc,
                 )
             elif self.shutdown is None and self.go_shutdown.is_set():
-                self.shutdown, self.message = "failed", repr(exc)
-            elif self.startup != "failed":
+                self.shutdown, self.message = FAILED, repr(exc)
+            elif self.startup is not FAILED:
                 logger.error("bridgeway: lifespan of %s raised", self.label, exc_info=exc)
         finally:
             if self.startup is None:
-                self.startup = "unsupported"
+                self.startup = UNSUPPORTED
             if self.go_shutdown.is_set() and self.shutdown is None:
-                self.shutdown = "complete"
+                self.shutdown = COMPLETE
             self.started.set()
             self.stopped.set()
 
 
 async def _stop(mounts: Sequence[_Mount], limit: float) -> list[str]:
     """Shut the started mounts down, concurrently; the failures, as text."""
-    started = [m for m in mounts if m.startup == "complete"]
+    started = [m for m in mounts if m.startup is COMPLETE]
     for mount in started:
         mount.go_shutdown.set()
     with anyio.move_on_after(limit):
@@ -109,7 +115,7 @@ async def _stop(mounts: Sequence[_Mount], limit: float) -> list[str]:
     for mount in started:
         if mount.shutdown is None:
             failures.append(f"{mount.label}: no answer to shutdown within {limit:g}s")
-        elif mount.shutdown == "failed":
+        elif mount.shutdown is FAILED:
             failures.append(f"{mount.label}: {mount.message}")
     return failures
 
@@ -150,7 +156,7 @@ async def _serve(
     for mount in mounts:
         if mount.startup is None:
             failures.append(f"{mount.label}: no answer to startup within {startup_timeout:g}s")
-        elif mount.startup == "failed":
+        elif mount.startup is FAILED:
             failures.append(f"{mount.label}: {mount.message}")
     if failures:
         await _stop(mounts, shutdown_timeout)

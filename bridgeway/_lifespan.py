@@ -6,9 +6,19 @@ loop-bound resources made at startup (locks, connection pools) must only be used
 their own loop. The lifespan coroutine stays suspended in ``receive()`` between
 requests and gets ``lifespan.shutdown`` when the loop retires.
 
-Outcomes of startup: ``ready`` (startup.complete), ``failed`` (startup.failed, or an
-exception / time-out in ``on`` mode), ``unsupported`` (in ``auto`` mode, the app
-raised or returned without answering: served without lifespan, A2W-LIFE-06).
+Outcomes of startup (``status``, a ``LifespanOutcome``): COMPLETE (startup.complete),
+FAILED (startup.failed, or an exception / time-out in ``on`` mode), UNSUPPORTED (in
+``auto`` mode, the app raised or returned without answering: served without lifespan,
+A2W-LIFE-06); PENDING before, OFF with ``lifespan="off"``.
+
+Not merged with ``_fanout``, which speaks the same protocol to apps: this driver runs
+one app on a loop ASGIToWSGI owns, started lazily before the loop's first request
+and with no server lifespan to answer, in asyncio only (the pool's loops are
+asyncio's); it has the ``auto``/``on``/``off`` modes and decides "does not speak
+lifespan" from the app's first moves. ``_fanout`` answers a server's lifespan for
+several mounts at once, in the server's async library (anyio: asyncio or trio), and
+folds their outcomes into the one answer the server gets. What they share is the
+outcome type.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import contextvars
 import logging
 from typing import Any, Literal
 
+from ._lifespan_outcome import COMPLETE, FAILED, OFF, PENDING, UNSUPPORTED, LifespanOutcome
 from ._types import ASGIApp, Message
 
 logger = logging.getLogger("bridgeway")
@@ -40,7 +51,7 @@ class Lifespan:
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
         self.state: dict[str, Any] = {}
-        self.status = "off" if mode == "off" else "pending"
+        self.status: LifespanOutcome = OFF if mode == "off" else PENDING
         self.failure: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._started: asyncio.Future[None] = loop.create_future()
@@ -64,7 +75,7 @@ class Lifespan:
     async def _send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "lifespan.startup.complete" and not self._started.done():
-            self.status = "ready"
+            self.status = COMPLETE
             self._started.set_result(None)
         elif kind == "lifespan.startup.failed" and not self._started.done():
             self._fail(str(message.get("message", "")))
@@ -90,7 +101,7 @@ class Lifespan:
         if self.mode == "on":
             self._fail(f"the app does not speak lifespan: {why}")
             return
-        self.status = "unsupported"
+        self.status = UNSUPPORTED
         logger.warning(
             "bridgeway: the ASGI app does not speak lifespan (%s; rule: a second receive()"
             " before startup was answered, or any non-lifespan message, means"
@@ -100,7 +111,7 @@ class Lifespan:
         self._started.set_result(None)
 
     def _fail(self, why: str) -> None:
-        self.status = "failed"
+        self.status = FAILED
         self.failure = why
         logger.error("bridgeway: lifespan startup failed on this event loop: %s", why)
         if not self._started.done():
@@ -125,7 +136,7 @@ class Lifespan:
                     self._unsupported(f"it raised {exc!r}")
             elif self._stop_requested.done() and not self._stopped.done():
                 logger.error("bridgeway: lifespan shutdown raised", exc_info=exc)
-            elif self.status == "failed":
+            elif self.status is FAILED:
                 # Starlette re-raises after sending startup.failed, whose message (the
                 # traceback) was already logged: log the failure once (A2W-LIFE-05).
                 logger.debug("bridgeway: the lifespan task raised after startup failed")
@@ -143,14 +154,14 @@ class Lifespan:
                     fut.set_result(None)
 
     def _unsupported(self, why: str) -> None:
-        self.status = "unsupported"
+        self.status = UNSUPPORTED
         logger.info("bridgeway: the ASGI app does not support lifespan (%s); serving without", why)
 
     # ------------------------------------------------------ driven from the loop
 
     async def startup(self) -> None:
         """Run startup to an outcome, bounded by ``startup_timeout`` (A2W-LIFE-12)."""
-        if self.status != "pending":
+        if self.status is not PENDING:
             return
         # An empty context: values set during startup do not leak into requests.
         self._task = contextvars.Context().run(self.loop.create_task, self._main())
@@ -163,11 +174,11 @@ class Lifespan:
     async def shutdown(self) -> None:
         """Send lifespan.shutdown and wait for the answer, bounded by the timeout."""
         task = self._task
-        if task is not None and not task.done() and self.status != "ready":
+        if task is not None and not task.done() and self.status is not COMPLETE:
             task.cancel()  # an app that never spoke lifespan, still waiting
             await asyncio.wait({task}, timeout=1.0)
             return
-        if task is None or task.done() or self.status != "ready":
+        if task is None or task.done() or self.status is not COMPLETE:
             return
         self._stop_requested.set_result(None)
         try:
@@ -183,6 +194,6 @@ class Lifespan:
 
     def request_state(self) -> dict[str, Any] | None:
         """A shallow copy of the state for one request scope (A2W-SCOPE-12)."""
-        if self.status == "ready":
+        if self.status is COMPLETE:
             return dict(self.state)
         return None

@@ -54,6 +54,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._lifespan import Lifespan, LifespanMode
+from ._lifespan_outcome import LifespanOutcome
 from ._types import ASGIApp
 
 if TYPE_CHECKING:
@@ -521,11 +522,12 @@ class LoopPool:
             self.app, loop, self.lifespan_mode, self.startup_timeout, self.shutdown_timeout
         )
         ploop.lifespan = lifespan
-        if lifespan.status == "pending":
+        if lifespan.status is LifespanOutcome.PENDING:
             ploop.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=loop))
         with self._lock:
-            again = lifespan.status == "failed" and any(
-                p.lifespan is not None and p.lifespan.status == "ready" for p in self._all
+            again = lifespan.status is LifespanOutcome.FAILED and any(
+                p.lifespan is not None and p.lifespan.status is LifespanOutcome.COMPLETE
+                for p in self._all
             )
             self._all.append(ploop)
             self.loops_created += 1
@@ -567,7 +569,7 @@ class LoopPool:
                 self.shutdown_timeout,
             )
             green.lifespan = lifespan
-            if lifespan.status == "pending":
+            if lifespan.status is LifespanOutcome.PENDING:
                 green.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=green.loop))
             self.loops_created += 1
         except BaseException:

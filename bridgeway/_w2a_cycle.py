@@ -75,6 +75,7 @@ from ._w2a_nested import (
     start_nested,
 )
 from ._w2a_response import WSGIResponse
+from ._w2a_states import END, FULL, HEADERS, STARTED, STREAMING, advance
 from ._wsgi_input import WSGIInput
 from .errors import BadRequest, ClientDisconnected
 
@@ -537,9 +538,10 @@ class HTTPCycle(WSGIResponse):
         try:
             iterable = self._adapter.app(self._environ, self._start_response)
             carried = self.carried
-            if carried is not None and carried.early_start and not self._headers_sent:
+            if carried is not None and carried.early_start and self._progress is STARTED:
                 # A direct round trip whose ASGI app started its response without a
                 # body yet: its start goes out now, as its server would send it (_carry).
+                self._progress = advance(STARTED, HEADERS)
                 self._post_send(self._start_messages())
             self._iterate(iterable)
         except BaseException as exc:
@@ -559,7 +561,7 @@ class HTTPCycle(WSGIResponse):
                     error = self._close_failed(exc, error)
             trip.thread = None  # the environ outlives the call: no longer a live trip
         carried = self.carried
-        if carried is not None and carried.trailers and self._headers_sent:
+        if carried is not None and carried.trailers and self._progress >= STREAMING:
             # After close(): the app further in runs on to its trailers (a task of
             # this request on the server's loop, _a2w_nested; or on a loop of
             # ASGIToWSGI's pool behind WSGI middleware, finished off its thread).
@@ -602,13 +604,14 @@ class HTTPCycle(WSGIResponse):
             pass
         if self.halt or not carried.after_body:
             return
-        if carried.final and not self._complete:
+        if carried.final and self._progress is STREAMING:
             # The ASGI app's body was complete, then it raised (with trailers sent): as
             # a native server got them, the final body and the trailers go out before
             # the error leaves the ASGI call.
-            self._complete = True
+            self._progress = advance(STREAMING, END)
             carried.after_body.insert(0, {"type": "http.response.body"})
-        if self._complete and not self._mailbox.post((_SEND, carried.after_body, False)):
+        complete = self._progress >= FULL
+        if complete and not self._mailbox.post((_SEND, carried.after_body, False)):
             self.halt = True
 
     def _end(self, error: BaseException | None) -> None:

@@ -4,10 +4,10 @@ Callable, §The write() Callable, §Buffering and Streaming).
 
 ``WSGIResponse`` turns what the app does into ASGI messages and hands them to
 ``post_send`` (implemented by ``HTTPCycle``, which carries them to the event loop). Its
-states are explicit: ``status`` is None until ``start_response``; ``headers_sent``
-once the start message is posted (then ``exc_info`` re-raises); ``complete`` once the
-final body message is posted; ``halt`` when the client is gone or the request was
-cancelled (the iteration stops at the next chunk).
+progress is one state of ``_w2a_states`` (start_response called, headers sent, complete
+and how), changed only through that module's transition table; ``halt`` is apart from
+it: set when the client is gone or the request was cancelled (the iteration stops at
+the next chunk).
 """
 
 from __future__ import annotations
@@ -27,6 +27,24 @@ from ._headers import (
 )
 from ._protocol import NO_BODY_STATUSES, parse_content_length, plain_response, status_has_body
 from ._types import Message, OptExcInfo
+from ._w2a_states import (
+    CHUNK,
+    DONE,
+    END,
+    ERROR_PAGE,
+    EXACT,
+    EXCESS,
+    FULL,
+    IDLE,
+    NEXT,
+    RESTART,
+    START,
+    STARTED,
+    STREAMING,
+    WRITE,
+    advance,
+    illegal,
+)
 from .errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
@@ -42,15 +60,12 @@ class WSGIResponse:
 
     __slots__ = (
         "_cl",
-        "_complete",
-        "_cut",
-        "_exact",
         "_headers",
-        "_headers_sent",
         "_inferred_length",
         "_method",
         "_no_body",
         "_plain_body",
+        "_progress",
         "_propagate",
         "_remaining",
         "_round",
@@ -68,10 +83,7 @@ class WSGIResponse:
         self._headers: list[tuple[bytes, bytes]] = []
         self._cl: int | None = None
         self._remaining: int | None = None
-        self._headers_sent = False
-        self._complete = False
-        self._cut = False  # complete because the app's Content-Length was reached
-        self._exact = False  # ... by a chunk that ended exactly there: pull once more
+        self._progress = IDLE  # changed only through _w2a_states' table
         self._inferred_length = False
         self._no_body = False
         self._plain_body = False  # the body is a list or tuple: iterating it runs no app code
@@ -94,8 +106,7 @@ class WSGIResponse:
             self._plain_body = True
             if (
                 len(iterable) == 1  # type: ignore[arg-type]
-                and not self._headers_sent
-                and self._status is not None
+                and self._progress is STARTED
             ):
                 chunk = iterable[0]  # type: ignore[index]
                 if type(chunk) is bytes and chunk:
@@ -117,8 +128,8 @@ class WSGIResponse:
                 " of bytes (PEP 3333 §Specification Details)"
             ) from None
         for chunk in iterator:
-            if self.halt or self._complete:  # write() may have ended the response
-                if chunk and self._exact and not self.halt:
+            if self.halt or self._progress >= FULL:  # write() may have ended the response
+                if chunk and self._progress is FULL and not self.halt:
                     self._log_excess()
                 break
             if type(chunk) is not bytes and not isinstance(chunk, bytes):
@@ -126,14 +137,14 @@ class WSGIResponse:
                     f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
                     " must be bytes (PEP 3333 §Unicode Issues)"
                 )
-            if chunk:
-                self._emit(chunk)
             # A body that ended exactly at its Content-Length is pulled once more, as a
             # native WSGI server iterates to the end (gunicorn, waitress, werkzeug): an
             # exception the iterator raises there is the app's, and propagates
             # (ASGIToWSGI raises an ASGI app's error after its final body right there,
             # A2W-SEND-05). Excess bytes stop the iteration at once (W2A-RESP-15).
-            if self.halt or (self._complete and not self._exact):
+            if chunk and self._emit(chunk):  # (an empty chunk changes no state)
+                break
+            if self.halt:
                 break
         self._finish()
 
@@ -151,18 +162,18 @@ class WSGIResponse:
         headers: list[tuple[str, str]],
         exc_info: OptExcInfo | None = None,
     ) -> Callable[[bytes], None]:
+        progress = self._progress
         if exc_info is not None:
             try:
-                if self._headers_sent:
+                if progress >= STREAMING:
                     # PEP 3333: too late to change the response; re-raise in the app.
                     raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
             finally:
                 exc_info = None  # no reference to the failing frame is kept (W2A-RESP-06)
-        elif self._status is not None:
-            raise ProtocolError(
-                "start_response() was called a second time without exc_info"
-                " (PEP 3333 §The start_response() Callable)"
-            )
+            progress = NEXT[progress][RESTART] or illegal(progress, RESTART)
+        else:
+            # A second call raises (the table says). Inlined advance(), as below.
+            progress = NEXT[progress][START] or illegal(progress, START)
         code = parse_wsgi_status(status)
         # PEP 3333 asks for a list of tuples, but gunicorn, waitress, uWSGI, mod_wsgi
         # and the peer adapters take any sequence of (name, value) pairs, and apps
@@ -227,6 +238,7 @@ class WSGIResponse:
                     raise ValueError("start_response(): conflicting Content-Length headers")
                 continue  # an identical duplicate is dropped (HTTP-10)
             length = value  # appended once, below, after the other headers
+        self._progress = progress  # taken only now that the call was valid
         self._status = code
         self._headers = asgi_headers
         if self._round is not None:
@@ -243,19 +255,19 @@ class WSGIResponse:
         """The PEP 3333 write() callable: blocks until send() has taken the bytes."""
         if not isinstance(data, bytes):
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
-        if self._status is None:
-            raise ProtocolError("write() was called before start_response()")
-        if self._complete:
-            if self._no_body:
+        progress = self._progress
+        if progress is not STREAMING and progress is not STARTED:
+            if progress is DONE and self._no_body:
                 return  # HEAD, 204, 304: body bytes are dropped however they come (HTTP-03)
-            if self._cut:
-                logger.error(
-                    "bridgeway: the WSGI app wrote past its Content-Length (%d); the excess"
-                    " was dropped (PEP 3333 §Handling the Content-Length Header)",
-                    self._cl,
-                )
-                return
-            raise ProtocolError("write() was called after the response was complete")
+            # Raises before start_response() and after the response was complete; past
+            # the app's own Content-Length (FULL, CUT) the bytes are excess:
+            advance(progress, WRITE)
+            logger.error(
+                "bridgeway: the WSGI app wrote past its Content-Length (%d); the excess"
+                " was dropped (PEP 3333 §Handling the Content-Length Header)",
+                self._cl,
+            )
+            return
         if self.halt:
             raise ClientDisconnected("the client disconnected; write() cannot deliver")
         if data:
@@ -264,7 +276,6 @@ class WSGIResponse:
 
     def _start_messages(self) -> list[Message]:
         """The start message (in a list: a round trip may add what goes around it)."""
-        self._headers_sent = True
         message: Message = {
             "type": "http.response.start",
             "status": self._status,
@@ -277,13 +288,16 @@ class WSGIResponse:
             self._round.sent(message, *self._wsgi_start)
         return [message]
 
-    def _emit(self, chunk: bytes) -> None:
-        if self._status is None:
-            raise ProtocolError(
-                "the WSGI app produced body bytes before calling start_response()"
-                " (PEP 3333 §The start_response() Callable)"
-            )
-        messages: list[Message] = [] if self._headers_sent else self._start_messages()
+    def _emit(self, chunk: bytes) -> bool:
+        """Post ``chunk``; True if that completed the response with nothing more to
+        pull (DONE, CUT), as the iteration's stop signal (cheaper than re-reading the
+        state per chunk)."""
+        progress = self._progress
+        messages: list[Message] = []
+        if progress is not STREAMING:  # per chunk, only this identity check
+            # The headers go out with these bytes; raises before start_response().
+            progress = self._progress = NEXT[progress][CHUNK] or illegal(progress, CHUNK)
+            messages = self._start_messages()
         if self._no_body:
             if self._status in NO_BODY_STATUSES:
                 logger.warning(
@@ -291,26 +305,28 @@ class WSGIResponse:
                 )
             # HEAD: the headers are out; the body is never sent (HTTP-03).
             messages.append({"type": "http.response.body", "body": b"", "more_body": False})
-            self._complete = True
+            self._progress = NEXT[progress][END] or illegal(progress, END)
             self._post_send(messages)
-            return
+            return True
         remaining = self._remaining
         if remaining is not None and len(chunk) >= remaining:
             if len(chunk) > remaining:
                 self._log_excess()
                 chunk = chunk[:remaining]
+                event = EXCESS
             else:
-                self._exact = True
+                # Met exactly: the iterable is pulled once more (FULL). A length we
+                # inferred from a one-item list has nothing more to pull (DONE).
+                event = END if self._inferred_length else EXACT
             self._remaining = 0
             # Reaching the app's own length ends the response; later write()s are
             # excess and dropped. (A length we inferred from a one-item list cannot be
             # exceeded: the list is all there is.)
-            self._complete = True
-            self._cut = not self._inferred_length
+            self._progress = NEXT[progress][event] or illegal(progress, event)
             messages.append({"type": "http.response.body", "body": chunk, "more_body": False})
             self._wait_acks()
             self._post_send(messages)
-            return
+            return event is not EXACT
         if remaining is not None:
             self._remaining = remaining - len(chunk)
         messages.append({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -319,6 +335,7 @@ class WSGIResponse:
         # lets the loop take two chunks per wake-up when the app is fast.
         self._wait_acks(1)
         self._post_send(messages)
+        return False
 
     def _log_excess(self) -> None:
         logger.error(
@@ -328,20 +345,17 @@ class WSGIResponse:
         )
 
     def _finish(self) -> None:
-        if self.halt or self._complete:
+        progress = self._progress
+        if self.halt or progress >= FULL:
             return
-        if self._status is None:
-            raise ProtocolError(
-                "the WSGI app returned without calling start_response()"
-                " (PEP 3333 §The start_response() Callable)"
-            )
         if self._remaining and not self._no_body:
             raise ProtocolError(
                 f"the WSGI app sent fewer bytes than its Content-Length ({self._cl});"
                 " the response is aborted (PEP 3333 §Handling the Content-Length Header)"
             )
-        self._complete = True
-        if not self._headers_sent:
+        # Raises if the app returned without calling start_response().
+        self._progress = NEXT[progress][END] or illegal(progress, END)
+        if progress is STARTED:
             self._post_send([*self._start_messages(), {"type": "http.response.body"}])
         elif not self._fold_end_into_last_post():
             self._post_send([{"type": "http.response.body"}])
@@ -355,7 +369,7 @@ class WSGIResponse:
             # its consequence, not the app's failure (ASGI-www §Disconnect).
             logger.debug("bridgeway: WSGI app stopped after the client left: %r", exc)
             return None
-        started = self._headers_sent or self._complete
+        started = self._progress >= STREAMING  # headers sent, or complete
         if self._propagate:
             # As a2wsgi and Starlette's middleware: nothing of the failed response is
             # sent; the exception leaves the ASGI call, and whoever is above answers as
@@ -369,7 +383,7 @@ class WSGIResponse:
                 "bridgeway: the WSGI app raised before sending headers; answered 500",
                 exc_info=exc,
             )
-            self._complete = True
+            self._progress = advance(self._progress, ERROR_PAGE)
             self._post_send(plain_response(500, _ERROR_BODY))
             return None
         logger.error(
