@@ -224,7 +224,15 @@ def test_close_order_per_request(server_name: str, mode: str) -> None:
                 response = conn.read_response()
                 assert response.status == 200
                 assert response.body == b"hello"
-        records = get_json(server, "/records")
+        # The ASGI call of the last request returns a moment after its response reached
+        # the client (and /records is another request): poll, with a deadline.
+        deadline = time.monotonic() + 5.0
+        while True:
+            records = get_json(server, "/records")
+            returned = [records.get(i, {}).get("closed_when_call_returned") for i in ids]
+            if None not in returned or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     for request_id in ids:
         record = records[request_id]
         assert record["close_threads"] == [record["app_thread"]], record
