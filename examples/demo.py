@@ -335,13 +335,21 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 30.0) 
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+    """SIGINT first, what Ctrl-C sends: every server here then exits through the
+    interpreter's exit, so the app's lifespan shutdown and the examples' temporary
+    databases are cleaned up (waitress has no SIGTERM handler: SIGTERM kills it without
+    that exit). SIGTERM, then SIGKILL, if it does not end in time."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if proc.poll() is not None:
+            return
+        proc.send_signal(sig)
         try:
             proc.wait(timeout=timeout)
+            return
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
+            continue
+    proc.kill()
+    proc.wait(timeout=timeout)
 
 
 def log_path(demo: DemoServer, port: int) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def example_temp_dirs() -> set[Path]:
+    """The temporary directories the examples make for their databases."""
+    return set(Path(tempfile.gettempdir()).glob("bridgeway-*-example-*"))
+
+
 @pytest.mark.servers
 def test_demo_requests_succeed() -> None:
+    before = example_temp_dirs()
     result = subprocess.run(
         [sys.executable, "-m", "examples.demo", "--port", "0", "--exit-after-requests"],
         cwd=ROOT,
@@ -52,3 +59,5 @@ def test_demo_requests_succeed() -> None:
     assert "call review      -> 2 progress notifications, streamed" in output
     assert "call server_info x4 at once -> one event loop, one MCP lifespan" in output
     assert "All demo requests succeeded on 4 server(s)." in output
+    # Every server was stopped so that it ran its exit: the examples' databases are gone.
+    assert example_temp_dirs() - before == set()
