@@ -26,7 +26,7 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
   WSGI middleware wraps it: a *direct* round trip), the app's start goes out when the
   app sends it and then waits for something, not only with the first body bytes.
 
-All of this holds whether the app runs on the server's loop (``_a2w_nested``: a direct
+All of this holds whether the app runs on the server's loop (``_a2w.nested``: a direct
 round trip, or ``lifespan="off"``) or on a loop of ASGIToWSGI's pool (behind WSGI
 middleware, with a lifespan of its own); both call ``Request.carry_from``.
 """

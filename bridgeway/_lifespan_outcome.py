@@ -1,5 +1,5 @@
 """How a lifespan step ended (ASGI-life §Startup, §Shutdown), one type for both drivers:
-``_lifespan`` (ASGIToWSGI: one app's lifespan per event loop) and ``_fanout`` (the
+``_a2w.lifespan`` (ASGIToWSGI: one app's lifespan per event loop) and ``_mix.fanout`` (the
 ASGI dispatcher: a server's lifespan fanned out to every mount).
 
 The values are the last word of the app's answer where there is one
@@ -22,7 +22,7 @@ class LifespanOutcome(Enum):
     # (uvicorn's --lifespan auto; A2W-LIFE-06).
     UNSUPPORTED = "unsupported"
 
-    # Compared by identity: hashed by identity too, in C (as _cycle.State).
+    # Compared by identity: hashed by identity too, in C (as _a2w.states.State).
     __hash__ = object.__hash__
 
 

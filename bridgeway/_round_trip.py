@@ -18,10 +18,10 @@ app and the outer WSGI server see each other as they would with no bridge at all
   very one WSGIToASGI sent, unchanged (``verbatim``);
 * the context objects the app hands to werkzeug's ``preserve_context`` callback (Flask's
   ``with client:``), handed on by WSGIToASGI once the app's thread is done with them
-  (``_w2a_cycle.HTTPCycle._end``), only for the same request;
+  (``_w2a.cycle.HTTPCycle._end``), only for the same request;
 * the server's ``close()`` of a response it closed early returns once the app's own
   ``close()`` ran, when the app's thread was parked between chunks (``parked``,
-  ``_a2w_request.Request._await_inner_close``).
+  ``_a2w.request.Request._await_inner_close``).
 
 Pure bookkeeping, no I/O. The WSGIToASGI side writes (in the app's thread, before it
 posts the message concerned to the loop), the ASGIToWSGI side reads (on the loop or in

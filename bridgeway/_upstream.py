@@ -12,14 +12,48 @@ live round trip. Nothing here does I/O; the two adapters decide what to do with 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._types import Scope
 
 if TYPE_CHECKING:
-    from ._w2a_cycle import HTTPCycle
+    import contextvars
+    from collections.abc import Callable
+
+    from anyio.abc import TaskGroup
 
 UPSTREAM_KEY = "bridgeway.upstream"
+
+
+# The two sides of a round trip meet through the two protocols below, so that neither
+# direction's package imports the other's (``tests/test_import_graph.py``).
+
+
+class Guest(Protocol):
+    """An ASGIToWSGI request run inside a WSGIToASGI one (``_a2w.nested.NestedRequest``),
+    as ``_w2a.nested`` sees it."""
+
+    pending: Any  # the app's coroutine until its task starts
+
+    @property
+    def context(self) -> contextvars.Context: ...
+    @property
+    def raised(self) -> BaseException | None: ...
+    def abandon(self) -> None: ...
+    def wsgi_gone(self) -> None: ...
+
+
+class Host(Protocol):
+    """The WSGIToASGI request an ASGIToWSGI further in runs in (``_w2a.cycle.HTTPCycle``),
+    as ``_a2w.nested``, ``_w2a.nested`` and ``_carry`` see it."""
+
+    carried: Any  # a ``_carry.Carried`` or None
+    _group: TaskGroup | None  # the request's task group, once open
+    _late: list[BaseException] | None  # errors of apps further in, raised late
+    _nested: list[Any] | None  # the Guests spawned in it (``_w2a.nested``)
+
+    def post_nested(self, callback: Callable[[], object]) -> bool: ...
+    def spawn_nested(self, request: Guest) -> None: ...
 
 
 class Upstream:
@@ -27,9 +61,7 @@ class Upstream:
 
     __slots__ = ("app", "cycle", "environ", "scope", "thread")
 
-    def __init__(
-        self, scope: Scope, environ: dict[str, Any], cycle: HTTPCycle, app: object
-    ) -> None:
+    def __init__(self, scope: Scope, environ: dict[str, Any], cycle: Host, app: object) -> None:
         self.scope = scope  # the ASGI scope the server gave WSGIToASGI
         # A copy of the environ WSGIToASGI built from it (a C-level dict copy: cheap on
         # the hot path): an ASGIToWSGI compares it with its own environ to see whether

@@ -1,6 +1,6 @@
 """``ASGIToWSGI``: serve an ASGI app (ASGI 3, or an ASGI 2 double callable) from any
 PEP 3333 server. The adapter holds settings and the per-process loop pool; each request
-gets its own ``Request`` (see ``_a2w_request`` and ``_loops`` for the theory of
+gets its own ``Request`` (see ``_a2w.request`` and ``_a2w.loops`` for the theory of
 operation)."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, cast
 
 from asgiref.compatibility import guarantee_single_callable
 
-from ._a2w_nested import NestedRequest, live_trip
-from ._a2w_request import Request
-from ._lifespan import LifespanMode
-from ._loops import LoopMode, LoopPool
+from ._a2w.lifespan import LifespanMode
+from ._a2w.loops import LoopMode, LoopPool
+from ._a2w.nested import NestedRequest, live_trip
+from ._a2w.request import Request
 from ._misuse import ASGI_SERVER_CALLED_WSGI_ADAPTER
 from ._types import ASGIApp, Environ, StartResponse
 from ._upstream import UPSTREAM_KEY, upstream_of
@@ -117,7 +117,7 @@ class ASGIToWSGI:
                     # still shuts its loops down: lifespan shutdown, then close, off the
                     # collecting thread. Else its loops were freed open, with their
                     # lifespan task pending ("unclosed event loop" ResourceWarning).
-                    # At interpreter exit the exit hook in _loops does it instead.
+                    # At interpreter exit the exit hook in _a2w.loops does it instead.
                     self._finalizer = weakref.finalize(self, _retire_orphan, pool)
                     self._finalizer.atexit = False
         return pool
@@ -133,7 +133,7 @@ class ASGIToWSGI:
         trip = environ.get(UPSTREAM_KEY)
         if trip is not None:
             # Called by a WSGIToASGI of this process: the app may run on its server's
-            # loop, in its server's request (the in-process round trip, _a2w_nested),
+            # loop, in its server's request (the in-process round trip, _a2w.nested),
             # and what WSGI loses on the way is carried across either way (_carry).
             nested = live_trip(self, trip)
             if nested is not None:

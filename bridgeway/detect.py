@@ -34,6 +34,11 @@ __all__ = ("AppKind", "app_kind", "as_asgi", "as_wsgi")
 
 AppKind = Literal["asgi3", "asgi2", "wsgi"]
 
+# The class attribute by which bridgeway's dispatchers (``bridgeway.dispatch``) say
+# their kind: "asgi3" for ASGIDispatcher (which has ``as_wsgi()``), "wsgi" for
+# WSGIDispatcher (which has ``as_asgi()``).
+DISPATCHER_KIND = "_bridgeway_dispatcher_kind"
+
 _HINT = (
     "mark an ASGI 3 app with `app._asgi_single_callable = True`, or wrap it yourself"
     " with bridgeway.WSGIToASGI / bridgeway.ASGIToWSGI"
@@ -88,13 +93,16 @@ def _class_kind(cls: type) -> AppKind:
 
 def app_kind(app: object) -> AppKind:
     """Return ``"asgi3"``, ``"asgi2"`` or ``"wsgi"`` for ``app``; ``TypeError`` if unsure."""
-    # bridgeway's own objects first; imported here because dispatch imports this module.
-    from .dispatch import ASGIDispatcher, WSGIDispatcher
-
-    if isinstance(app, WSGIToASGI | ASGIDispatcher):
+    # bridgeway's own objects first. The dispatchers say their kind in a class attribute
+    # rather than being named here: dispatch imports this module, and imports only go
+    # one way (tests/test_import_graph.py).
+    if isinstance(app, WSGIToASGI):
         return "asgi3"
-    if isinstance(app, ASGIToWSGI | WSGIDispatcher):
+    if isinstance(app, ASGIToWSGI):
         return "wsgi"
+    kind: AppKind | None = getattr(type(app), DISPATCHER_KIND, None)
+    if kind is not None:
+        return kind
     if not callable(app):
         raise TypeError(f"{_name(app)} ({app!r}) is not callable, so it is not an app")
     if getattr(app, "_asgi_single_callable", False):
@@ -134,10 +142,8 @@ def as_asgi(app: Any, **wsgi_options: Any) -> ASGIApp:
     """
     if isinstance(app, ASGIToWSGI):
         return app.app
-    from .dispatch import WSGIDispatcher
-
-    if isinstance(app, WSGIDispatcher):
-        return app.as_asgi(**wsgi_options)
+    if getattr(type(app), DISPATCHER_KIND, None) == "wsgi":  # a WSGIDispatcher
+        return app.as_asgi(**wsgi_options)  # type: ignore[no-any-return]
     kind = app_kind(app)
     if kind == "asgi3":
         return app  # type: ignore[no-any-return]
@@ -154,10 +160,8 @@ def as_wsgi(app: Any, **asgi_options: Any) -> WSGIApp:
     """
     if isinstance(app, WSGIToASGI):
         return app.app
-    from .dispatch import ASGIDispatcher
-
-    if isinstance(app, ASGIDispatcher):
-        return app.as_wsgi(**asgi_options)
+    if getattr(type(app), DISPATCHER_KIND, None) == "asgi3":  # an ASGIDispatcher
+        return app.as_wsgi(**asgi_options)  # type: ignore[no-any-return]
     if app_kind(app) == "wsgi":
         return app  # type: ignore[no-any-return]
     return ASGIToWSGI(app, **asgi_options)

@@ -12,7 +12,7 @@ server's: under an ASGI server a WSGI mount runs through ``WSGIToASGI``, under a
 server an ASGI mount runs through ``ASGIToWSGI``. One app mounted twice is converted
 once (one thread pool, one lifespan).
 
-Routing (``_routing``): prefixes match on ``/`` boundaries, longest first; unmatched
+Routing (``_mix.routing``): prefixes match on ``/`` boundaries, longest first; unmatched
 paths go to ``default`` (404 when there is none). Mounts see the prefix in
 ``root_path`` (ASGI) or ``SCRIPT_NAME`` (WSGI), so Flask's ``url_for`` and Django's
 ``reverse()`` build prefixed links.
@@ -23,24 +23,24 @@ Fallback (``fallback=legacy``): after the matched app answered a status in
 most ``replay_limit`` bytes; a bigger body is not buffered and the first answer stands.
 
 Lifespan (ASGI server only): ``ASGIDispatcher`` runs the lifespan of every mount, the
-default and the fallback (``_fanout``); under a WSGI server each ``ASGIToWSGI`` made
+default and the fallback (``_mix.fanout``); under a WSGI server each ``ASGIToWSGI`` made
 here runs its mount's lifespan per loop, and ``WSGIDispatcher.shutdown()`` ends them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from ._asgi_fallback import serve_with_fallback as asgi_fallback
-from ._fanout import fan_out
+from ._mix.asgi_fallback import serve_with_fallback as asgi_fallback
+from ._mix.fanout import fan_out
+from ._mix.replay import DEFAULT_FALLBACK_STATUSES, DEFAULT_REPLAY_LIMIT
+from ._mix.routing import Routes, mount_environ, mount_scope, routing_path, wsgi_prefix
+from ._mix.wsgi_fallback import serve_with_fallback as wsgi_fallback
 from ._protocol import plain_response, plain_wsgi_response
-from ._replay import DEFAULT_FALLBACK_STATUSES, DEFAULT_REPLAY_LIMIT
-from ._routing import Routes, mount_environ, mount_scope, routing_path, wsgi_prefix
 from ._types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
-from ._wsgi_fallback import serve_with_fallback as wsgi_fallback
 from .asgi_to_wsgi import ASGIToWSGI
-from .detect import as_asgi, as_wsgi
+from .detect import AppKind, as_asgi, as_wsgi
 from .errors import ServerContractError
 
 __all__ = ("ASGIDispatcher", "WSGIDispatcher")
@@ -108,6 +108,9 @@ class ASGIDispatcher(_Config):
     :param startup_timeout: the most seconds each mount's lifespan startup may take.
     :param shutdown_timeout: the most seconds each mount's lifespan shutdown may take.
     """
+
+    # How detect.app_kind / as_wsgi recognise it (detect.DISPATCHER_KIND).
+    _bridgeway_dispatcher_kind: ClassVar[AppKind] = "asgi3"
 
     def __init__(
         self,
@@ -213,6 +216,9 @@ class WSGIDispatcher(_Config):
     arguments of the ``ASGIToWSGI`` made for ASGI mounts, ``wsgi_options`` are kept for
     ``as_asgi()``. ``shutdown()`` ends the lifespans of those ASGI mounts.
     """
+
+    # How detect.app_kind / as_asgi recognise it (detect.DISPATCHER_KIND).
+    _bridgeway_dispatcher_kind: ClassVar[AppKind] = "wsgi"
 
     def __init__(
         self,

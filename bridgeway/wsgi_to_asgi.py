@@ -1,7 +1,7 @@
 """``WSGIToASGI``: serve a PEP 3333 app from any ASGI 3 server (asyncio or trio).
 
 The adapter object only holds settings and the per-process worker pool; each HTTP
-request gets its own ``HTTPCycle`` (see ``_w2a_cycle`` for the theory of operation).
+request gets its own ``HTTPCycle`` (see ``_w2a.cycle`` for the theory of operation).
 ``lifespan`` is answered (ASGI-life), ``websocket`` is refused before the handshake,
 and any other scope type raises (ASGI-main §Protocol Specifications: "actively reject").
 """
@@ -18,10 +18,10 @@ import anyio
 import anyio.to_thread
 
 from ._protocol import FileWrapper
-from ._threads import WorkerPool, process_id
 from ._types import Message, Receive, Scope, Send, WSGIApp
-from ._w2a_cycle import HTTPCycle
-from ._wsgi_extras import ErrorStream
+from ._w2a.cycle import HTTPCycle
+from ._w2a.threads import WorkerPool, process_id
+from ._w2a.wsgi_extras import ErrorStream
 from .asgi_to_wsgi import ASGIToWSGI
 from .errors import ServerContractError
 
@@ -114,7 +114,7 @@ class WSGIToASGI:
         self.shutdown_timeout = shutdown_timeout
         self.errors = errors if errors is not None else ErrorStream()
         # Without an explicit stream, a request served inside an ASGIToWSGI request of
-        # this process writes to that WSGI server's wsgi.errors (_environ.inherit_upstream).
+        # this process writes to that WSGI server's wsgi.errors (_w2a.environ.inherit_upstream).
         self.errors_from_server = errors is None
         self.file_wrapper = FileWrapper
         # Nothing that involves threads is made here: the pool is per process, made on
@@ -182,7 +182,7 @@ class WSGIToASGI:
     ) -> None:
         """Hand the server's lifespan to ``inner``'s ASGI app: its startup errors reach
         the server, its ``state`` the server's requests (and, through them, the app's:
-        ``_a2w_nested``). Our own hooks run first at startup, our shutdown (waiting for
+        ``_a2w.nested``). Our own hooks run first at startup, our shutdown (waiting for
         requests still running, then the hooks) before the app's."""
         failure: list[str] = []
 

@@ -16,7 +16,7 @@ from w2a_driver import call, make_scope
 from werkzeug.test import Client
 
 from bridgeway import ASGIDispatcher, WSGIDispatcher
-from bridgeway._routing import (
+from bridgeway._mix.routing import (
     Routes,
     mount_environ,
     mount_scope,

@@ -14,7 +14,7 @@ from w2a_driver import Peer, call, make_scope
 from werkzeug.test import Client
 
 from bridgeway import WSGIDispatcher
-from bridgeway._wsgi_fallback import _Prepended
+from bridgeway._mix.wsgi_fallback import _Prepended
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -557,7 +557,7 @@ async def test_the_app_runs_on_the_servers_loop_and_what_wsgi_loses_is_carried(
     bridged: Wrap,
 ) -> None:
     """A direct round trip runs the app as a task of the server's request, on its loop
-    (``_a2w_nested``), and carries what WSGI loses (``_carry``): both at once. The app
+    (``_a2w.nested``), and carries what WSGI loses (``_carry``): both at once. The app
     waits for an event of the caller's loop between its final body and its trailers
     (only the server's loop can wait for it; a loop of ASGIToWSGI's pool cannot), the
     caller's call returns only once the app returned, and the app got the server's
@@ -655,7 +655,7 @@ def test_behind_wsgi_middleware_on_a_loop_of_its_own_the_round_trip_still_carrie
 ) -> None:
     """WSGI middleware in between and a lifespan of ASGIToWSGI's own: the app runs on a
     loop of ASGIToWSGI's pool, not the server's (the server's lifespan does not reach
-    it: ``_a2w_nested.live_trip``), and still gets the server's header list and its
+    it: ``_a2w.nested.live_trip``), and still gets the server's header list and its
     trailers reach the client, as natively."""
 
     def passing(app: Any) -> Any:

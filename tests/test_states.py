@@ -1,7 +1,7 @@
 """The response state models, table-driven: every (state, event) pair of each table.
 
 Each adapter decides what may happen next from one transition table
-(``bridgeway._cycle`` for ASGIToWSGI's response cycle, ``bridgeway._w2a_states`` for
+(``bridgeway._a2w.states`` for ASGIToWSGI's response cycle, ``bridgeway._w2a.states`` for
 WSGIToASGI's response progress). The expected tables below are written out here, not
 read from the modules: a legal pair moves to the state given here, every other pair
 raises ``ProtocolError`` naming the rule it breaks. The lifespan drivers share one
@@ -20,12 +20,12 @@ from typing import Any
 import anyio
 import pytest
 
-from bridgeway import _cycle as a2w
-from bridgeway import _w2a_states as w2a
-from bridgeway._fanout import _Mount
-from bridgeway._lifespan import Lifespan
+from bridgeway._a2w import states as a2w
+from bridgeway._a2w.lifespan import Lifespan
 from bridgeway._lifespan_outcome import LifespanOutcome
+from bridgeway._mix.fanout import _Mount
 from bridgeway._types import Receive, Scope, Send
+from bridgeway._w2a import states as w2a
 from bridgeway.errors import ProtocolError
 
 # ---------------------------------------------------------------- ASGIToWSGI (a2w)

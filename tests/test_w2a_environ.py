@@ -13,8 +13,8 @@ import pytest
 from w2a_driver import Peer, call, make_scope
 
 from bridgeway import WSGIToASGI
-from bridgeway._environ import build_environ
 from bridgeway._types import Environ, Scope, StartResponse
+from bridgeway._w2a.environ import build_environ
 
 # Marked here (not only by conftest's auto-marking, which runs after parametrisation)
 # so that every async test is collected once per anyio backend.

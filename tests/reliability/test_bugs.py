@@ -4,7 +4,7 @@ the server's input stream ends the body as a disconnect; start_response raising 
 longer leaks the loop").
 
 BUG-1: ``ASGIToWSGI`` hangs forever when ``wsgi.input.read()`` raises anything other
-than ``OSError`` or ``ValueError``. ``_a2w_body.BodyReader._run`` catches only those two;
+than ``OSError`` or ``ValueError``. ``_a2w.body.BodyReader._run`` catches only those two;
 any other exception ends the reader thread (it is left unretrieved in an executor
 future: "Future exception was never retrieved") without pushing ``GONE``, so the app's
 ``receive()`` waits on its waiter future forever and the WSGI worker thread never comes

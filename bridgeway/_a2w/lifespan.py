@@ -11,11 +11,11 @@ FAILED (startup.failed, or an exception / time-out in ``on`` mode), UNSUPPORTED 
 ``auto`` mode, the app raised or returned without answering: served without lifespan,
 A2W-LIFE-06); PENDING before, OFF with ``lifespan="off"``.
 
-Not merged with ``_fanout``, which speaks the same protocol to apps: this driver runs
+Not merged with ``_mix.fanout``, which speaks the same protocol to apps: this driver runs
 one app on a loop ASGIToWSGI owns, started lazily before the loop's first request
 and with no server lifespan to answer, in asyncio only (the pool's loops are
 asyncio's); it has the ``auto``/``on``/``off`` modes and decides "does not speak
-lifespan" from the app's first moves. ``_fanout`` answers a server's lifespan for
+lifespan" from the app's first moves. ``_mix.fanout`` answers a server's lifespan for
 several mounts at once, in the server's async library (anyio: asyncio or trio), and
 folds their outcomes into the one answer the server gets. What they share is the
 outcome type.
@@ -28,8 +28,8 @@ import contextvars
 import logging
 from typing import Any, Literal
 
-from ._lifespan_outcome import COMPLETE, FAILED, OFF, PENDING, UNSUPPORTED, LifespanOutcome
-from ._types import ASGIApp, Message
+from .._lifespan_outcome import COMPLETE, FAILED, OFF, PENDING, UNSUPPORTED, LifespanOutcome
+from .._types import ASGIApp, Message
 
 logger = logging.getLogger("bridgeway")
 

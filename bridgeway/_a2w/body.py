@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ._protocol import body_read, read_size
+from .._protocol import body_read, read_size
 
 logger = logging.getLogger("bridgeway")
 

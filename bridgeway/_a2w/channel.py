@@ -1,14 +1,14 @@
 """The application's side of one ASGIToWSGI request: its ``send()`` and ``receive()``.
 
-``send()`` checks every message against the response cycle (``_cycle``), validates
+``send()`` checks every message against the response cycle (``_a2w.states``), validates
 start messages before keeping anything (A2W-SEND-03), enforces the app's
 ``Content-Length`` (A2W-SEND-10), and parks a non-final chunk until the WSGI server
 pulls it (backpressure). ``receive()`` reads ``wsgi.input`` on demand in bounded
 chunks, never past ``CONTENT_LENGTH``; an input that may block on the socket is read by
-a helper thread (``_a2w_body``) so the loop keeps running. After the body it waits
+a helper thread (``_a2w.body``) so the loop keeps running. After the body it waits
 until the response is complete or the server closed it, then answers
 ``http.disconnect`` (A2W-RECV-06/07), polling waitress's probe while it waits
-(A2W-RECV-11). ``Request`` (``_a2w_request``) adds the WSGI side.
+(A2W-RECV-11). ``Request`` (``_a2w.request``) adds the WSGI side.
 """
 
 from __future__ import annotations
@@ -20,9 +20,20 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._a2w_body import GONE, BodyReader
-from ._carry import Carried
-from ._cycle import (
+from .._carry import Carried
+from .._headers import (
+    ASGI_PAIRS,
+    NAME_CONTENT_LENGTH,
+    NAME_HOP_BY_HOP,
+    asgi_header_name,
+    check_asgi_value,
+    remember_asgi_pair,
+)
+from .._protocol import NO_BODY_STATUSES, body_read, parse_content_length, read_size
+from .._types import Environ, Message
+from ..errors import ClientDisconnected, ProtocolError
+from .body import GONE, BodyReader
+from .states import (
     BODY,
     BODY_END,
     CUT,
@@ -34,27 +45,16 @@ from ._cycle import (
     ResponseCycle,
     State,
 )
-from ._headers import (
-    ASGI_PAIRS,
-    NAME_CONTENT_LENGTH,
-    NAME_HOP_BY_HOP,
-    asgi_header_name,
-    check_asgi_value,
-    remember_asgi_pair,
-)
-from ._protocol import NO_BODY_STATUSES, body_read, parse_content_length, read_size
-from ._types import Environ, Message
-from .errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
-    from ._loops import PooledLoop
-    from ._round_trip import RoundTrip
-    from .asgi_to_wsgi import ASGIToWSGI
+    from .._round_trip import RoundTrip
+    from .adapter import Adapter
+    from .loops import PooledLoop
 
 logger = logging.getLogger("bridgeway")
 
 DISCONNECT: Message = {"type": "http.disconnect"}
-NO_BODY_STATUS = NO_BODY_STATUSES  # (204, 304); the name used here and in _a2w_request
+NO_BODY_STATUS = NO_BODY_STATUSES  # (204, 304); the name used here and in _a2w.request
 
 
 def read_or_none(stream: Any, size: int) -> bytes | None:
@@ -96,7 +96,7 @@ class AppChannel:
         "verbatim",
     )
 
-    def __init__(self, adapter: ASGIToWSGI, environ: Environ) -> None:
+    def __init__(self, adapter: Adapter, environ: Environ) -> None:
         self.adapter = adapter
         self.environ = environ
         self.loop: asyncio.AbstractEventLoop
@@ -109,7 +109,7 @@ class AppChannel:
         self.length: int | None = None  # the app's content-length
         self.left: int | None = None  # bytes still owed under it
         self.chunk: bytes | None = None  # the body bytes ready for the server
-        # The app's final body is in hand: ``cycle.state in _cycle.FINAL`` (DONE or
+        # The app's final body is in hand: ``cycle.state in _a2w.states.FINAL`` (DONE or
         # CUT), kept as a plain attribute because the WSGI side reads it at every pull;
         # set only right after the transition into one of those states.
         self.final = False
@@ -348,7 +348,7 @@ class AppChannel:
             if self.trailers and carried.trailers_ok:
                 carried.announce_trailers()  # WSGIToASGI's start says so too
             if carried.direct:
-                # The start goes out before the body (_a2w_request._first_response)
+                # The start goes out before the body (_a2w.request._first_response)
                 # if the app awaits something first (a streaming body's first item):
                 # checked once the app's current step is over, so that a body sent
                 # right after the start still goes out with it, in one message.
@@ -373,7 +373,7 @@ class AppChannel:
             return {"type": "http.request", "body": b"", "more_body": False}
         stream = self.environ["wsgi.input"]
         if not isinstance(stream, (io.BytesIO, io.BufferedRandom)):
-            # May block on the socket: a helper thread reads ahead (see _a2w_body).
+            # May block on the socket: a helper thread reads ahead (see _a2w.body).
             if self.reader is None:
                 self.reader = BodyReader(
                     self.loop,

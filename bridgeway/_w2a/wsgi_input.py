@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from .errors import ClientDisconnected
+from ..errors import ClientDisconnected
 
 # pull() returns the next body chunk and whether more follow; it raises
 # ClientDisconnected when the client went away before the end.

@@ -13,7 +13,7 @@ Two parties cooperate per request:
   §Specification Details).
 
 The response side (``start_response``, ``write()``, iteration, errors) lives in
-``_w2a_response.WSGIResponse``; this class adds the plumbing between the two parties.
+``_w2a.response.WSGIResponse``; this class adds the plumbing between the two parties.
 
 Backpressure: the thread may post a chunk while the previous one is still being sent,
 never further ahead (a window of two); ``write()`` waits until its bytes were sent.
@@ -42,7 +42,7 @@ close() (W2A-RESP-13): by default as soon as the iteration is over and its last 
 was posted, without waiting for that send() (``close_after_send=False``); the request
 task still returns only after the thread's "done" post, which follows close().
 
-The in-process round trip (``_w2a_nested``, ``_a2w_nested``): a bridgeway ASGIToWSGI
+The in-process round trip (``_w2a.nested``, ``_a2w.nested``): a bridgeway ASGIToWSGI
 called by the WSGI app posts its steps here too, and its app runs as a task of this
 request's task group (opened, as for the receiver, only when first wanted); the request
 task returns only once those tasks are done, and raises what they raised after their
@@ -59,32 +59,34 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._carry import Carried
-from ._context import crossing_context, round_trip
-from ._environ import build_environ, inherit_upstream, take_request_target
-from ._protocol import plain_response
-from ._round_trip import PRESERVE_CONTEXT
-from ._threads import Mailbox, current_handle
-from ._types import Message, Receive, Scope, Send
-from ._upstream import UPSTREAM_KEY, Upstream
-from ._w2a_nested import (
+from .._carry import Carried
+from .._context import crossing_context, round_trip
+from .._protocol import plain_response
+from .._round_trip import PRESERVE_CONTEXT
+from .._types import Message, Receive, Scope, Send
+from .._upstream import UPSTREAM_KEY, Upstream
+from ..errors import BadRequest, ClientDisconnected
+from .environ import build_environ, inherit_upstream, take_request_target
+from .nested import (
     abandon_pending,
     end_nested,
     pick_error,
     raised_while_cancelled,
+    spawn,
     start_nested,
 )
-from ._w2a_response import WSGIResponse
-from ._w2a_states import END, FULL, HEADERS, STARTED, STREAMING, advance
-from ._wsgi_input import WSGIInput
-from .errors import BadRequest, ClientDisconnected
+from .response import WSGIResponse
+from .states import END, FULL, HEADERS, STARTED, STREAMING, advance
+from .threads import Mailbox, current_handle
+from .wsgi_input import WSGIInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from anyio.abc import TaskGroup
 
-    from .wsgi_to_asgi import WSGIToASGI
+    from .._upstream import Guest
+    from .adapter import Adapter
 
 logger = logging.getLogger("bridgeway")
 
@@ -140,7 +142,7 @@ class HTTPCycle(WSGIResponse):
         "paused",
     )
 
-    def __init__(self, adapter: WSGIToASGI, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, adapter: Adapter, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope["method"], adapter.strict_headers, adapter.propagate_exceptions)
         self._adapter = adapter
         self._scope = scope
@@ -164,7 +166,7 @@ class HTTPCycle(WSGIResponse):
         self._started = False
         self.disconnected = False
         self._preserved: list[Any] | None = None  # context objects to hand over (_end)
-        # The in-process round trip (see _w2a_nested): the requests of an ASGIToWSGI
+        # The in-process round trip (see _w2a.nested): the requests of an ASGIToWSGI
         # further in, run as tasks of this request (None until the first), the task
         # group that holds them, and what they raised after their response.
         self._nested: list[Any] | None = None
@@ -198,7 +200,7 @@ class HTTPCycle(WSGIResponse):
         live = round_trip.get()
         if live is not None:
             # Served inside an ASGIToWSGI request of this process: what its WSGI server
-            # and middleware added reaches this app too (see _environ.inherit_upstream),
+            # and middleware added reaches this app too (see _w2a.environ.inherit_upstream),
             # the request target as the server wrote it when no ASGI middleware changed
             # it, and this app's response goes back as it writes it (_round_trip).
             upstream = live.environ
@@ -463,6 +465,11 @@ class HTTPCycle(WSGIResponse):
         in, called from the WSGI app's thread). False when the request is over."""
         return self._mailbox.post((_NESTED, callback))
 
+    def spawn_nested(self, request: Guest) -> None:
+        """Start an ASGIToWSGI further in's app as a task of this request (on the loop,
+        in this request's task: ``_w2a.nested.spawn``)."""
+        spawn(self, request)
+
     def _post(self, item: tuple[Any, ...]) -> None:
         if not self._mailbox.post(item):
             self.halt = True
@@ -563,7 +570,7 @@ class HTTPCycle(WSGIResponse):
         carried = self.carried
         if carried is not None and carried.trailers and self._progress >= STREAMING:
             # After close(): the app further in runs on to its trailers (a task of
-            # this request on the server's loop, _a2w_nested; or on a loop of
+            # this request on the server's loop, _a2w.nested; or on a loop of
             # ASGIToWSGI's pool behind WSGI middleware, finished off its thread).
             self._carry_trailers(carried)
         del iterable

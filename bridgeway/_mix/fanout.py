@@ -15,7 +15,7 @@ failed, the server gets ``lifespan.startup.failed`` naming the mounts, after the
 mounts that did start were shut down. At ``lifespan.shutdown`` the started mounts are
 shut down concurrently; any failure gives ``lifespan.shutdown.failed``.
 
-Not merged with ``_lifespan`` (ASGIToWSGI's driver of one app per event loop, in
+Not merged with ``_a2w.lifespan`` (ASGIToWSGI's driver of one app per event loop, in
 asyncio, with its ``auto``/``on``/``off`` modes): see there why; they share the
 outcome type.
 """
@@ -29,9 +29,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ._lifespan_outcome import COMPLETE, FAILED, UNSUPPORTED, LifespanOutcome
-from ._types import ASGIApp, Message, Receive, Scope, Send
-from .errors import ProtocolError
+from .._lifespan_outcome import COMPLETE, FAILED, UNSUPPORTED, LifespanOutcome
+from .._types import ASGIApp, Message, Receive, Scope, Send
+from ..errors import ProtocolError
 
 logger = logging.getLogger("bridgeway")
 

@@ -1,7 +1,7 @@
 """Fallback routing when the dispatcher is served by an ASGI server.
 
 Theory of operation: the request body is read ahead into a ``BodyBuffer`` (bounded,
-see ``_replay``). The first app runs with a ``receive`` that replays that buffer and a
+see ``_mix.replay``). The first app runs with a ``receive`` that replays that buffer and a
 ``send`` that looks at ``http.response.start``: a status outside the fallback set goes
 to the server at once (and everything after it), so a normal answer streams with no
 delay; a fallback status is *held*, and that response, body included, is swallowed.
@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from ._replay import BodyBuffer, Replay, declared_length
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from .._types import ASGIApp, Message, Receive, Scope, Send
+from .replay import BodyBuffer, Replay, declared_length
 
 logger = logging.getLogger("bridgeway")
 

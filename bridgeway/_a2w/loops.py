@@ -35,7 +35,7 @@ must not even be closed there); ``atexit`` shuts every live loop down.
 Under gevent or eventlet (every request a greenlet of one OS thread) none of this
 works as is: asyncio has one running-loop slot per thread. A pool that finds threading
 monkeypatched when it needs its first loop serves every request on the process's one
-loop, run by a green thread (``_greenlets``); only that first-loop path pays for the
+loop, run by a green thread (``_a2w.greenlets``); only that first-loop path pays for the
 check.
 """
 
@@ -53,12 +53,12 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._lifespan import Lifespan, LifespanMode
-from ._lifespan_outcome import LifespanOutcome
-from ._types import ASGIApp
+from .._lifespan_outcome import LifespanOutcome
+from .._types import ASGIApp
+from .lifespan import Lifespan, LifespanMode
 
 if TYPE_CHECKING:
-    from ._greenlets import GreenletLoop
+    from .greenlets import GreenletLoop
 
 logger = logging.getLogger("bridgeway")
 
@@ -366,7 +366,7 @@ class LoopPool:
         self._all: list[PooledLoop] = []
         self._pid = os.getpid()
         # Under gevent or eventlet: this adapter's share of the process's one loop
-        # (see _greenlets); decided when the first loop is needed.
+        # (see _a2w.greenlets); decided when the first loop is needed.
         self._green: GreenletLoop | None = None
         self._serial = False  # greenlets without patched threading: loops take turns
         self.loops_created = 0
@@ -480,7 +480,7 @@ class LoopPool:
             if green is self._green:
                 return green
             # Its start failed (and raised in the greenlet that made it): try anew.
-        from ._greenlets import TurnLoop, greenlet_library, log_once, unpatched_turn
+        from .greenlets import TurnLoop, greenlet_library, log_once, unpatched_turn
 
         library = greenlet_library()
         if library is not None:
@@ -543,7 +543,7 @@ class LoopPool:
     def _wait_for_idle(self) -> PooledLoop:
         """Greenlets without patched threading: one loop (one lifespan) is enough, as
         its requests take turns anyway; wait for it, sleeping green."""
-        from ._greenlets import green_sleep
+        from .greenlets import green_sleep
 
         while True:
             with self._lock:
@@ -554,7 +554,7 @@ class LoopPool:
             green_sleep(0.001)
 
     def _new_green_loop(self, library: str) -> PooledLoop:
-        from ._greenlets import GreenletLoop, host_for
+        from .greenlets import GreenletLoop, host_for
 
         # Published before the first switch: the greenlets that come in while this one
         # starts the loop and the lifespan wait for it (``started``) in _new_loop.

@@ -9,7 +9,7 @@ inline ("Cannot run the event loop while another loop is running"). So when the 
 is monkeypatched (``gevent.monkey.is_module_patched("threading")`` or
 ``eventlet.patcher.is_monkey_patched("thread")``, asked when a pool would make a new
 loop, never on the hot path of an ordinary server) ASGIToWSGI runs **one event loop for
-the whole process, forever, in a green thread of its own**: thread mode (see ``_loops``)
+the whole process, forever, in a green thread of its own**: thread mode (see ``_a2w.loops``)
 with a greenlet for the thread.
 
 - The loop waits through the patched selector (gevent's ``GeventSelector``; the stdlib
@@ -57,10 +57,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._loops import _BUSY_WAIT, PooledLoop, Step, _asyncgen_count, _shutdown_all_pools, run_until
+from .loops import _BUSY_WAIT, PooledLoop, Step, _asyncgen_count, _shutdown_all_pools, run_until
 
 if TYPE_CHECKING:
-    from ._loops import LoopPool
+    from .loops import LoopPool
 
 logger = logging.getLogger("bridgeway")
 
@@ -273,7 +273,7 @@ class LoopHost:
         async def retire() -> None:
             # Each adapter's close() waited for its own requests: what is left was left
             # behind (a poller such as sse-starlette's shutdown watcher never ends by
-            # itself) and is cancelled at once, as in _loops and as asyncio.run() does.
+            # itself) and is cancelled at once, as in _a2w.loops and as asyncio.run() does.
             me = asyncio.current_task()
             still = {t for t in asyncio.all_tasks() if t is not me}
             for t in still:

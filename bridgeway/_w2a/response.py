@@ -4,7 +4,7 @@ Callable, §The write() Callable, §Buffering and Streaming).
 
 ``WSGIResponse`` turns what the app does into ASGI messages and hands them to
 ``post_send`` (implemented by ``HTTPCycle``, which carries them to the event loop). Its
-progress is one state of ``_w2a_states`` (start_response called, headers sent, complete
+progress is one state of ``_w2a.states`` (start_response called, headers sent, complete
 and how), changed only through that module's transition table; ``halt`` is apart from
 it: set when the client is gone or the request was cancelled (the iteration stops at
 the next chunk).
@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ._headers import (
+from .._headers import (
     WSGI_LENGTH_NAMES,
     WSGI_PAIRS,
     check_wsgi_header,
@@ -25,9 +25,10 @@ from ._headers import (
     remember_wsgi_length_name,
     remember_wsgi_pair,
 )
-from ._protocol import NO_BODY_STATUSES, parse_content_length, plain_response, status_has_body
-from ._types import Message, OptExcInfo
-from ._w2a_states import (
+from .._protocol import NO_BODY_STATUSES, parse_content_length, plain_response, status_has_body
+from .._types import Message, OptExcInfo
+from ..errors import ClientDisconnected, ProtocolError
+from .states import (
     CHUNK,
     DONE,
     END,
@@ -45,10 +46,9 @@ from ._w2a_states import (
     advance,
     illegal,
 )
-from .errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
-    from ._round_trip import RoundTrip
+    from .._round_trip import RoundTrip
 
 logger = logging.getLogger("bridgeway")
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NoReturn
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 
 class Progress(IntEnum):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from ._types import Environ, Scope
+from .._types import Environ, Scope
 
 A = TypeVar("A")
 
@@ -76,7 +76,7 @@ def routing_path(scope: Scope) -> str:
     """The part of an ASGI ``path`` below ``root_path``: what the dispatcher routes on.
 
     Some servers (daphne, granian with ``--root-path``) hand a ``path`` that does not
-    carry ``root_path``; it is then taken whole, as ``_environ.split_path`` does.
+    carry ``root_path``; it is then taken whole, as ``_w2a.environ.split_path`` does.
     """
     path: str = scope["path"]
     root = (scope.get("root_path") or "").rstrip("/")

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Everything happens in the WSGI server's thread, on the event loop checked out for this
-request (see ``_loops``). ``respond()`` starts the app's task and runs the loop until
+request (see ``_a2w.loops``). ``respond()`` starts the app's task and runs the loop until
 the app's first body event (or its end), so an error before any byte still becomes a
 500 (ASGI-www §Response Start: "need not flush ... until the first Response Body").
 It then calls ``start_response`` and returns either a one-element list (the whole
@@ -11,7 +11,7 @@ response was one final message: nothing more to run, and the length is known) or
 object as the iterator. Each ``__next__`` releases the app's pending ``send()`` and runs
 the loop until the next chunk: the app cannot run ahead of the server (backpressure).
 
-The app's ``send()`` and ``receive()`` live in ``_a2w_channel.AppChannel``. A
+The app's ``send()`` and ``receive()`` live in ``_a2w.channel.AppChannel``. A
 ``close()`` before the end is a disconnect: the pending ``send()`` raises
 ``ClientDisconnected`` (an ``OSError``, spec 2.4), ``receive()`` answers
 ``http.disconnect``, and the task gets a grace period before it is cancelled, off the
@@ -29,21 +29,21 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._a2w_channel import NO_BODY_STATUS, AppChannel
-from ._carry import carry_body, carry_request, carry_response
-from ._context import crossing_context, round_trip
-from ._headers import status_line
-from ._lifespan_outcome import LifespanOutcome
-from ._protocol import FileWrapper, plain_wsgi_response
-from ._round_trip import RoundTrip
-from ._scope import build_scope, content_length
-from ._types import Environ, StartResponse
-from .errors import BadRequest, ClientDisconnected, ProtocolError
+from .._carry import carry_body, carry_request, carry_response
+from .._context import crossing_context, round_trip
+from .._headers import status_line
+from .._lifespan_outcome import LifespanOutcome
+from .._protocol import FileWrapper, plain_wsgi_response
+from .._round_trip import RoundTrip
+from .._scope import build_scope, content_length
+from .._types import Environ, StartResponse
+from ..errors import BadRequest, ClientDisconnected, ProtocolError
+from .channel import NO_BODY_STATUS, AppChannel
 
 if TYPE_CHECKING:
-    from ._loops import PooledLoop
-    from ._upstream import Upstream
-    from .asgi_to_wsgi import ASGIToWSGI
+    from .._upstream import Upstream
+    from .adapter import Adapter
+    from .loops import PooledLoop
 
 logger = logging.getLogger("bridgeway")
 
@@ -126,9 +126,7 @@ class Request(AppChannel):
         "yielded",
     )
 
-    def __init__(
-        self, adapter: ASGIToWSGI, environ: Environ, start_response: StartResponse
-    ) -> None:
+    def __init__(self, adapter: Adapter, environ: Environ, start_response: StartResponse) -> None:
         super().__init__(adapter, environ)
         # The calling WSGI thread's context, taken at the call: what WSGI middleware set
         # (a tracing span, log bindings) is visible to the app (A2W-LIFE-09), less
@@ -151,7 +149,7 @@ class Request(AppChannel):
     def respond(self, upstream: Upstream | None = None) -> Any:
         """Serve the request on a loop of the pool. ``upstream``: the live round trip
         this request belongs to, when it is not run on its server's loop
-        (``_a2w_nested.live_trip``: behind WSGI middleware, with a lifespan of its own)."""
+        (``_a2w.nested.live_trip``: behind WSGI middleware, with a lifespan of its own)."""
         environ, adapter = self.environ, self.adapter
         try:
             # scope_of(), inline: this is the hot path.

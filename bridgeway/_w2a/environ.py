@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from ._protocol import parse_content_length
-from ._types import Scope
-from .errors import BadRequest
+from .._protocol import parse_content_length
+from .._types import Scope
+from ..errors import BadRequest
 
 _PROTOCOLS = {
     "1.0": "HTTP/1.0",
@@ -97,7 +97,7 @@ _REQUEST_KEYS = frozenset(
 # would be pushed in two contexts at once, and a streamed response that pops them in
 # the app's thread raises ValueError ("created in a different Context") and leaks the
 # caller's request context. WSGIToASGI gives the app a callback of its own instead and
-# hands the objects on only when that cannot happen (``_w2a_cycle.HTTPCycle._end``).
+# hands the objects on only when that cannot happen (``_w2a.cycle.HTTPCycle._end``).
 _THREAD_BOUND = frozenset({"werkzeug.debug.preserve_context"})
 
 _ENV_KEYS: dict[bytes, str] = {}

@@ -5,7 +5,7 @@ app in (``_upstream``).
 Theory of operation
 -------------------
 The app runs as a task of the WSGIToASGI request, on the server's event loop (asyncio
-or trio; ``_w2a_nested`` is that side), not on a loop of ASGIToWSGI's pool; the WSGI
+or trio; ``_w2a.nested`` is that side), not on a loop of ASGIToWSGI's pool; the WSGI
 side (the WSGIToASGI worker thread, blocked in this adapter's call and iteration) waits
 for each step, as asgiref's ``AsyncToSync`` does when called from a ``SyncToAsync``
 thread. Every step is posted through the WSGIToASGI request's mailbox and runs in its
@@ -45,22 +45,21 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.to_thread
 
-from ._a2w_channel import DISCONNECT, read_or_none
-from ._a2w_request import Request, _caused_by_disconnect, bad_request, scope_of
-from ._protocol import read_size
-from ._types import Message
-from ._upstream import Upstream
-from ._w2a_nested import spawn
-from .errors import BadRequest, ClientDisconnected
+from .._protocol import read_size
+from .._types import Message
+from .._upstream import Upstream
+from ..errors import BadRequest, ClientDisconnected
+from .channel import DISCONNECT, read_or_none
+from .request import Request, _caused_by_disconnect, bad_request, scope_of
 
 if TYPE_CHECKING:
-    from ._w2a_cycle import HTTPCycle
-    from .asgi_to_wsgi import ASGIToWSGI
+    from .._upstream import Host
+    from .adapter import Adapter
 
 logger = logging.getLogger("bridgeway")
 
 
-def live_trip(adapter: ASGIToWSGI, trip: object) -> Upstream | None:
+def live_trip(adapter: Adapter, trip: object) -> Upstream | None:
     """The round trip to run ``adapter``'s app in, or None (served as outside one).
     Behind WSGI middleware the server's lifespan does not reach the app, so an adapter
     that runs its own lifespan keeps its own loops there."""
@@ -133,7 +132,7 @@ class Relay:
         ran = False
 
         def on_loop() -> None:
-            # Once only: a cancelled request runs what it had taken again (_w2a_cycle).
+            # Once only: a cancelled request runs what it had taken again (_w2a.cycle).
             nonlocal ran
             if ran:
                 return
@@ -201,7 +200,7 @@ class NestedRequest(Request):
             scope = scope_of(self, environ)
         except BadRequest as exc:
             return bad_request(self.start_response, exc)
-        self.host: HTTPCycle = trip.cycle  # the WSGIToASGI request this one runs in
+        self.host: Host = trip.cycle  # the WSGIToASGI request this one runs in
         self.pending: Any = None  # the app's coroutine until its task starts
         self.grace: anyio.CancelScope | None = None
         self.lock: anyio.Lock | None = None
@@ -247,7 +246,7 @@ class NestedRequest(Request):
     def _start_step(self) -> Any:
         ready = self.ready = cast(Any, Future())
         self.pending = self._main()
-        spawn(self.host, self)
+        self.host.spawn_nested(self)
         return ready
 
     def wsgi_gone(self) -> None:
@@ -291,7 +290,7 @@ class NestedRequest(Request):
                 late = self.host._late
                 if late is None:
                     late = self.host._late = []
-                late.append(exc)  # raised by the server's call (_w2a_nested.pick_error)
+                late.append(exc)  # raised by the server's call (_w2a.nested.pick_error)
             else:
                 logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
         finally:

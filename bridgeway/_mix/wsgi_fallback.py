@@ -2,7 +2,7 @@
 
 Theory of operation: the body is read ahead from ``wsgi.input`` (up to CONTENT_LENGTH,
 or to EOF when ``wsgi.input_terminated`` is set, PEP 3333 §Input and Error Streams),
-at most ``limit`` bytes; see ``_replay``. The first app gets a ``start_response`` that
+at most ``limit`` bytes; see ``_mix.replay``. The first app gets a ``start_response`` that
 passes a non-fallback status straight to the server and *holds* a fallback one (its
 ``write`` discards). Once the status is known (at once for most apps; at the first
 chunk for apps that call ``start_response`` lazily, which PEP 3333 allows), a held
@@ -17,9 +17,9 @@ import io
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
-from ._protocol import body_read, read_size
-from ._replay import environ_length
-from ._types import Environ, OptExcInfo, StartResponse, WSGIApp
+from .._protocol import body_read, read_size
+from .._types import Environ, OptExcInfo, StartResponse, WSGIApp
+from .replay import environ_length
 
 
 class _Prepended:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 
 class State(Enum):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._protocol import parse_content_length
-from ._types import Message
+from .._protocol import parse_content_length
+from .._types import Message
 
 DEFAULT_FALLBACK_STATUSES = frozenset({404})
 DEFAULT_REPLAY_LIMIT = 1024 * 1024

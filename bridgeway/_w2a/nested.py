@@ -1,5 +1,5 @@
 """WSGIToASGI's side of the in-process round trip: the apps of an ASGIToWSGI further in,
-run as tasks of the WSGIToASGI request (``_a2w_nested`` is the other side).
+run as tasks of the WSGIToASGI request (``_a2w.nested`` is the other side).
 
 In a round trip (``WSGIToASGI(ASGIToWSGI(app))`` in one process, as a test client or a
 server calls it) the ASGI app would natively run on the server's loop, in the server's
@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 from anyio.abc import TaskGroup
 
 if TYPE_CHECKING:
-    from ._a2w_nested import NestedRequest
-    from ._w2a_cycle import HTTPCycle
+    from .._upstream import Guest, Host
 
 logger = logging.getLogger("bridgeway")
 
 
-def spawn(cycle: HTTPCycle, request: NestedRequest) -> None:
+def spawn(cycle: Host, request: Guest) -> None:
     """Start ``request``'s app task (its coroutine is ``request.pending``) in the
     request's task group; until that group is open, ``run()`` opens it first."""
     nested: list[Any] | None = cycle._nested
@@ -36,19 +35,19 @@ def spawn(cycle: HTTPCycle, request: NestedRequest) -> None:
         _start(cycle._group, request)
 
 
-def start_nested(cycle: HTTPCycle, group: TaskGroup) -> None:
+def start_nested(cycle: Host, group: TaskGroup) -> None:
     for request in cycle._nested or ():
         _start(group, request)
 
 
-def _start(group: TaskGroup, request: NestedRequest) -> None:
+def _start(group: TaskGroup, request: Guest) -> None:
     coro, request.pending = request.pending, None
     if coro is not None:
         # A task of its own context: a copy of the WSGI thread's (A2W-LIFE-09).
         request.context.run(group.start_soon, lambda: coro)
 
 
-def abandon_pending(cycle: HTTPCycle) -> None:
+def abandon_pending(cycle: Host) -> None:
     """The request was cancelled before its task group opened: apps not yet started
     never will be; their WSGI side is told the request is over."""
     for request in cycle._nested or ():
@@ -56,7 +55,7 @@ def abandon_pending(cycle: HTTPCycle) -> None:
             request.abandon()
 
 
-def end_nested(cycle: HTTPCycle) -> None:
+def end_nested(cycle: Host) -> None:
     """The WSGI app has returned and its iterable was closed: an app further in that
     has not finished its response is told its client is gone (``http.disconnect``,
     ``send()`` raising), as when its WSGI server closes the response early; even when
@@ -65,7 +64,7 @@ def end_nested(cycle: HTTPCycle) -> None:
         request.wsgi_gone()
 
 
-def raised_while_cancelled(cycle: HTTPCycle) -> BaseException | None:
+def raised_while_cancelled(cycle: Host) -> BaseException | None:
     """The request was cancelled; an app further in raised an exception of its own
     meanwhile (a ``finally`` that fails while the cancellation unwinds it): natively
     that exception, not the cancellation, leaves the app's ASGI call."""
