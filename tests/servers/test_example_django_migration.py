@@ -52,12 +52,6 @@ def server(
         yield srv
 
 
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as c:
-        yield c
-
-
 def test_fastapi_and_django_halves_share_the_database(client: httpx.Client) -> None:
     assert client.get("/api/health").json() == {"served_by": "FastAPI"}
     created = client.post("/api/notes", json={"title": "Moved to FastAPI", "body": "hi"})

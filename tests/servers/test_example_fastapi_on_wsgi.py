@@ -68,16 +68,6 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
             yield srv
 
 
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    # uWSGI's --http-socket closes each connection after the response while answering
-    # HTTP/1.1 without "Connection: close": a reused connection races with that close.
-    keepalive = 0 if server.spec.name == "uwsgi" else None
-    limits = httpx.Limits(max_keepalive_connections=keepalive)
-    with httpx.Client(base_url=server.base_url, timeout=10.0, limits=limits) as c:
-        yield c
-
-
 @pytest.mark.servers
 def test_lifespan_resource_in_state(client: httpx.Client) -> None:
     info = client.get("/").json()

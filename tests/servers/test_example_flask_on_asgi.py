@@ -23,12 +23,6 @@ def server() -> Iterator[ServerProcess]:
         yield srv
 
 
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=10.0) as c:
-        yield c
-
-
 def links(html: str) -> list[str]:
     return re.findall(r'(?:href|action)="([^"]+)"', html)
 

@@ -29,8 +29,8 @@ from tests.live.servers import (
     ServerProcess,
     ServerSpec,
     running_server,
-    running_servers,
 )
+from tests.support.fleet import running_fleet
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -132,8 +132,8 @@ SMOKE_SERVERS = [
 def wsgi_fleet() -> Iterator[dict[str, ServerProcess]]:
     """Every WSGI server serving ASGIToWSGI(echo_app), started in parallel."""
     launches = [(WSGI_SERVERS[name], ECHO) for name in SMOKE_SERVERS]
-    with running_servers(launches) as servers:
-        yield {server.spec.name: server for server in servers}
+    with running_fleet(launches) as fleet:
+        yield fleet
 
 
 @pytest.mark.parametrize("server_name", SMOKE_SERVERS)

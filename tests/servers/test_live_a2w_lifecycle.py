@@ -19,6 +19,7 @@ import pytest
 from tests.live.hosts import shared_directory
 from tests.live.rawclient import RawConnection, exchange, request_bytes
 from tests.live.servers import SERVERS, WSGI_HOSTS, WSGI_SERVERS, ServerProcess, running_servers
+from tests.support.fleet import running_fleet
 
 pytestmark = pytest.mark.servers
 
@@ -55,8 +56,8 @@ def sse_markers() -> Iterator[Path]:
 def sse_fleet(sse_markers: Path) -> Iterator[dict[str, ServerProcess]]:
     launches = [(SERVERS[name], SSE_NATIVE if name == NATIVE else SSE) for name in SSE_SERVERS]
     env = {"BRIDGEWAY_MARKERS": str(sse_markers)}
-    with running_servers(launches, env=env, ready_path="/leftovers") as servers:
-        yield {server.spec.name: server for server in servers}
+    with running_fleet(launches, env=env, ready_path="/leftovers") as fleet:
+        yield fleet
 
 
 def leftovers(port: int) -> dict[str, int]:

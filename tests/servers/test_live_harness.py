@@ -15,8 +15,8 @@ from tests.live.servers import (
     ServerFailed,
     ServerProcess,
     running_server,
-    running_servers,
 )
+from tests.support.fleet import running_fleet
 
 pytestmark = pytest.mark.servers
 
@@ -26,8 +26,8 @@ NATIVE_PROBE = "tests.live.apps:wsgi_probe"
 @pytest.fixture(scope="module")
 def wsgi_fleet() -> Iterator[dict[str, ServerProcess]]:
     """Every WSGI server of the table hosting the plain WSGI probe, started in parallel."""
-    with running_servers([(spec, NATIVE_PROBE) for spec in WSGI_SERVERS.values()]) as servers:
-        yield {server.spec.name: server for server in servers}
+    with running_fleet([(spec, NATIVE_PROBE) for spec in WSGI_SERVERS.values()]) as fleet:
+        yield fleet
 
 
 @pytest.mark.parametrize("server_name", list(WSGI_SERVERS))

@@ -27,6 +27,7 @@ from tests.live.servers import (
     running_server,
     running_servers,
 )
+from tests.support.fleet import running_fleet
 
 pytestmark = pytest.mark.servers
 
@@ -119,8 +120,8 @@ def single_thread_fleet() -> Iterator[dict[str, ServerProcess]]:
     """The other ASGI servers hosting WSGIToASGI(wsgi_probe, max_threads=1), in parallel;
     each is used by one test only, so a stuck worker cannot leak into another test."""
     launches = [(ASGI_SERVERS[name], PROBE_ONE_THREAD) for name in OTHER_ASGI]
-    with running_servers(launches, stop_timeout=3.0) as servers:
-        yield {server.spec.name: server for server in servers}
+    with running_fleet(launches, stop_timeout=3.0) as fleet:
+        yield fleet
 
 
 @pytest.mark.parametrize("server_name", OTHER_ASGI)
@@ -254,8 +255,8 @@ def test_close_order_per_request(server_name: str, mode: str) -> None:
 def asgi_fleet() -> Iterator[dict[str, ServerProcess]]:
     """Every ASGI server hosting WSGIToASGI(wsgi_probe), started in parallel."""
     launches = [(spec, PROBE) for spec in ASGI_SERVERS.values()]
-    with running_servers(launches) as servers:
-        yield {server.spec.name: server for server in servers}
+    with running_fleet(launches) as fleet:
+        yield fleet
 
 
 @pytest.mark.parametrize("server_name", list(ASGI_SERVERS))
