@@ -70,7 +70,7 @@ ensure_venv() {
 }
 
 # gunicorn 26 dropped the eventlet worker (constraints.txt pins a newer gunicorn): the
-# eventlet live test (tests/test_live_a2w_greenlet.py) runs the last release that has it,
+# eventlet live test (tests/servers/test_live_a2w_greenlet.py) runs the last release that has it,
 # installed apart into VENV/gunicorn-eventlet and put first on that server's PYTHONPATH.
 GUNICORN_EVENTLET_PIN="gunicorn==25.3.0"
 

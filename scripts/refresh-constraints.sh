@@ -2,7 +2,7 @@
 # Rewrite constraints.txt with the newest releases that pyproject.toml allows, resolved
 # in a scratch venv. Then run `./scripts/check.sh` (pinned, so against the new file):
 # an upstream fix of a known bug shows as a strict XPASS naming the version
-# (tests/known_bugs.py); commit constraints.txt with the bounds you narrowed.
+# (tests/support/known_bugs.py); commit constraints.txt with the bounds you narrowed.
 # The modwsgi extra's mod_wsgi compiles against Apache: scripts/hosts.sh installs apache2-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."

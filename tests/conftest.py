@@ -36,14 +36,14 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Before any fixture of this test runs (module-scoped server fleets included): tell
     # the live harness whether this test may start server processes (see live.servers).
-    from live import servers
+    from tests.live import servers
 
     servers.CURRENT_TEST_MARKED_SERVERS = item.get_closest_marker("servers") is not None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     # test_checklist.py's report: checklist items no test cites (see checklist_ids).
-    from checklist_ids import UNCOVERED
+    from tests.support.checklist_ids import UNCOVERED
 
     uncovered = terminalreporter.config.stash.get(UNCOVERED, None)
     if uncovered:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from checklist_ids import (
+
+from tests.support.checklist_ids import (
     UNCOVERED,
     ad_hoc_references,
     cited_abbreviations,

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live.servers import BIN, HOST, PYTHON, ROOT, ServerSpec, running_servers, server_env
 
 from bridgeway import cli
 from bridgeway._servers import SERVERS, Options, Server, check_options, plan
+from tests.live.servers import BIN, HOST, PYTHON, ROOT, ServerSpec, running_servers, server_env
 
 OPTS = Options("127.0.0.1", 8123, workers=2)
 
@@ -73,12 +73,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     ("argv", "message"),
     [
         (
-            ["serve", "live.mixed_apps:raw_wsgi", "--server", "tornado"],
+            ["serve", "tests.live.mixed_apps:raw_wsgi", "--server", "tornado"],
             "unknown server 'tornado'; choose one of: uvicorn, hypercorn, granian, daphne,"
             " gunicorn, waitress, werkzeug",
         ),
         (
-            ["serve", "live.mixed_apps:raw_wsgi", "--server", "ghost"],
+            ["serve", "tests.live.mixed_apps:raw_wsgi", "--server", "ghost"],
             "server 'ghost' is not installed (pip install no_such_server_package)",
         ),
         (
@@ -86,22 +86,25 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
             "cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'",
         ),
         (
-            ["serve", "live.mixed_apps:nothing", "--server", "uvicorn"],
-            "'live.mixed_apps' has no attribute 'nothing'",
+            ["serve", "tests.live.mixed_apps:nothing", "--server", "uvicorn"],
+            "'tests.live.mixed_apps' has no attribute 'nothing'",
         ),
         (
-            ["inspect", "live.mixed_apps"],
-            "app 'live.mixed_apps' must be given as module:attr (e.g. myproject.asgi:app)",
+            ["inspect", "tests.live.mixed_apps"],
+            "app 'tests.live.mixed_apps' must be given as module:attr (e.g. myproject.asgi:app)",
         ),
         (
-            ["inspect", "live.mixed_apps:REPLAY_LIMIT"],
+            ["inspect", "tests.live.mixed_apps:REPLAY_LIMIT"],
             "builtins.int (1024) is not callable, so it is not an app",
         ),
         (
-            ["serve", "live.mixed_apps:raw_wsgi", "--server", "daphne", "--workers", "3"],
+            ["serve", "tests.live.mixed_apps:raw_wsgi", "--server", "daphne", "--workers", "3"],
             "daphne runs one process: --workers 3 is not supported",
         ),
-        (["serve", "live.mixed_apps:raw_wsgi"], "the following arguments are required: --server"),
+        (
+            ["serve", "tests.live.mixed_apps:raw_wsgi"],
+            "the following arguments are required: --server",
+        ),
     ],
     ids=[
         "unknown-server",
@@ -263,29 +266,29 @@ def test_the_installed_command_exits_2_without_a_traceback() -> None:
 
 
 def test_inspect_names_the_kind_and_every_server(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "inspect", "live.mixed_apps:fastapi_app", "--port", "9000")
+    code, out, _ = run(capsys, "inspect", "tests.live.mixed_apps:fastapi_app", "--port", "9000")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "live.mixed_apps:fastapi_app is an ASGI 3 app"
+    assert lines[0] == "tests.live.mixed_apps:fastapi_app is an ASGI 3 app"
     rows = {line.split()[0]: line for line in lines[1:-1]}
     assert set(rows) == set(SERVERS)
     assert rows["uvicorn"].split()[1:4] == ["asgi", "native", "installed"]
     assert rows["uvicorn"].endswith(
-        "uvicorn live.mixed_apps:fastapi_app --host 127.0.0.1 --port 9000 --workers 1"
+        "uvicorn tests.live.mixed_apps:fastapi_app --host 127.0.0.1 --port 9000 --workers 1"
     )
     assert rows["gunicorn"].endswith(
-        "BRIDGEWAY_APP=live.mixed_apps:fastapi_app gunicorn --bind 127.0.0.1:9000"
+        "BRIDGEWAY_APP=tests.live.mixed_apps:fastapi_app gunicorn --bind 127.0.0.1:9000"
         " --workers 1 bridgeway.target:wsgi"
     )
     assert "wrapped" in rows["waitress"]
 
 
 def test_dry_run_prints_the_command(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["serve", "live.mixed_apps:raw_wsgi", "--server", "hypercorn", "--dry-run"]
+    argv = ["serve", "tests.live.mixed_apps:raw_wsgi", "--server", "hypercorn", "--dry-run"]
     code, out, _ = run(capsys, *argv)
     assert (code, out) == (
         0,
-        "BRIDGEWAY_APP=live.mixed_apps:raw_wsgi hypercorn --bind 127.0.0.1:8000 --workers 1"
+        "BRIDGEWAY_APP=tests.live.mixed_apps:raw_wsgi hypercorn --bind 127.0.0.1:8000 --workers 1"
         " bridgeway.target:asgi\n",
     )
 

@@ -1,4 +1,4 @@
-"""The registry of other projects' bugs (tests/known_bugs.py): every entry is tied to an
+"""The registry of other projects' bugs (tests/support/known_bugs.py): every entry is tied to an
 installed project's versions, and an expected failure left in place after that project
 fixed the bug fails the run with a message naming the installed version."""
 
@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from known_bugs import ALL, KnownBug, installed_version
 from packaging.specifiers import SpecifierSet
+
+from tests.support.known_bugs import ALL, KnownBug, installed_version
 
 pytest_plugins = ("pytester",)
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[1]  # the inner test imports tests.support from here
 PYTEST = installed_version("pytest")
 
 
@@ -24,11 +25,11 @@ def test_every_known_bug_is_tied_to_an_installed_project(bug: KnownBug) -> None:
 
 
 def _inner(pytester: pytest.Pytester, affected: str, body: str) -> pytest.RunResult:
-    pytester.syspathinsert(HERE)
+    pytester.syspathinsert(ROOT)
     pytester.makepyfile(
         f"""
         import pytest
-        from known_bugs import KnownBug
+        from tests.support.known_bugs import KnownBug
 
         BUG = KnownBug("pytest", {affected!r}, "a bug of pytest's, for this test")
 
@@ -48,7 +49,7 @@ def test_a_bug_fixed_upstream_fails_the_run_naming_the_version(
     result = _inner(pytester, f">={PYTEST}", "assert True")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*XPASS(strict)*pytest {PYTEST}: a bug of pytest's*"])
-    result.stdout.fnmatch_lines([f"*pytest {PYTEST} has fixed it*tests/known_bugs.py*"])
+    result.stdout.fnmatch_lines([f"*pytest {PYTEST} has fixed it*tests/support/known_bugs.py*"])
 
 
 def test_a_bug_still_present_is_an_expected_failure(pytester: pytest.Pytester) -> None:

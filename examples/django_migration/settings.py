@@ -61,7 +61,7 @@ DATABASES = {
             "DJANGO_EXAMPLE_DB", str(Path(tempfile.gettempdir()) / "bridgeway-django-example.db")
         ),
         # 0 (the default): a connection lives for one request and is closed when the
-        # response is closed; tests/test_example_django_migration.py checks that it is.
+        # response is closed; tests/servers/test_example_django_migration.py checks that it is.
         "CONN_MAX_AGE": 0,
     }
 }

@@ -45,19 +45,16 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridgeway import ASGIToWSGI
+from tests.support.asgi_types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="unset")
 _LEGAL = (str, bytes, int, float, bool, list, dict, type(None))

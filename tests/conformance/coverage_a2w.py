@@ -4,7 +4,7 @@ which it cannot observe there (read by ``gen_table.py`` for ``docs/conformance.m
 ``COVERED`` maps an item to its tests: ``file::test`` (parametrised over every WSGI
 server where the item is observable; the test ids carry the item) in ``tests/``.
 ``NOT_OBSERVABLE`` maps an item to the reason no server can show it; those items are
-checked in-process (``tests/test_a2w_*.py``).
+checked in-process (``tests/a2w/test_a2w_*.py``).
 """
 
 from __future__ import annotations

@@ -164,19 +164,19 @@ PARTLY_OBSERVABLE: dict[str, str] = {
     "W2A-ENV-17": "real TLS only on hypercorn and granian (uvicorn, daphne: through trusted"
     " X-Forwarded-Proto on the uvicorns; daphne has no TLS without twisted endpoints)",
     "W2A-ENV-18": "a configured wsgi.multiprocess=True is in-process only"
-    " (tests/test_w2a_environ.py); every server run checks the default False",
+    " (tests/w2a/test_w2a_environ.py); every server run checks the default False",
     "W2A-ENV-22": "the 5,000-line / 50 ms case: every server's own header limits (h11 16 KiB,"
     " granian and gunicorn 100 fields) answer before the adapter; 150 lines are checked",
     "W2A-INPUT-06": "worker RSS growth under a 1 GiB upload is measured in-process"
-    " (tests/test_w2a_memory.py); through servers the client-side flow control is checked",
+    " (tests/w2a/test_w2a_memory.py); through servers the client-side flow control is checked",
     "W2A-INPUT-10": "pool busy-thread and asyncio task counts need a debug hook inside the"
-    " server process (tests/test_w2a_disconnect.py); servers show the prompt wake-up",
+    " server process (tests/w2a/test_w2a_disconnect.py); servers show the prompt wake-up",
     "W2A-RESP-06": "the weakref-to-exc_info check needs the app's frame (in-process,"
-    " tests/test_w2a_response.py); servers show the replaced status and headers",
-    "W2A-RESP-10": "RSS under 200 x 1 MiB is in-process (tests/test_w2a_memory.py); servers"
+    " tests/w2a/test_w2a_response.py); servers show the replaced status and headers",
+    "W2A-RESP-10": "RSS under 200 x 1 MiB is in-process (tests/w2a/test_w2a_memory.py); servers"
     " show the generator held back by a client that stops reading",
     "W2A-RESP-13": "cancellation at server shutdown with a stream in flight"
-    " (tests/test_w2a_close.py); servers show every other close() path",
+    " (tests/w2a/test_w2a_close.py); servers show every other close() path",
     "EXT-02": "no server here advertises pathsend over a path bridgeway can prove: the bytes"
     " are compared on granian (which advertises pathsend) and on the others",
     "EXT-04": "no ASGI server here offers http.response.early_hint over HTTP/1.1 and bridgeway"

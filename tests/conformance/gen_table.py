@@ -1,7 +1,6 @@
 """Run the conformance suite and write ``docs/conformance.md``.
 
     .venv/bin/python -m tests.conformance.gen_table          # from the repository root
-    .venv/bin/python tests/conformance/gen_table.py          # the same
     .venv/bin/python -m tests.conformance.gen_table --junit results.xml   # no test run
 
 pytest runs ``tests/conformance/test_*_conformance.py`` with ``--junitxml``; each test id
@@ -48,19 +47,9 @@ class Cell:
     reason: str = ""
 
 
-# The test modules import their helpers as ``live.*`` (tests/ is not a package).
-if str(HERE.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent))
-
-
-def _package() -> str:
-    # "tests.conformance" under ``-m``; "conformance" as a script (tests/ is on the path).
-    return __package__ or "conformance"
-
-
 def _optional(module: str) -> ModuleType | None:
     try:
-        return importlib.import_module(f"{_package()}.{module}")
+        return importlib.import_module(f"tests.conformance.{module}")
     except ImportError:
         return None
 
@@ -75,7 +64,7 @@ def run_pytest(junit: Path, extra: list[str]) -> float:
 
 
 def _server_names() -> list[str]:
-    from live.servers import SERVERS
+    from tests.live.servers import SERVERS
 
     names = {*SERVERS, "waitress-lookahead"}
     return sorted(names, key=len, reverse=True)  # longest prefix first

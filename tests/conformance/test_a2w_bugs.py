@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from bridgeway import ASGIToWSGI
-
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from tests.support.asgi_types import Receive, Send
 
 
 def _environ() -> dict[str, Any]:

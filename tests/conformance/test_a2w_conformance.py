@@ -27,7 +27,21 @@ from typing import Any
 
 import h11
 import pytest
-from known_bugs import (
+
+from tests.live.hosts import shared_directory
+from tests.live.rawclient import RawConnection, request_bytes
+from tests.live.servers import (
+    ASGI_SERVERS,
+    BIN,
+    HOST,
+    WSGI_HOSTS,
+    WSGI_SERVERS,
+    ServerProcess,
+    ServerSpec,
+    master_fifo,
+    running_servers,
+)
+from tests.support.known_bugs import (
     CHEROOT_COOKIES,
     GRANIAN_ABORT,
     GRANIAN_ABORT_BEFORE_HEAD,
@@ -55,19 +69,6 @@ from known_bugs import (
     WSGIREF_CLOSE_FRAMED,
     KnownBug,
     marks_for,
-)
-from live.hosts import shared_directory
-from live.rawclient import RawConnection, request_bytes
-from live.servers import (
-    ASGI_SERVERS,
-    BIN,
-    HOST,
-    WSGI_HOSTS,
-    WSGI_SERVERS,
-    ServerProcess,
-    ServerSpec,
-    master_fifo,
-    running_servers,
 )
 
 pytestmark = pytest.mark.servers
@@ -202,7 +203,7 @@ NATURE: dict[str, str] = {
 }
 
 # Server bugs and limitations, each reproduced without bridgeway by the probe's /plain/...
-# and tied to the versions that have it: tests/known_bugs.py.
+# and tied to the versions that have it: tests/support/known_bugs.py.
 
 
 # --- fleet -------------------------------------------------------------------------------
@@ -884,7 +885,7 @@ def test_send_matches_native(fleet: Fleet, case: SendCase, server: str) -> None:
     reply = fetch(fleet.port(server), data, case.method)
     dropped = case.body is None and reply.status == 0 and _drops_head_on_abort(server)
     if dropped:
-        # The server's race (tests/known_bugs.py): nothing went out at all. Still never a
+        # The server's race (tests/support/known_bugs.py): nothing went out at all. Still never a
         # response that looks complete; the worker must not hang (below).
         assert not reply.complete, reply
     elif case.body is None:

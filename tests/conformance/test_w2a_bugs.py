@@ -19,8 +19,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from live.rawclient import RawConnection, exchange, request_bytes
-from live.servers import ASGI_SERVERS, ServerProcess, running_servers
+
+from tests.live.rawclient import RawConnection, exchange, request_bytes
+from tests.live.servers import ASGI_SERVERS, ServerProcess, running_servers
 
 pytestmark = pytest.mark.servers
 

@@ -40,7 +40,10 @@ import h2.connection
 import h2.events
 import h11
 import pytest
-from known_bugs import (
+
+from tests.live.rawclient import RawConnection, RawResponse, exchange, request_bytes
+from tests.live.servers import ASGI_SERVERS, SERVERS, ServerProcess, ServerSpec
+from tests.support.known_bugs import (
     DAPHNE_BUFFERS,
     DAPHNE_HANGS,
     DAPHNE_NO_BACKPRESSURE,
@@ -51,8 +54,6 @@ from known_bugs import (
     KnownBug,
     marks_for,
 )
-from live.rawclient import RawConnection, RawResponse, exchange, request_bytes
-from live.servers import ASGI_SERVERS, SERVERS, ServerProcess, ServerSpec
 
 pytestmark = pytest.mark.servers
 
@@ -544,7 +545,7 @@ def test_differential(fleet: Fleet, scenario: Scenario, server_name: str) -> Non
 
 # --- direct checks, on every bridged server ------------------------------------------
 
-# (test name, server) pairs where the server shows a bug of its own (tests/known_bugs.py).
+# (test name, server) pairs where the server shows a bug of its own (tests/support/known_bugs.py).
 SERVER_BUGS_DIRECT: dict[tuple[str, str], KnownBug] = {
     ("download-backpressure", "daphne"): DAPHNE_NO_BACKPRESSURE,
     ("one-date", "daphne"): DAPHNE_NO_DATE,

@@ -1,4 +1,5 @@
-"""ASGI probe apps served through ASGIToWSGI by real WSGI servers (``tests/test_live_a2w.py``).
+"""ASGI probe apps served through ASGIToWSGI by real WSGI servers
+(``tests/servers/test_live_a2w.py``).
 
 Import as ``tests.live.a2w_apps:NAME``. What the app saw or did is reported two ways:
 JSON answers (pid, ``id(loop)``, counters) and marker files in the directory named by
@@ -42,14 +43,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bridgeway import ASGIToWSGI
+from tests.support.asgi_types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Any
-Send = Any
 
 _startup_count = 0
 _counter_lock = threading.Lock()

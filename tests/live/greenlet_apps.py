@@ -1,5 +1,5 @@
 """ASGI apps served through ASGIToWSGI by greenlet servers (gunicorn ``-k gevent`` and
-``-k eventlet``, uWSGI ``--gevent``), for ``tests/test_live_a2w_greenlet.py``.
+``-k eventlet``, uWSGI ``--gevent``), for ``tests/servers/test_live_a2w_greenlet.py``.
 
 Import as ``tests.live.greenlet_apps:app``: a WSGI dispatcher over two ASGIToWSGI
 adapters, which share the worker's one event loop, and a plain WSGI route.
@@ -16,7 +16,7 @@ adapters, which share the worker's one event loop, and a plain WSGI route.
   while bridgeway's loop has given the thread's running-loop slot back.
 
 Lifespan startup and shutdown write ``startup-NAME-PID-LOOP`` / ``shutdown-NAME-PID-LOOP``
-markers in ``$BRIDGEWAY_MARKERS`` (``live.a2w_apps.marker``).
+markers in ``$BRIDGEWAY_MARKERS`` (``tests.live.a2w_apps.marker``).
 """
 
 from __future__ import annotations
@@ -37,15 +37,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from bridgeway import ASGIToWSGI
-
-from .a2w_apps import marker
+from tests.live.a2w_apps import marker
+from tests.support.asgi_types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
-Scope = dict[str, Any]
-Receive = Any
-Send = Any
 
 
 def _lifespan_marker(kind: str, name: str) -> None:

@@ -1,4 +1,4 @@
-"""Probe apps for the lifecycle fidelity tests (``tests/test_live_a2w_lifecycle.py``):
+"""Probe apps for the lifecycle fidelity tests (``tests/servers/test_live_a2w_lifecycle.py``):
 the same ASGI app served natively (``NAME_app`` under uvicorn) and bridged
 (``NAME``, an ``ASGIToWSGI`` under each WSGI server).
 
@@ -43,12 +43,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bridgeway import ASGIToWSGI
-
-from .a2w_apps import marker
-
-Scope = dict[str, Any]
-Receive = Any
-Send = Any
+from tests.live.a2w_apps import marker
+from tests.support.asgi_types import Receive, Scope, Send
 
 # --- sse ------------------------------------------------------------------------------
 

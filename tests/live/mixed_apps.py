@@ -1,5 +1,5 @@
 """Apps of both kinds behind one dispatcher, for the dispatcher and CLI tests
-(import as ``tests.live.mixed_apps:NAME`` from a server, ``live.mixed_apps`` in tests).
+(``tests.live.mixed_apps:NAME``, from a server and in the tests alike).
 
 Each app answers JSON saying who it is and what prefixes it saw:
 

@@ -1,4 +1,4 @@
-"""Probe apps for the live round-trip tests (``tests/test_live_round_trip.py``): one
+"""Probe apps for the live round-trip tests (``tests/servers/test_live_round_trip.py``): one
 Starlette app served natively (``app``) and through ``WSGIToASGI(ASGIToWSGI(app))``
 (``bridged``) under the same ASGI server.
 
@@ -22,8 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bridgeway import ASGIToWSGI, WSGIToASGI
-
-from .a2w_apps import marker
+from tests.live.a2w_apps import marker
 
 
 def _loop() -> int:

@@ -10,15 +10,15 @@ SIGKILLs the process group it created (gunicorn and uWSGI have worker children).
 A log is deleted when the server is stopped after a clean run and kept (its path is
 printed) when the body of ``running_server()`` raised.
 
-    from live.servers import running_server   # in a test module
+    from tests.live.servers import running_server   # in a test module
 
     with running_server("uvicorn-h11", "tests.live.apps:w2a_probe") as srv:
         urllib.request.urlopen(srv.url("/a?b=1"), timeout=5)
 
-Test modules import the harness as ``live.servers`` / ``live.rawclient``, like the other
-helpers in ``tests/`` (which is not a package): importing it as ``tests.live.servers``
-makes mypy see each file under two module names and stop. The *servers* import apps as
-``tests.live.apps:NAME``, from the repository root on their ``PYTHONPATH``.
+Test modules and the servers use one module name for everything here: ``tests/`` is a
+package, the tests import ``tests.live.servers`` and the servers import apps as
+``tests.live.apps:NAME``, both from the repository root (a second name would make
+mypy see each file twice and give ``CURRENT_TEST_MARKED_SERVERS`` two copies).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ WSGI_SERVERS = _table(
 )
 
 # Greenlet WSGI servers: every request is a greenlet of the worker's one OS thread. Not in
-# WSGI_SERVERS (the conformance suite's table): tests/test_live_a2w_greenlet.py runs them.
+# WSGI_SERVERS (the conformance suite's table): tests/servers/test_live_a2w_greenlet.py runs them.
 # gunicorn 26 dropped the eventlet worker: scripts/_venv.sh installs the last release that
 # has it into the venv's gunicorn-eventlet/ directory, first on that server's PYTHONPATH.
 GUNICORN_EVENTLET = BIN.parent / "gunicorn-eventlet"

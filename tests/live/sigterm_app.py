@@ -1,5 +1,5 @@
 """An ``ASGIToWSGI`` app whose lifespan leaves a marker file per phase, for
-``tests/test_live_sigterm.py``: ``$BRIDGEWAY_MARKERS/startup-PID`` once its startup ran,
+``tests/servers/test_live_sigterm.py``: ``$BRIDGEWAY_MARKERS/startup-PID`` once its startup ran,
 ``shutdown-PID`` once its shutdown ran. Every request answers its pid."""
 
 from __future__ import annotations

@@ -26,18 +26,15 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from bridgeway import ASGIToWSGI, WSGIToASGI
+from tests.support.asgi_types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Any
-Send = Any
 
 SECRET = "SECRET-TOKEN"
 BAD_HEADERS: dict[str, tuple[str, str]] = {

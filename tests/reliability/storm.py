@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from live.rawclient import RawConnection, request_bytes
+
+from tests.live.rawclient import RawConnection, request_bytes
 
 HOST = "127.0.0.1"
 UPLOAD_SIZE = 16384

@@ -30,11 +30,10 @@ import contextlib
 import threading
 from typing import Any
 
-from a2w_driver import Result, make_environ, serving
-from a2w_driver import call as a2w_call
-
 from bridgeway import ASGIToWSGI
 from bridgeway._types import Receive, Scope, Send
+from tests.support.a2w_driver import Result, make_environ, serving
+from tests.support.a2w_driver import call as a2w_call
 
 
 class StreamBroke(Exception):

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-import w2a_driver
-from a2w_driver import call as a2w_call
-from a2w_driver import make_environ, wait_until
 
 from bridgeway import ASGIToWSGI, WSGIToASGI
 from bridgeway._types import Message, Receive, Scope, Send
-
-from .results import record
-from .test_bugs import shutdown_closing_leaked_loops
+from tests.reliability.results import record
+from tests.reliability.test_bugs import shutdown_closing_leaked_loops
+from tests.support import w2a_driver
+from tests.support.a2w_driver import call as a2w_call
+from tests.support.a2w_driver import make_environ
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

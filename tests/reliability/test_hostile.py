@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
-import w2a_driver
-from a2w_driver import StrictInput, make_environ, serving
-from a2w_driver import call as a2w_call
-from live.rawclient import RawConnection, request_bytes
-from live.servers import ServerProcess, running_server
 
 from bridgeway import WSGIToASGI
 from bridgeway._types import Receive, Scope, Send
-
-from .probe_apps import BAD_HEADERS, SECRET
-from .results import Outcomes
-from .storm import debug
+from tests.live.rawclient import RawConnection, request_bytes
+from tests.live.servers import ServerProcess, running_server
+from tests.reliability.probe_apps import BAD_HEADERS, SECRET
+from tests.reliability.results import Outcomes
+from tests.reliability.storm import debug
+from tests.support import w2a_driver
+from tests.support.a2w_driver import StrictInput, make_environ, serving
+from tests.support.a2w_driver import call as a2w_call
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

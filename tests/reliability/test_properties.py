@@ -16,15 +16,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import w2a_driver
-from a2w_driver import StartResponseRecorder, make_environ, serving
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bridgeway import WSGIToASGI
 from bridgeway._types import Receive, Scope, Send
-
-from .results import record
+from tests.reliability.results import record
+from tests.support import w2a_driver
+from tests.support.a2w_driver import StartResponseRecorder, make_environ, serving
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -292,7 +291,7 @@ def test_asgi_through_wsgi_and_back(
     # middleware in between): the inner app gets the server's own header list, repeats,
     # names with "_" and order kept, as natively (bridgeway._carry); the WSGI environ in
     # between still joins repeats and drops "_" names (W2A-ENV-11/12, checked by
-    # tests/test_w2a_environ.py).
+    # tests/w2a/test_w2a_environ.py).
     assert [tuple(h) for h in seen["headers"]] == [tuple(h) for h in scope["headers"]]
     lengths = [v for n, v in seen["headers"] if n == b"content-length"]
     sent_lengths = [v for n, v in scope["headers"] if n == b"content-length"]

@@ -19,10 +19,10 @@ import time
 from typing import Any
 
 import pytest
-from live.servers import SERVERS, running_servers
 
-from .results import record
-from .storm import debug, one_request, process_figures
+from tests.live.servers import SERVERS, running_servers
+from tests.reliability.results import record
+from tests.reliability.storm import debug, one_request, process_figures
 
 SOAK_SECONDS = float(os.environ.get("BRIDGEWAY_SOAK_SECONDS", "300"))
 CLIENTS_PER_SERVER = 3

@@ -9,10 +9,17 @@ import time
 from typing import Any
 
 import pytest
-from live.servers import running_server
 
-from .results import record
-from .storm import Sampler, debug, pool_thread, process_figures, run_storm, wait_settled
+from tests.live.servers import running_server
+from tests.reliability.results import record
+from tests.reliability.storm import (
+    Sampler,
+    debug,
+    pool_thread,
+    process_figures,
+    run_storm,
+    wait_settled,
+)
 
 TOTAL = 2000
 DROP_RATIO = 0.3

@@ -1,0 +1,42 @@
+"""The in-process round trip under real servers: the same Starlette app served by
+uvicorn (asyncio) and hypercorn (trio) natively and as ``WSGIToASGI(ASGIToWSGI(app))``
+(``tests/live/round_trip_apps``).
+The server's lifespan reaches the app at start and at stop, its state reaches the
+requests (made on the loop that serves them), and a websocket echoes. Before the round
+trip forwarded lifespan and websocket, the bridged app ran its lifespan lazily on a loop
+of its own (never at server start, never at stop) and every websocket was refused."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.live.servers import running_server
+
+pytestmark = pytest.mark.servers
+
+APPS = {
+    "native": "tests.live.round_trip_apps:app",
+    "round-trip": "tests.live.round_trip_apps:bridged",
+}
+
+
+@pytest.mark.parametrize("server_name", ["uvicorn-h11", "hypercorn-trio"])
+@pytest.mark.parametrize("way", list(APPS))
+def test_lifespan_state_and_websocket(way: str, server_name: str, tmp_path: Path) -> None:
+    env = {"BRIDGEWAY_MARKERS": str(tmp_path)}
+    with running_server(server_name, APPS[way], env=env, ready_path="/state") as server:
+        assert (tmp_path / "startup").exists()
+        with urllib.request.urlopen(server.url("/state"), timeout=10) as response:
+            assert json.loads(response.read()) == {"answer": 42, "same_loop": True}
+        with connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=10) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=10) == "echo hi"
+            ws.send("again")
+            assert ws.recv(timeout=10) == "echo again"
+        assert not (tmp_path / "shutdown").exists()
+    assert (tmp_path / "shutdown").exists()
