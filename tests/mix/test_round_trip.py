@@ -22,7 +22,6 @@ import anyio.lowlevel
 import anyio.to_thread
 import httpx
 import pytest
-import starlette.testclient
 from fastapi import BackgroundTasks, Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -35,6 +34,7 @@ from starlette.websockets import WebSocket
 
 from bridgeway import ASGIToWSGI, WSGIToASGI
 from bridgeway._types import Receive, Scope, Send
+from tests.support.testclient import STREAMING_TEST_CLIENT
 
 WAYS: dict[str, Callable[[Any], Any]] = {
     "native": lambda app: app,
@@ -55,9 +55,6 @@ def backend_name(anyio_backend: str) -> Literal["asyncio", "trio"]:
 
 WORK = 0.2  # how long the work after the final body takes
 ENDLESS_LIMIT = 2000  # chunks the "endless" app sends at most
-# Whether Starlette's TestClient hands a response over while the app still sends (its
-# streaming _TestClientResponseStream) rather than after the app returned (before).
-STREAMING_TEST_CLIENT = hasattr(starlette.testclient, "_TestClientResponseStream")
 
 
 class Late(Exception):

@@ -29,6 +29,7 @@ from starlette.testclient import TestClient
 from bridgeway import ASGIToWSGI, WSGIToASGI
 from bridgeway._types import Environ, Message, Receive, Scope, Send, StartResponse
 from tests.support.a2w_driver import serving
+from tests.support.testclient import STREAMING_TEST_CLIENT
 
 Wrap = Callable[..., Any]
 
@@ -376,7 +377,13 @@ def test_a_streaming_response_is_available_before_its_first_chunk(
         await StreamingResponse(stream())(scope, receive, send)
 
     for client in both(app, bridged, anyio_backend):
-        release.clear()
+        # A TestClient that returns the response only once the app has returned
+        # (Starlette 1.7) cannot have it before the first chunk: there, natively and
+        # bridged, the chunk is released up front and only the response is compared.
+        if STREAMING_TEST_CLIENT:
+            release.clear()
+        else:
+            release.set()
         with client.stream("GET", "/") as response:
             release.set()
             assert response.status_code == 200
