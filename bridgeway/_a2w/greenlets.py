@@ -379,32 +379,20 @@ class GreenletLoop(PooledLoop):
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def run(self, step: Step, *, nudged: bool = False) -> None:
-        """Thread mode's hand-off, with a green wait; a ``nudged`` step's waiter is
-        woken by ``nudge()`` in the very callback that completes the future, rather
-        than by a done callback one loop iteration later (a third of the loop's
-        iterations of a small request, each a trip through the hub)."""
-        done = threading.Event()  # green
-        failed: list[BaseException] = []
-
-        def on_loop() -> None:
-            try:
-                fut = step()
-            except BaseException as exc:  # never leave the caller waiting
-                failed.append(exc)
-                done.set()
-                raise
-            if fut.done():
-                done.set()
-            elif nudged:
-                self.waiters[fut] = done
-            else:
-                fut.add_done_callback(lambda _: done.set())
-
-        self.loop.call_soon_threadsafe(on_loop)
-        done.wait()
-        if failed:
-            raise failed[0]
+    def _wake_when_done(
+        self, fut: asyncio.Future[Any], done: threading.Event, nudged: bool
+    ) -> None:
+        """Thread mode's hand-off (``PooledLoop.run``; ``threading`` is green here), but
+        a ``nudged`` step's waiter is woken by ``nudge()`` in the very callback that
+        completes the future, rather than by a done callback one loop iteration later
+        (a third of the loop's iterations of a small request, each a trip through the
+        hub)."""
+        if fut.done():
+            done.set()
+        elif nudged:
+            self.waiters[fut] = done
+        else:
+            fut.add_done_callback(lambda _: done.set())
 
     def nudge(self, ready: asyncio.Future[Any]) -> None:
         done = self.waiters.pop(ready, None)

@@ -168,12 +168,19 @@ class PooledLoop:
                 failed.append(exc)
                 done.set()
                 raise
-            fut.add_done_callback(lambda _: done.set())
+            self._wake_when_done(fut, done, nudged)
 
         self.loop.call_soon_threadsafe(on_loop)
         done.wait()
         if failed:
             raise failed[0]
+
+    def _wake_when_done(
+        self, fut: asyncio.Future[Any], done: threading.Event, nudged: bool
+    ) -> None:
+        """On the loop: set ``done`` (the waiting WSGI thread's event) once ``fut`` is
+        done. Thread mode uses a done callback; the greenlet loop overrides it."""
+        fut.add_done_callback(lambda _: done.set())
 
     def nudge(self, ready: asyncio.Future[Any]) -> None:
         """The request's ``ready`` future was just completed (on the loop): in inline
