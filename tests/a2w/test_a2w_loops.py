@@ -18,7 +18,7 @@ import pytest
 
 from bridgeway import ASGIToWSGI
 from bridgeway._types import Receive, Scope, Send
-from tests.support.a2w_driver import call, respond, serving
+from tests.support.a2w_driver import call, respond, serving, ticker_app
 from tests.support.waiting import TIMEOUT
 
 
@@ -231,31 +231,9 @@ def test_fork_discards_inherited_pool(loop_mode: str) -> None:
         assert adapter.loops_created == 1
 
 
-def _ticker_app(ticks: list[float]) -> Any:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await receive()
-
-            async def tick() -> None:
-                while True:
-                    await asyncio.sleep(0.1)
-                    ticks.append(time.monotonic())
-
-            task = asyncio.get_running_loop().create_task(tick())
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await respond(send, str(len(ticks)).encode())
-
-    return app
-
-
 def _ticks_between_requests(loop_mode: str) -> int:
     ticks: list[float] = []
-    with serving(_ticker_app(ticks), loop_mode=loop_mode) as adapter:
+    with serving(ticker_app(ticks, 0.1), loop_mode=loop_mode) as adapter:
         first = int(call(adapter).body)
         time.sleep(2.0)
         second = int(call(adapter).body)

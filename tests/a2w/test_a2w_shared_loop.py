@@ -20,7 +20,7 @@ import pytest
 
 from bridgeway import ASGIToWSGI
 from bridgeway._types import Receive, Scope, Send
-from tests.support.a2w_driver import call, make_environ, respond, serving
+from tests.support.a2w_driver import call, make_environ, respond, serving, ticker_app
 from tests.support.waiting import TIMEOUT, wait_until
 
 
@@ -130,32 +130,11 @@ def test_inline_mode_runs_a_lifespan_per_loop_and_says_what_to_do(
     assert "loop_mode='shared'" in caplog.text
 
 
-def _ticker_app(ticks: list[float]) -> Any:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await receive()
-
-            async def tick() -> None:
-                while True:
-                    await asyncio.sleep(0.05)
-                    ticks.append(time.monotonic())
-
-            task = asyncio.get_running_loop().create_task(tick())
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-            task.cancel()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await respond(send, str(len(ticks)).encode())
-
-    return app
-
-
 def test_shared_mode_keeps_lifespan_tasks_running_between_requests() -> None:
     """As in thread mode (a session's idle timer, an SSE keep-alive): tasks keep running
     while no request does."""
     ticks: list[float] = []
-    with serving(_ticker_app(ticks), loop_mode="shared") as adapter:
+    with serving(ticker_app(ticks, 0.05), loop_mode="shared") as adapter:
         first = int(call(adapter).body)
         wait_until(lambda: len(ticks) >= first + 5)
         assert int(call(adapter).body) >= first + 5

@@ -12,8 +12,10 @@ loop is left unclosed (``ResourceWarning`` is an error in this suite).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -258,6 +260,32 @@ async def respond(
     """Send a whole response: one start, one final body."""
     await send({"type": "http.response.start", "status": status, "headers": list(headers)})
     await send({"type": "http.response.body", "body": body})
+
+
+def ticker_app(ticks: list[float], interval: float) -> Any:
+    """An app whose lifespan starts a task that appends to ``ticks`` every ``interval``
+    seconds until shutdown; a request answers how many ticks there were so far (whether
+    the loop runs while no request does)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+
+            async def tick() -> None:
+                while True:
+                    await asyncio.sleep(interval)
+                    ticks.append(time.monotonic())
+
+            task = asyncio.get_running_loop().create_task(tick())
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await respond(send, str(len(ticks)).encode())
+
+    return app
 
 
 async def read_body(receive: Receive) -> tuple[bytes, list[Message]]:
