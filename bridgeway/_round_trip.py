@@ -100,15 +100,23 @@ class RoundTrip:
             self.chunks = {}
         self.chunks[id(message)] = (message, message["body"], chunk, error)
 
-    def chunk(self, message: Message, verbatim: bool) -> Any:
+    def chunk(self, message: Message, verbatim: bool, final: bool) -> Any:
         """The app's own chunk for body ``message`` (None: the message's body is it).
-        ``verbatim``: the response's start reached ASGIToWSGI unchanged. Raises the
-        deferred error when the stand-in did not arrive as sent."""
-        entry = self.chunks.pop(id(message), None) if self.chunks else None
-        if entry is None or entry[0] is not message:
+        ``verbatim``: the response's start reached ASGIToWSGI unchanged; ``final``:
+        ``message`` ends the body. Raises the deferred error when a stand-in did not
+        arrive as sent: at once if it came changed, at the end if it never came (a
+        middleware sent other messages in its place)."""
+        chunks = self.chunks
+        if not chunks:
             return None
-        if verbatim and message.get("body") is entry[1]:
-            return entry[2]
+        entry = chunks.pop(id(message), None)
+        if entry is not None and entry[0] is message:
+            if verbatim and message.get("body") is entry[1]:
+                return entry[2]
+        elif not (final and chunks):
+            return None
+        else:
+            entry = next(iter(chunks.values()))  # the first stand-in that never came
         self.chunks = None  # one error: the WSGI side stops at it
         raise entry[3]
 

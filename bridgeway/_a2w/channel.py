@@ -184,7 +184,7 @@ class AppChannel:
                 # caller: the app's own object if this is the very message it sent, as
                 # it sent it, after a verbatim start; else its check raises here
                 # (_round_trip.RoundTrip.chunk).
-                chunk = trip.chunk(message, self.verbatim is not None)
+                chunk = trip.chunk(message, self.verbatim is not None, not more)
             cycle = self.cycle
             if cycle.advance(BODY if more else BODY_END) is CUT:
                 return  # excess after a cut-off at Content-Length (already logged)
