@@ -488,7 +488,7 @@ def _stand_in(chunk: object) -> bytes | None:
     """The bytes that stand in, on the ASGI side, for a chunk that is not ``bytes``: a
     ``str`` as UTF-8, a buffer's bytes; None for anything else (refused as always)."""
     if isinstance(chunk, str):
-        return chunk.encode("utf-8", "surrogateescape")
+        return chunk.encode("utf-8", "surrogatepass")  # never raises
     try:
         return memoryview(chunk).tobytes()  # type: ignore[arg-type]
     except TypeError:

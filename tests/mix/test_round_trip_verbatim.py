@@ -32,10 +32,13 @@ HELLO_WORLD = "Hello World!"
 
 
 @contextmanager
-def double(app: Any, middleware: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+def double(
+    app: Any, middleware: Callable[[Any], Any] | None = None, loop_mode: str = "inline"
+) -> Iterator[Any]:
     """``ASGIToWSGI(WSGIToASGI(app))``, optionally with an ASGI middleware in between."""
     inner: Any = WSGIToASGI(app)
-    with serving(inner if middleware is None else middleware(inner), lifespan="off") as outer:
+    asgi_app = inner if middleware is None else middleware(inner)
+    with serving(asgi_app, lifespan="off", loop_mode=loop_mode) as outer:
         yield outer
 
 
@@ -52,10 +55,13 @@ def called(app: Any, environ: Environ, buffered: bool) -> tuple[list[Any], str, 
 
 
 def natively_and_bridged(
-    app: Any, environ: Callable[[], Environ] = dict, buffered: bool = False
+    app: Any,
+    environ: Callable[[], Environ] = dict,
+    buffered: bool = False,
+    loop_mode: str = "inline",
 ) -> tuple[Any, Any]:
     native = called(app, environ(), buffered)
-    with double(app) as bridged_app:
+    with double(app, loop_mode=loop_mode) as bridged_app:
         bridged = called(bridged_app, environ(), buffered)
     return native, bridged
 
@@ -99,16 +105,19 @@ class Closing:
         Closing.closed += 1
 
 
+@pytest.mark.parametrize("loop_mode", ["inline", "thread", "shared"])
 @pytest.mark.parametrize("buffered", [False, True])
 @pytest.mark.parametrize("app", [str_list, str_generator, late_start_response, Closing])
-def test_the_caller_gets_the_very_objects_the_app_yielded(app: Any, buffered: bool) -> None:
+def test_the_caller_gets_the_very_objects_the_app_yielded(
+    app: Any, buffered: bool, loop_mode: str
+) -> None:
     """Natively ``run_wsgi_app`` hands its caller whatever the app yields, ``str``
     included (a WSGI server would refuse it: its judgement, not the bridge's); so does
     the live round trip: the same objects, the same status line and header list. A
     chunk yielded before ``start_response`` arrives after the start (ASGI has no body
     before its start), which ``run_wsgi_app`` cannot tell apart."""
     Closing.closed = 0
-    native, bridged = natively_and_bridged(app, buffered=buffered)
+    native, bridged = natively_and_bridged(app, buffered=buffered, loop_mode=loop_mode)
     assert bridged == native
     assert [type(item) for item in bridged[0]] == [type(item) for item in native[0]]
     assert all(b is n for b, n in zip(bridged[0], native[0], strict=True) if type(n) is str)
