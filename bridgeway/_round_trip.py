@@ -16,6 +16,13 @@ app and the outer WSGI server see each other as they would with no bridge at all
   (``404 NOT FOUND``; ASGI has only the code, ASGI-www §WSGI Compatibility) and its
   header list with the names' case, when the start message ASGIToWSGI receives is the
   very one WSGIToASGI sent, unchanged (``verbatim``);
+* what the WSGI app did that its WSGI caller judges itself, natively, when the request
+  is the same one (``deferred``): a status line or header list that does not parse, a
+  chunk that is not ``bytes`` (a ``str``), a chunk yielded before ``start_response``.
+  WSGIToASGI sends ASGI stand-ins for them and records, besides, what the app gave and
+  the error it would have raised; ASGIToWSGI hands the caller what the app gave if
+  the stand-in reaches it unchanged, and raises that error (the old check, W2A-RESP-01,
+  02, 11, 12) if an ASGI middleware in between changed or replaced it;
 * the context objects the app hands to werkzeug's ``preserve_context`` callback (Flask's
   ``with client:``), handed on by WSGIToASGI once the app's thread is done with them
   (``_w2a.cycle.HTTPCycle._end``), only for the same request;
@@ -47,7 +54,7 @@ PRESERVE_CONTEXT = "werkzeug.debug.preserve_context"
 class RoundTrip:
     """One ASGIToWSGI request, for a WSGIToASGI inside its ASGI app."""
 
-    __slots__ = ("environ", "parked", "response")
+    __slots__ = ("chunks", "environ", "error", "parked", "response")
 
     def __init__(self, environ: dict[str, Any]) -> None:
         # Made for every ASGIToWSGI request: nothing more than this is done until a
@@ -55,6 +62,11 @@ class RoundTrip:
         self.environ = environ  # the WSGI server's environ (read, never written)
         # (start message, its status and headers as sent, WSGI status line, headers)
         self.response: tuple[Message, int, list[Any], str, list[Any]] | None = None
+        # The check a malformed start failed, raised if it did not reach us verbatim.
+        self.error: BaseException | None = None
+        # id(body message) -> (message, its stand-in body, the app's chunk, the error the
+        # chunk is, outside a verbatim trip); made at the first such chunk.
+        self.chunks: dict[int, tuple[Message, bytes, Any, BaseException]] | None = None
         # The WSGI app's thread waits for the loop between two chunks (no app code
         # running): told the client left, it closes the app's iterable at once.
         self.parked = False
@@ -69,18 +81,59 @@ class RoundTrip:
             return False
         return all(scope.get(key) == built.get(key) for key in _TARGET)
 
-    def sent(self, message: Message, status_line: str, headers: list[Any]) -> None:
+    def sent(
+        self,
+        message: Message,
+        status_line: str,
+        headers: list[Any],
+        error: BaseException | None = None,
+    ) -> None:
         """WSGIToASGI sends ``message`` for the WSGI app's ``start_response(status_line,
-        headers)``."""
+        headers)``; ``error``: what that call did not pass (``message`` is a stand-in)."""
         self.response = (message, message["status"], list(message["headers"]), status_line, headers)
+        self.error = error
+
+    def deferred(self, message: Message, chunk: Any, error: BaseException) -> None:
+        """WSGIToASGI sends body ``message`` as a stand-in for ``chunk``, which it would
+        have refused with ``error`` (it is not ``bytes``, or came before the start)."""
+        if self.chunks is None:
+            self.chunks = {}
+        self.chunks[id(message)] = (message, message["body"], chunk, error)
+
+    def chunk(self, message: Message, verbatim: bool, final: bool) -> Any:
+        """The app's own chunk for body ``message`` (None: the message's body is it).
+        ``verbatim``: the response's start reached ASGIToWSGI unchanged; ``final``:
+        ``message`` ends the body. Raises the deferred error when a stand-in did not
+        arrive as sent: at once if it came changed, at the end if it never came (a
+        middleware sent other messages in its place)."""
+        chunks = self.chunks
+        if not chunks:
+            return None
+        entry = chunks.pop(id(message), None)
+        if entry is not None and entry[0] is message:
+            if verbatim and message.get("body") is entry[1]:
+                return entry[2]
+        elif not (final and chunks):
+            return None
+        else:
+            entry = next(iter(chunks.values()))  # the first stand-in that never came
+        self.chunks = None  # one error: the WSGI side stops at it
+        raise entry[3]
 
     def verbatim(self, message: Message) -> tuple[str, list[tuple[str, str]]] | None:
         """The WSGI app's own status line and headers, when ``message`` is the start
         message WSGIToASGI sent for them and nothing in between changed it."""
-        response = self.response
+        response, error = self.response, self.error
         if response is None or response[0] is not message:
-            return None
-        _, status, headers, line, wsgi_headers = response
-        if message["status"] != status or list(message.get("headers", ())) != headers:
-            return None
-        return line, list(wsgi_headers)  # the pairs as given (checked by WSGIToASGI)
+            changed = True
+        else:
+            _, status, headers, line, wsgi_headers = response
+            changed = message["status"] != status or list(message.get("headers", ())) != headers
+        if not changed:
+            return line, list(wsgi_headers)  # as given, checked by WSGIToASGI unless error
+        if error is not None:
+            # The app's start did not pass WSGIToASGI's check, and the middleware in
+            # between got the stand-in: raised now, once (a middleware may answer it).
+            self.response = self.error = None
+            raise error
+        return None

@@ -178,6 +178,13 @@ class AppChannel:
                         f"http.response.body: body must be bytes-like, not {type(body).__name__}"
                     ) from None
             more = bool(message.get("more_body", False))
+            trip, chunk = self.trip, None
+            if trip is not None and trip.chunks:
+                # A WSGIToASGI inside deferred a chunk's check to this request's WSGI
+                # caller: the app's own object if this is the very message it sent, as
+                # it sent it, after a verbatim start; else its check raises here
+                # (_round_trip.RoundTrip.chunk).
+                chunk = trip.chunk(message, self.verbatim is not None, not more)
             cycle = self.cycle
             if cycle.advance(BODY if more else BODY_END) is CUT:
                 return  # excess after a cut-off at Content-Length (already logged)
@@ -201,8 +208,10 @@ class AppChannel:
                     )
                     self._wake()
                     return
+            if chunk is None or self.head or self.status in NO_BODY_STATUS:
+                chunk = body
             if not more:
-                self.chunk = body if self.chunk is None else self.chunk + body
+                self.chunk = chunk if self.chunk is None else self.chunk + body
                 self.final = True  # the cycle is DONE or CUT
                 if self.gone is not None and not self.gone.done():
                     self.gone.set_result(None)
@@ -212,7 +221,7 @@ class AppChannel:
                 return
             if not body:
                 return  # an empty chunk never reaches the wire (A2W-SEND-12)
-            self.chunk = body
+            self.chunk = chunk
             pulled = self.pulled = self.loop.create_future()
             self._wake()
             try:

@@ -66,7 +66,7 @@ from .._round_trip import PRESERVE_CONTEXT
 from .._types import Message, Receive, Scope, Send
 from .._upstream import UPSTREAM_KEY, Upstream
 from ..errors import BadRequest, ClientDisconnected
-from .environ import build_environ, inherit_upstream, take_request_target
+from .environ import build_environ, inherit_upstream, take_request_target, take_server_keys
 from .nested import (
     abandon_pending,
     end_nested,
@@ -207,7 +207,11 @@ class HTTPCycle(WSGIResponse):
             inherit_upstream(environ, upstream, errors=adapter.errors_from_server)
             self._round = live
             if live.same_request(self._scope):
+                # The very request the WSGI caller made: the app sees that caller's
+                # environ, and the caller judges what the app answers (_round_trip).
                 take_request_target(environ, upstream)
+                take_server_keys(environ, upstream)
+                self._defer = True
                 hand_over = upstream.get(PRESERVE_CONTEXT)
                 if callable(hand_over):  # (not for another request the ASGI app makes)
                     self._hand_over = hand_over

@@ -271,3 +271,24 @@ def take_request_target(environ: dict[str, Any], upstream: dict[str, Any]) -> No
             environ[key] = value
         elif key in ("REQUEST_URI", "RAW_URI"):
             environ.pop(key, None)  # the server did not set it
+
+
+# What WSGIToASGI owns even in a live round trip of the same request: the stream the
+# app reads (and whether it ends at EOF), the file wrapper that streams through this
+# adapter, and the request's scheme (from the scope, as the other request keys).
+# ``wsgi.errors`` is left to ``inherit_upstream`` (the server's, unless ``errors=``).
+_OWN_WSGI_KEYS = frozenset(
+    {"wsgi.input", "wsgi.input_terminated", "wsgi.file_wrapper", "wsgi.errors", "wsgi.url_scheme"}
+)
+
+
+def take_server_keys(environ: dict[str, Any], upstream: dict[str, Any]) -> None:
+    """Give ``environ`` the other ``wsgi.*`` keys of ``upstream``, the environ of the
+    very request this scope was built from (``_round_trip.RoundTrip.same_request``):
+    ``wsgi.version``, ``wsgi.multithread``, ``wsgi.multiprocess``, ``wsgi.run_once``
+    and the server's own, as a WSGI app behind plain WSGI middleware sees its server's
+    (werkzeug's LintMiddleware inside checks them). Its extension keys were taken by
+    ``inherit_upstream``; WSGIToASGI keeps what it owns (``_OWN_WSGI_KEYS``)."""
+    for key, value in upstream.items():
+        if key.startswith("wsgi.") and key not in _OWN_WSGI_KEYS:
+            environ[key] = value

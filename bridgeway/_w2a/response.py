@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._headers import (
     WSGI_LENGTH_NAMES,
@@ -60,6 +60,8 @@ class WSGIResponse:
 
     __slots__ = (
         "_cl",
+        "_defer",
+        "_early",
         "_headers",
         "_inferred_length",
         "_method",
@@ -69,6 +71,7 @@ class WSGIResponse:
         "_propagate",
         "_remaining",
         "_round",
+        "_start_error",
         "_status",
         "_strict_headers",
         "_wsgi_start",
@@ -89,6 +92,12 @@ class WSGIResponse:
         self._plain_body = False  # the body is a list or tuple: iterating it runs no app code
         self._round: RoundTrip | None = None  # a live in-process round trip (_round_trip)
         self._wsgi_start: tuple[str, list[tuple[str, str]]] | None = None
+        # A live round trip serving the very request its WSGI caller made (set by
+        # HTTPCycle): what that caller judges itself natively is deferred to it
+        # (_round_trip: a malformed start, a str chunk, a chunk before the start).
+        self._defer = False
+        self._start_error: BaseException | None = None  # the start's check, deferred
+        self._early: list[tuple[bytes, tuple[Any, BaseException]]] | None = None
         self.halt = False
 
     # Implemented by HTTPCycle: how messages reach send(), and the wait for them.
@@ -133,10 +142,21 @@ class WSGIResponse:
                     self._log_excess()
                 break
             if type(chunk) is not bytes and not isinstance(chunk, bytes):
-                raise TypeError(
+                error = TypeError(
                     f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
                     " must be bytes (PEP 3333 §Unicode Issues)"
                 )
+                stand_in = _stand_in(chunk) if self._defer else None
+                if stand_in is None:
+                    raise error
+                # A live round trip of the same request: its WSGI caller gets the very
+                # object, and judges it itself (werkzeug's run_wsgi_app passes a str,
+                # gunicorn raises); ASGI gets its bytes (_round_trip.RoundTrip.chunk).
+                if stand_in and self._emit(stand_in, (chunk, error)):
+                    break
+                if self.halt:
+                    break
+                continue
             # A body that ended exactly at its Content-Length is pulled once more, as a
             # native WSGI server iterates to the end (gunicorn, waitress, werkzeug): an
             # exception the iterator raises there is the app's, and propagates
@@ -174,6 +194,35 @@ class WSGIResponse:
         else:
             # A second call raises (the table says). Inlined advance(), as below.
             progress = NEXT[progress][START] or illegal(progress, START)
+        start_error: BaseException | None = None
+        try:
+            code, asgi_headers, length = self._check_start(status, headers)
+        except (TypeError, ValueError) as exc:
+            if not self._defer:
+                raise
+            # A live round trip of the same request: its WSGI caller gets this start as
+            # given and judges it itself (werkzeug's LintMiddleware inside warns); the
+            # ASGI stand-in is a bare 500 (_round_trip.RoundTrip.verbatim).
+            code, asgi_headers, length, start_error = 500, [], None, exc
+        self._start_error = start_error
+        self._progress = progress  # taken only now that the call was valid
+        self._status = code
+        self._headers = asgi_headers
+        if self._round is not None:
+            self._wsgi_start = (status, headers)
+        self._no_body = not status_has_body(code) or self._method == "HEAD"
+        if length is None:
+            self._cl = self._remaining = None
+        else:
+            self._headers.append((b"content-length", length.encode()))
+            self._cl = self._remaining = int(length)
+        return self._write
+
+    def _check_start(
+        self, status: object, headers: object
+    ) -> tuple[int, list[tuple[bytes, bytes]], str | None]:
+        """``start_response``'s checks: the status code, the ASGI headers and the
+        Content-Length value (added last); TypeError or ValueError in the app."""
         code = parse_wsgi_status(status)
         # PEP 3333 asks for a list of tuples, but gunicorn, waitress, uWSGI, mod_wsgi
         # and the peer adapters take any sequence of (name, value) pairs, and apps
@@ -237,19 +286,8 @@ class WSGIResponse:
                 if value != length:  # the same field value (RFC 9110 §8.6), not "05" and "5"
                     raise ValueError("start_response(): conflicting Content-Length headers")
                 continue  # an identical duplicate is dropped (HTTP-10)
-            length = value  # appended once, below, after the other headers
-        self._progress = progress  # taken only now that the call was valid
-        self._status = code
-        self._headers = asgi_headers
-        if self._round is not None:
-            self._wsgi_start = (status, headers)
-        self._no_body = not status_has_body(code) or self._method == "HEAD"
-        if length is None:
-            self._cl = self._remaining = None
-        else:
-            self._headers.append((b"content-length", length.encode()))
-            self._cl = self._remaining = int(length)
-        return self._write
+            length = value  # appended once, after the other headers
+        return code, asgi_headers, length
 
     def _write(self, data: bytes) -> None:
         """The PEP 3333 write() callable: blocks until send() has taken the bytes."""
@@ -285,16 +323,19 @@ class WSGIResponse:
             # An ASGIToWSGI of this process serves this response to a WSGI server: it
             # gives that server the app's own status line and headers if this message
             # reaches it unchanged (ASGI has no reason phrase and lower-cases names).
-            self._round.sent(message, *self._wsgi_start)
+            self._round.sent(message, *self._wsgi_start, self._start_error)
         return [message]
 
-    def _emit(self, chunk: bytes) -> bool:
+    def _emit(self, chunk: bytes, odd: tuple[Any, BaseException] | None = None) -> bool:
         """Post ``chunk``; True if that completed the response with nothing more to
         pull (DONE, CUT), as the iteration's stop signal (cheaper than re-reading the
-        state per chunk)."""
+        state per chunk). ``odd``: ``chunk`` stands in for what the app gave, and the
+        error that is outside a verbatim round trip (``_round_trip``)."""
         progress = self._progress
         messages: list[Message] = []
         if progress is not STREAMING:  # per chunk, only this identity check
+            if self._defer and (progress is IDLE or self._early is not None):
+                return self._early_chunk(chunk, odd)
             # The headers go out with these bytes; raises before start_response().
             progress = self._progress = NEXT[progress][CHUNK] or illegal(progress, CHUNK)
             messages = self._start_messages()
@@ -323,19 +364,49 @@ class WSGIResponse:
             # excess and dropped. (A length we inferred from a one-item list cannot be
             # exceeded: the list is all there is.)
             self._progress = NEXT[progress][event] or illegal(progress, event)
-            messages.append({"type": "http.response.body", "body": chunk, "more_body": False})
+            message: Message = {"type": "http.response.body", "body": chunk, "more_body": False}
+            if odd is not None and event is not EXCESS:
+                self._round.deferred(message, *odd)  # type: ignore[union-attr]
+            messages.append(message)
             self._wait_acks()
             self._post_send(messages)
             return event is not EXACT
         if remaining is not None:
             self._remaining = remaining - len(chunk)
-        messages.append({"type": "http.response.body", "body": chunk, "more_body": True})
+        message = {"type": "http.response.body", "body": chunk, "more_body": True}
+        if odd is not None:
+            self._round.deferred(message, *odd)  # type: ignore[union-attr]
+        messages.append(message)
         # Backpressure with a window of two: this chunk may be posted while the one
         # before is still being sent, never further ahead (W2A-RESP-10). The window
         # lets the loop take two chunks per wake-up when the app is fast.
         self._wait_acks(1)
         self._post_send(messages)
         return False
+
+    def _early_chunk(self, chunk: bytes, odd: tuple[Any, BaseException] | None) -> bool:
+        """A live round trip of the same request (``_defer``): a chunk before
+        ``start_response`` is held, not refused, and goes out first once the app
+        started its response, each as a stand-in for what the app yielded (its WSGI
+        caller, werkzeug's run_wsgi_app, takes such chunks natively). The caller gets
+        the app's status and headers before them: ASGI has no body before its start."""
+        if self._progress is IDLE:
+            if odd is None:
+                try:
+                    illegal(IDLE, CHUNK)
+                except ProtocolError as exc:
+                    odd = (chunk, exc)
+            if self._early is None:
+                self._early = []
+            self._early.append((chunk, odd))
+            return False
+        return self._flush_early() or self._emit(chunk, odd)
+
+    def _flush_early(self) -> bool:
+        """Post the chunks held before ``start_response``; True if that completed the
+        response (as ``_emit``)."""
+        early, self._early = self._early, None
+        return any(self._emit(held, odd) for held, odd in early or ())  # stops at True
 
     def _log_excess(self) -> None:
         logger.error(
@@ -346,6 +417,10 @@ class WSGIResponse:
 
     def _finish(self) -> None:
         progress = self._progress
+        if self._early is not None and progress is STARTED and not self.halt:
+            if self._flush_early():
+                return
+            progress = self._progress
         if self.halt or progress >= FULL:
             return
         if self._remaining and not self._no_body:
@@ -407,3 +482,14 @@ class WSGIResponse:
             return exc
         logger.error("bridgeway: close() of the WSGI response iterable raised", exc_info=exc)
         return error
+
+
+def _stand_in(chunk: object) -> bytes | None:
+    """The bytes that stand in, on the ASGI side, for a chunk that is not ``bytes``: a
+    ``str`` as UTF-8, a buffer's bytes; None for anything else (refused as always)."""
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8", "surrogatepass")  # never raises
+    try:
+        return memoryview(chunk).tobytes()  # type: ignore[arg-type]
+    except TypeError:
+        return None
