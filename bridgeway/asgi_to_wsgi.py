@@ -15,8 +15,9 @@ from typing import Any, cast
 from asgiref.compatibility import guarantee_single_callable
 
 from ._a2w.lifespan import LifespanMode
-from ._a2w.loops import LoopMode, LoopPool
+from ._a2w.loops import LoopMode
 from ._a2w.nested import NestedRequest, live_trip
+from ._a2w.pool import LoopPool
 from ._a2w.request import Request
 from ._misuse import ASGI_SERVER_CALLED_WSGI_ADAPTER
 from ._types import ASGIApp, Environ, StartResponse
@@ -117,7 +118,7 @@ class ASGIToWSGI:
                     # still shuts its loops down: lifespan shutdown, then close, off the
                     # collecting thread. Else its loops were freed open, with their
                     # lifespan task pending ("unclosed event loop" ResourceWarning).
-                    # At interpreter exit the exit hook in _a2w.loops does it instead.
+                    # At interpreter exit the exit hook in _a2w.exits does it instead.
                     self._finalizer = weakref.finalize(self, _retire_orphan, pool)
                     self._finalizer.atexit = False
         return pool

@@ -32,12 +32,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, ClassVar
 
+from ._mix.asgi_fallback import not_found
 from ._mix.asgi_fallback import serve_with_fallback as asgi_fallback
 from ._mix.fanout import fan_out
 from ._mix.replay import DEFAULT_FALLBACK_STATUSES, DEFAULT_REPLAY_LIMIT
 from ._mix.routing import Routes, mount_environ, mount_scope, routing_path, wsgi_prefix
+from ._mix.wsgi_fallback import not_found as wsgi_not_found
 from ._mix.wsgi_fallback import serve_with_fallback as wsgi_fallback
-from ._protocol import plain_response, plain_wsgi_response
 from ._types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
 from .asgi_to_wsgi import ASGIToWSGI
 from .detect import AppKind, as_asgi, as_wsgi
@@ -46,7 +47,6 @@ from .errors import ServerContractError
 __all__ = ("ASGIDispatcher", "WSGIDispatcher")
 
 Mounts = Mapping[str, Any] | Iterable[tuple[str, Any]]
-_NOT_FOUND = b"Not Found"
 
 
 class _Config:
@@ -190,7 +190,7 @@ class ASGIDispatcher(_Config):
             )
         prefix, app = self._routes.match(routing_path(scope))
         if app is None:
-            app = self._fallback or _not_found
+            app = self._fallback or not_found
             await app(scope, receive, send)
             return
         child = mount_scope(scope, prefix)
@@ -275,7 +275,7 @@ class WSGIDispatcher(_Config):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         prefix, app = self._routes.match(environ.get("PATH_INFO", ""))
         if app is None:
-            app = self._fallback or _wsgi_not_found
+            app = self._fallback or wsgi_not_found
             return app(environ, start_response)
         child = mount_environ(environ, prefix)
         if self._fallback is not None and self._fallback is not app:
@@ -289,17 +289,3 @@ class WSGIDispatcher(_Config):
                 self.replay_limit,
             )
         return app(child, start_response)
-
-
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "websocket":
-        await receive()  # websocket.connect
-        # Closing before accepting: the server answers the handshake 403 (ASGI-www).
-        await send({"type": "websocket.close", "code": 1000})
-        return
-    for message in plain_response(404, _NOT_FOUND):
-        await send(message)
-
-
-def _wsgi_not_found(environ: Environ, start_response: StartResponse) -> list[bytes]:
-    return plain_wsgi_response(start_response, "404 Not Found", _NOT_FOUND)

@@ -20,7 +20,7 @@ import anyio.to_thread
 from ._protocol import FileWrapper
 from ._types import Message, Receive, Scope, Send, WSGIApp
 from ._w2a.cycle import HTTPCycle
-from ._w2a.threads import WorkerPool, process_id
+from ._w2a.workers import WorkerPool, process_id
 from ._w2a.wsgi_extras import ErrorStream
 from .asgi_to_wsgi import ASGIToWSGI
 from .errors import ServerContractError

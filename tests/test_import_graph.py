@@ -14,7 +14,7 @@ the importing module to the imported one. The groups, top to bottom:
 * the shared ground (the private top-level modules, and ``errors``): imports only
   itself.
 
-And no cycle anywhere, but the one listed in ``ALLOWED_CYCLES`` with its reason.
+And no cycle anywhere.
 """
 
 from __future__ import annotations
@@ -33,11 +33,6 @@ ALLOWED_EDGES = {
     # only cli imports _servers, so this adds no cycle.
     ("bridgeway._servers", "bridgeway.detect"),
 }
-# Cycles kept, each with why. The greenlet loop is a PooledLoop (greenlets imports
-# loops), and the loop pool makes one, only on the first request of a gevent/eventlet
-# worker, by a lazy import inside the function (loops imports greenlets): splitting
-# loops.py in two would break it, a move beyond this layout change.
-ALLOWED_CYCLES = [frozenset({"bridgeway._a2w.loops", "bridgeway._a2w.greenlets"})]
 
 
 def module_name(path: Path) -> str:
@@ -143,7 +138,7 @@ def test_the_graph_sees_every_module_and_its_imports() -> None:
     assert {"bridgeway", "bridgeway._w2a.cycle", "bridgeway._a2w.request"} <= set(graph)
     assert "bridgeway._w2a.cycle" in graph["bridgeway.wsgi_to_asgi"]  # module level
     assert "bridgeway._w2a.adapter" in graph["bridgeway._w2a.cycle"]  # TYPE_CHECKING
-    assert "bridgeway._a2w.greenlets" in graph["bridgeway._a2w.loops"]  # in a function
+    assert "bridgeway._a2w.greenlets" in graph["bridgeway._a2w.pool"]  # in a function
     assert {group(m) for m in graph} == {"public", "shared", *SUBPACKAGES}
 
 
@@ -162,10 +157,7 @@ def test_imports_only_go_down() -> None:
 
 def test_there_is_no_import_cycle() -> None:
     found = cycles(import_graph())
-    unexpected = [sorted(c) for c in found if c not in ALLOWED_CYCLES]
-    assert unexpected == [], f"import cycles: {unexpected}"
-    # An allowed cycle that is gone is taken off the list.
-    assert sorted(map(sorted, found)) == sorted(map(sorted, ALLOWED_CYCLES))
+    assert found == [], f"import cycles: {[sorted(c) for c in found]}"
 
 
 def test_the_rules_refuse_what_the_layout_forbids() -> None:

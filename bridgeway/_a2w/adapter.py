@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .._types import ASGIApp
     from .lifespan import LifespanMode
-    from .loops import LoopPool
+    from .pool import LoopPool
 
 
 class Adapter(Protocol):

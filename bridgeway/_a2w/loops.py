@@ -1,112 +1,62 @@
-"""Event loops for ASGIToWSGI: a per-process pool, two ways of driving a loop, fork and
-exit handling.
+"""One pooled event loop of ASGIToWSGI, and the two ways of driving it.
 
 Theory of operation
 -------------------
-A WSGI worker thread that calls the adapter checks a loop out of the pool for the
-length of one request. In the default **inline** mode the loop is run *by that very
-thread*: ``PooledLoop.run(step)`` schedules nothing across threads; it calls ``step()``
-(which returns an asyncio future) and runs the loop until the future is done. There is
-no cross-thread hop on the hot path, and the app's ``send()`` naturally waits until the
-WSGI server pulls the next chunk. Under gunicorn gthread that is one loop per thread;
-under a thread-per-request server (werkzeug) loops are reused, so their number is bounded
-by peak concurrency, not by the number of requests.
+A WSGI worker thread that calls the adapter checks a loop out of the pool
+(``_a2w.pool``) for the length of one request. In the default **inline** mode the loop
+is run *by that very thread*: ``PooledLoop.run(step)`` schedules nothing across threads;
+it calls ``step()`` (which returns an asyncio future) and runs the loop until the future
+is done. There is no cross-thread hop on the hot path, and the app's ``send()``
+naturally waits until the WSGI server pulls the next chunk. Under gunicorn gthread that
+is one loop per thread; under a thread-per-request server (werkzeug) loops are reused, so
+their number is bounded by peak concurrency, not by the number of requests.
 
 In **thread** mode each pooled loop runs forever in a thread of its own, so tasks the
 app leaves running between requests (tickers, keep-alives) keep running; every step
-then costs one hand-off to that thread.
-
-In **shared** mode there is one loop per process, running forever in a thread of its
-own (as in thread mode), and every request is a task on it, whatever the number of WSGI
-threads: the app sees one lifespan per process, as under an ASGI server. That is what
-an app needs whose lifespan may run only once (MCP's ``StreamableHTTPSessionManager``)
-or that keeps process-wide in-memory state on its loop (sessions served by a task group
-entered at startup, in-memory pub/sub). The loop is made on the first request and never
-checked out exclusively; the pool counts the requests using it, so that ``shutdown()``
-can wait for them (bounded) before the lifespan shutdown.
+then costs one hand-off to that thread. **Shared** mode drives its one loop the same
+way (see ``_a2w.pool``).
 
 When a request's coroutine outlives its response (Starlette background tasks), the
 inline loop is handed to a short-lived driver thread until the coroutine returns
 (bounded by a timeout), and only then goes back to the pool; the worker thread is free
-at once. Nothing is created at import or construction; a pool inherited through
-``fork()`` is dropped in the child (its loops share epoll state with the parent and
-must not even be closed there); ``atexit`` shuts every live loop down.
+at once.
 
-Under gevent or eventlet (every request a greenlet of one OS thread) none of this
-works as is: asyncio has one running-loop slot per thread. A pool that finds threading
-monkeypatched when it needs its first loop serves every request on the process's one
-loop, run by a green thread (``_a2w.greenlets``); only that first-loop path pays for the
-check.
+The loop knows its pool only as a ``LoopOwner`` (where it is checked back in), so that
+the loop kinds built on it (``_a2w.greenlets``) and the pool that makes them import it,
+never the other way round.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextvars
 import gc
 import logging
-import os
 import threading
-import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
-
-from .._lifespan_outcome import LifespanOutcome
-from .._types import ASGIApp
-from .lifespan import Lifespan, LifespanMode
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from .greenlets import GreenletLoop
+    from .lifespan import Lifespan
 
 logger = logging.getLogger("bridgeway")
 
 LoopMode = Literal["inline", "thread", "shared"]
 Step = Callable[[], "asyncio.Future[Any]"]
 
-_BUSY_WAIT = 5.0  # seconds shutdown() waits for loops still serving a request
-_pools: weakref.WeakSet[LoopPool] = weakref.WeakSet()
-_exit_hook_registered = False
-_exit_lock = threading.Lock()
+BUSY_WAIT = 5.0  # seconds shutdown() waits for loops still serving a request
 
 
-def _forget_inherited_pools() -> None:
-    for pool in list(_pools):
-        pool._forget()
+class LoopOwner(Protocol):
+    """What a loop sees of its pool (``_a2w.pool.LoopPool``)."""
+
+    @property
+    def mode(self) -> LoopMode: ...
+    def checkin(self, ploop: PooledLoop) -> None: ...
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_inherited_pools)
-
-
-def _register_exit_hook() -> None:
-    """Shut the loops down at interpreter exit, *before* non-daemon threads are joined:
-    a lifespan resource that owns such a thread (aiosqlite's connection thread, an
-    executor) is only released by the lifespan shutdown, so running it from a plain
-    ``atexit`` hook (which runs after that join) would hang the exit for ever.
-    ``concurrent.futures`` uses the same hook for the same reason."""
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        try:
-            register(_shutdown_all_pools)
-            return
-        except RuntimeError:  # the interpreter is already shutting down
-            pass
-    atexit.register(_shutdown_all_pools)
-
-
-def _shutdown_all_pools() -> None:
-    """Every pool at once: each is bounded by its own timeouts, but one after another a
-    process with many adapters (one per test client) waited their sum at exit, 5 s for
-    each pool whose loop was still out with a response the server never closed."""
-    closers = [pool.shutdown_apart("bridgeway-asgi-exit") for pool in list(_pools)]
-    for closer in closers:
-        if closer is not None:
-            closer.join()
-
-
-def _asyncgen_count(loop: asyncio.AbstractEventLoop) -> int | None:
+def asyncgen_count(loop: asyncio.AbstractEventLoop) -> int | None:
     """How many async generators first iterated on ``loop`` are alive: asyncio's base
     loop keeps them in ``_asyncgens`` (for ``shutdown_asyncgens``); None for a loop
     type that does not (uvloop), which makes ``_reap`` always collect."""
@@ -127,7 +77,7 @@ def run_until(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[Any]) -> Any
 class PooledLoop:
     """One event loop, its lifespan, and how it is driven."""
 
-    def __init__(self, pool: LoopPool, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, pool: LoopOwner, loop: asyncio.AbstractEventLoop) -> None:
         self.pool = pool
         self.loop = loop
         self.lifespan: Lifespan | None = None
@@ -283,7 +233,7 @@ class PooledLoop:
             # and the tasks made since are mostly other requests': nothing to wait for.
             return
         base = self.asyncgens_at_checkout
-        now = _asyncgen_count(self.loop)
+        now = asyncgen_count(self.loop)
         if base is None or now is None or now > base:
             gc.collect()
         for _ in range(2):  # call_soon_threadsafe(create_task, agen.aclose()) runs
@@ -346,350 +296,3 @@ class PooledLoop:
                     self.loop.close()
         except BaseException:
             logger.exception("bridgeway: error while shutting an event loop down")
-
-
-class LoopPool:
-    """The loops of one ASGIToWSGI adapter in this process."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        mode: LoopMode,
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
-        lifespan: LifespanMode,
-        startup_timeout: float,
-        shutdown_timeout: float,
-    ) -> None:
-        self.app = app
-        self.mode = mode
-        self.loop_factory = loop_factory or asyncio.new_event_loop
-        self.lifespan_mode = lifespan
-        self.startup_timeout = startup_timeout
-        self.shutdown_timeout = shutdown_timeout
-        self._lock = threading.Lock()
-        self._returned = threading.Condition(self._lock)
-        self._idle: list[PooledLoop] = []
-        self._all: list[PooledLoop] = []
-        self._pid = os.getpid()
-        # Under gevent or eventlet: this adapter's share of the process's one loop
-        # (see _a2w.greenlets); decided when the first loop is needed.
-        self._green: GreenletLoop | None = None
-        self._serial = False  # greenlets without patched threading: loops take turns
-        self.loops_created = 0
-        self.closed = False
-        # Shared mode: the process's one loop, how many requests are using it, and the
-        # lock under which the first request makes it (and runs its lifespan startup).
-        self._shared: PooledLoop | None = None
-        self._users = 0
-        self._creating = threading.Lock()
-        _pools.add(self)
-
-    def _forget(self) -> None:
-        # After fork: these loops belong to the parent. Closing them would unregister
-        # the parent's fds from a shared epoll instance, so they are only dropped.
-        self._lock = threading.Lock()
-        self._returned = threading.Condition(self._lock)
-        self._idle = []
-        self._all = []
-        self._green = None
-        self._pid = os.getpid()
-        self._shared = None
-        self._users = 0
-        self._creating = threading.Lock()
-
-    def checkout(self) -> PooledLoop:
-        if self._pid != os.getpid():  # forked without the at-fork hook (or an odd runtime)
-            self._forget()
-        if self.mode == "shared":
-            return self._checkout_shared()
-        with self._lock:
-            ploop = self._idle.pop() if self._idle else None
-            if ploop is None and self.closed:
-                raise RuntimeError("ASGIToWSGI has been shut down")
-        if ploop is None:
-            ploop = self._new_loop()
-        ploop.asyncgens_at_checkout = _asyncgen_count(ploop.loop)
-        return ploop
-
-    def _checkout_shared(self) -> PooledLoop:
-        with self._lock:
-            if self.closed:
-                raise RuntimeError("ASGIToWSGI has been shut down")
-            ploop = self._shared
-            if ploop is not None:
-                self._users += 1
-                return ploop
-        # The first requests: one makes the loop and runs the lifespan startup, the
-        # others wait for it (they must not see a loop whose startup has not finished).
-        with self._creating:
-            with self._lock:
-                if self.closed:  # shut down while this request waited for the lock
-                    raise RuntimeError("ASGIToWSGI has been shut down")
-                ploop = self._shared
-            if ploop is None:
-                ploop = self._new_loop()
-            with self._lock:
-                self._shared = ploop
-                self._users += 1
-                return ploop
-
-    def checkin(self, ploop: PooledLoop) -> None:
-        if self.mode == "shared":
-            with self._lock:
-                self._users -= 1
-                self._returned.notify_all()
-            return
-        ploop.serving = None
-        with self._lock:
-            if ploop in self._all and not self.closed:
-                self._idle.append(ploop)
-                return
-        if self.closed and ploop in self._all:
-            # A loop that was busy when the pool shut down: close it now, and tell
-            # shutdown(), which may be waiting for it. In thread mode the work after a
-            # response checks its loop in from the loop's own thread, where close()
-            # (which waits for that loop) would block the loop for its whole timeout.
-            if ploop.thread is threading.current_thread():
-                closer = threading.Thread(
-                    target=self._close_returned,
-                    args=(ploop,),
-                    name="bridgeway-asgi-close",
-                    daemon=True,
-                )
-                try:
-                    closer.start()
-                    return
-                except RuntimeError:  # no new threads this late in the interpreter's exit
-                    pass
-            self._close_returned(ploop)
-
-    def _close_returned(self, ploop: PooledLoop) -> None:
-        if ploop.thread is not threading.current_thread():
-            ploop.close(self.shutdown_timeout)
-        with self._lock:
-            if ploop in self._all:
-                self._all.remove(ploop)
-            self._returned.notify_all()
-
-    def _new_loop(self) -> PooledLoop:
-        global _exit_hook_registered
-        with _exit_lock:
-            if not _exit_hook_registered:
-                _register_exit_hook()
-                _exit_hook_registered = True
-        # Never an idle loop under greenlets (the shared loop is not pooled), so every
-        # request of a gevent/eventlet worker comes here, and no other server pays for
-        # this check more than once per loop.
-        green = self._green
-        if green is not None:
-            green.started.wait()
-            if green is self._green:
-                return green
-            # Its start failed (and raised in the greenlet that made it): try anew.
-        from .greenlets import TurnLoop, greenlet_library, log_once, unpatched_turn
-
-        library = greenlet_library()
-        if library is not None:
-            return self._new_green_loop(library)
-        turn = unpatched_turn()
-        if turn is not None and self._serial:
-            return self._wait_for_idle()
-        loop = self.loop_factory()
-        if turn is not None:
-            self._serial = True
-            log_once(
-                "bridgeway: requests come in on greenlets, but threading is not"
-                " monkeypatched: ASGIToWSGI runs one request's event loop at a time in this"
-                " process (no overlap) and finishes work after the response before the"
-                " response ends. Monkeypatch threading (gevent.monkey.patch_all(),"
-                " eventlet.monkey_patch(), uwsgi --gevent-early-monkey-patch) to have"
-                " requests overlap on one event loop"
-            )
-            ploop: PooledLoop = TurnLoop(self, loop, turn)
-        else:
-            ploop = PooledLoop(self, loop)
-        # Greenlets without patched threading: inline only (a loop in a real thread
-        # would wait in the patched selector, on a hub of its own that nothing runs).
-        # Thread and shared mode: the loop runs in a thread of its own.
-        if self.mode != "inline" and not self._serial:
-            ready = threading.Event()
-
-            def run_forever() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            ploop.thread = threading.Thread(
-                target=run_forever, name="bridgeway-asgi-loop", daemon=True
-            )
-            ploop.thread.start()
-            ready.wait()
-        lifespan = Lifespan(
-            self.app, loop, self.lifespan_mode, self.startup_timeout, self.shutdown_timeout
-        )
-        ploop.lifespan = lifespan
-        if lifespan.status is LifespanOutcome.PENDING:
-            ploop.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=loop))
-        with self._lock:
-            again = lifespan.status is LifespanOutcome.FAILED and any(
-                p.lifespan is not None and p.lifespan.status is LifespanOutcome.COMPLETE
-                for p in self._all
-            )
-            self._all.append(ploop)
-            self.loops_created += 1
-        if again:
-            logger.error(
-                "bridgeway: the lifespan startup failed on a new event loop after it had"
-                " succeeded on another one; an app whose lifespan can run only once per"
-                " process (the MCP SDK's streamable-HTTP app) or that keeps per-process"
-                " state on its loop needs ASGIToWSGI(app, loop_mode='shared')"
-            )
-        return ploop
-
-    def _wait_for_idle(self) -> PooledLoop:
-        """Greenlets without patched threading: one loop (one lifespan) is enough, as
-        its requests take turns anyway; wait for it, sleeping green."""
-        from .greenlets import green_sleep
-
-        while True:
-            with self._lock:
-                if self._idle:
-                    return self._idle.pop()
-                if self.closed:
-                    raise RuntimeError("ASGIToWSGI has been shut down")
-            green_sleep(0.001)
-
-    def _new_green_loop(self, library: str) -> PooledLoop:
-        from .greenlets import GreenletLoop, host_for
-
-        # Published before the first switch: the greenlets that come in while this one
-        # starts the loop and the lifespan wait for it (``started``) in _new_loop.
-        green = self._green = GreenletLoop(self, host_for(self, library))
-        try:
-            green.host.start()
-            lifespan = Lifespan(
-                self.app,
-                green.loop,
-                self.lifespan_mode,
-                self.startup_timeout,
-                self.shutdown_timeout,
-            )
-            green.lifespan = lifespan
-            if lifespan.status is LifespanOutcome.PENDING:
-                green.run(lambda: asyncio.ensure_future(lifespan.startup(), loop=green.loop))
-            self.loops_created += 1
-        except BaseException:
-            self._green = None
-            raise
-        finally:
-            green.started.set()
-        return green
-
-    def shutdown_apart(self, name: str) -> threading.Thread | None:
-        """``shutdown()`` in a thread of its own, started and returned; run here instead
-        (None returned) when no real thread may run these loops (greenlets without
-        patched ``threading``: their selector belongs to this thread's hub) or when the
-        interpreter's exit allows no new thread."""
-        if not self._serial:
-            closer = threading.Thread(target=self.shutdown, name=name, daemon=True)
-            try:
-                closer.start()
-                return closer
-            except RuntimeError:  # no new threads this late in the interpreter's exit
-                pass
-        self.shutdown()
-        return None
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Shut down every idle loop (lifespan shutdown first); loops still serving a
-        request are shut down when they come back."""
-        if self.mode == "shared":
-            self._shutdown_shared(timeout)
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                return
-            self.closed = True
-            idle, self._idle = self._idle, []
-            busy = [p for p in self._all if p not in idle]
-            green, self._green = self._green, None
-        limit = self.shutdown_timeout if timeout is None else timeout
-        if green is not None:
-            green.close(limit)
-        deadline = time.monotonic() + limit
-        # Every loop gets lifespan.shutdown at once and their waits share one deadline:
-        # closed one after another, a task left running on the first loop would hold
-        # the next loops' shutdown back by the whole timeout each (A2W-LIFE-07), past
-        # the grace period after which a server kills its worker.
-        closers = []
-        for ploop in idle:
-            if self._serial:  # greenlets without patched threading: no real thread may
-                ploop.close(max(0.0, deadline - time.monotonic()))  # run their loop
-                continue
-            closer = threading.Thread(
-                target=ploop.close, args=(limit,), name="bridgeway-asgi-close", daemon=True
-            )
-            try:
-                closer.start()
-            except RuntimeError:  # no new threads this late in the interpreter's exit
-                ploop.close(max(0.0, deadline - time.monotonic()))
-            else:
-                closers.append(closer)
-        for closer in closers:
-            # close() bounds itself by ``limit``; its lifespan shutdown by its own timeout.
-            closer.join(max(0.0, deadline - time.monotonic()) + self.shutdown_timeout + 2.0)
-        with self._lock:
-            for ploop in idle:
-                self._all.remove(ploop)
-        # Loops still serving a request (the server may stop between writing the last
-        # chunk and calling close()) or finishing background work are closed by
-        # checkin() when they come back; wait for that, bounded, so that their lifespan
-        # shutdown runs before the interpreter goes on with its exit.
-        with self._returned:
-            waited = self._returned.wait_for(
-                lambda: not any(p in self._all for p in busy),
-                max(0.0, deadline - time.monotonic())
-                if any(p.driver is not None for p in busy)  # background work: its timeout
-                else max(0.0, min(deadline - time.monotonic(), _BUSY_WAIT)),
-            )
-        if not waited:
-            left = [p for p in busy if p in self._all]
-            logger.warning(
-                "bridgeway: %d event loop(s) were still serving a request at shutdown;"
-                " their lifespan shutdown did not run (serving: %s)",
-                len(left),
-                ", ".join(
-                    (p.serving or "?") + (" (work after the response)" if p.driver else "")
-                    for p in left
-                ),
-            )
-
-    def _shutdown_shared(self, timeout: float | None) -> None:
-        """Shared mode: wait (bounded) for the requests still running, as an ASGI server
-        does before its lifespan shutdown, then shut the loop down. The lifespan shutdown
-        is what ends long-lived responses (an MCP session's GET stream); requests still
-        running after it are cancelled by ``PooledLoop.close()``."""
-        with self._creating, self._lock:
-            if self._pid != os.getpid():
-                return
-            self.closed = True
-            ploop, self._shared = self._shared, None
-            if ploop is self._green:  # under gevent/eventlet: the process's green loop
-                self._green = None
-        if ploop is None:
-            return
-        limit = self.shutdown_timeout if timeout is None else timeout
-        with self._returned:
-            waited = self._returned.wait_for(lambda: self._users <= 0, min(limit, _BUSY_WAIT))
-            running = self._users
-        if not waited:
-            logger.warning(
-                "bridgeway: %d request(s) were still running on the shared event loop at"
-                " shutdown; the lifespan shutdown runs now",
-                running,
-            )
-        ploop.close(limit)
-        with self._lock:
-            if ploop in self._all:
-                self._all.remove(ploop)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
+from .._protocol import plain_response
 from .._types import ASGIApp, Message, Receive, Scope, Send
 from .replay import BodyBuffer, Replay, declared_length
 
@@ -93,3 +94,14 @@ async def serve_with_fallback(
         holding.held,
     )
     await second(second_scope, replaying(buffer, receive), send)
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """What answers a path under no mount when there is neither default nor fallback."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        # Closing before accepting: the server answers the handshake 403 (ASGI-www).
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    for message in plain_response(404, b"Not Found"):
+        await send(message)

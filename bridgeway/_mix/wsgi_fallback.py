@@ -17,7 +17,7 @@ import io
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
-from .._protocol import body_read, read_size
+from .._protocol import body_read, plain_wsgi_response, read_size
 from .._types import Environ, OptExcInfo, StartResponse, WSGIApp
 from .replay import environ_length
 
@@ -177,3 +177,8 @@ def serve_with_fallback(
         return _Rest(pulled, iterator, result)
     _close(result)
     return second(with_body(second_environ, body), start_response)
+
+
+def not_found(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    """What answers a path under no mount when there is neither default nor fallback."""
+    return plain_wsgi_response(start_response, "404 Not Found", b"Not Found")

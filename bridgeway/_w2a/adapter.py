@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .._protocol import FileWrapper
     from .._types import WSGIApp
-    from .threads import WorkerPool
+    from .workers import WorkerPool
 
 
 class Adapter(Protocol):
