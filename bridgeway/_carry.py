@@ -67,12 +67,15 @@ class Carried:
     __slots__ = (
         "after_body",
         "after_start",
+        "bare",
         "before_start",
         "debug",
         "direct",
         "early_start",
         "final",
         "finished",
+        "last",
+        "silent",
         "trailers",
         "trailers_done",
         "trailers_ok",
@@ -90,6 +93,14 @@ class Carried:
         self.trailers_done = False  # its last trailers message (more_trailers=False) came
         self.after_body: list[Message] = []  # its trailers messages, in order
         self.finished: threading.Event | None = None  # made when trailers are announced
+        # The app runs on the server's loop and WSGIToASGI calls its ASGIToWSGI with
+        # no WSGI middleware in between (_a2w.nested): what WSGI cannot carry in order
+        # (an empty body message, trailers, a message that breaks the response cycle)
+        # goes to the server's send() as the app sent it, and the app's send() waits
+        # for it and raises what it raised ("A bare round trip" below).
+        self.bare = False
+        self.last = False  # the chunk ASGIToWSGI yields now is its app's final body
+        self.silent = False  # the app returned without sending anything: WSGIToASGI neither
 
     def announce_trailers(self) -> None:
         self.trailers = True
