@@ -309,3 +309,46 @@ def test_the_test_client_has_the_trailers_when_the_apps_send_returns(
             assert next(response.iter_raw()) == b"hello"
             assert trailers_sent.wait(timeout=10)
             assert response.extensions["http.response.trailers"] == [(b"x-item", b"one")]
+
+
+# ------------------------------------------------------- 4. an invalid Content-Length
+
+
+async def echo_body(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers the body it received and the Content-Length header it saw."""
+    data = b""
+    while True:
+        message = await receive()
+        data += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    length = dict(scope["headers"]).get(b"content-length", b"-")
+    await send({"type": START, "status": 200, "headers": [(b"x-length", length)]})
+    await send(body(data))
+
+
+def test_an_invalid_content_length_is_the_servers_to_judge(
+    bridged: Wrap, anyio_backend: str
+) -> None:
+    """Starlette's test_received_bytes_are_counted_with_unreliable_content_length: a
+    test client passes ``Content-Length: invalid`` on, and the app reads the body;
+    WSGIToASGI answered 400 before its WSGI app ran. When that app is an ASGIToWSGI the
+    request is the server's to judge; behind WSGI middleware the 400 stays."""
+
+    def middleware(app: Any) -> Any:
+        return lambda environ, start_response: app(environ, start_response)
+
+    apps = {
+        "native": echo_body,
+        "bridged": bridged(echo_body),
+        "behind middleware": WSGIToASGI(middleware(ASGIToWSGI(echo_body, lifespan="off"))),
+    }
+    got = {}
+    for way, app in apps.items():
+        response = client_for(app, anyio_backend).post(
+            "/", content=b"12345", headers={"Content-Length": "invalid"}
+        )
+        got[way] = (response.status_code, response.headers.get("x-length"), response.content)
+    assert got["native"] == (200, "invalid", b"12345")
+    assert got["bridged"] == got["native"]
+    assert got["behind middleware"][0] == 400
