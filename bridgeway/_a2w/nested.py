@@ -26,6 +26,15 @@ delivers; while it is WSGIToASGI's own, message by message, ``_carry.carry_body`
 Lifespan state comes from the server's scope when WSGIToASGI wraps this adapter
 directly (it forwards the server's lifespan to the app).
 
+A bare round trip (``_carry.Carried.bare``: WSGIToASGI calls this adapter itself)
+hands the server's ``send()`` what WSGI cannot carry in order, from the app's own
+``send()`` (``NestedRequest._pass_on``), so that the server judges it and the app's
+``send()`` raises what the server raised, as natively: trailers and whatever follows
+the final body are sent once WSGIToASGI's response is out; an empty body message or a
+message that breaks the cycle before the final body waits until the WSGI thread has
+passed the app's previous message (``Relay.run`` posts the release behind what that
+thread posted for it), then goes out.
+
 What WSGI loses on the way (the server's headers and target, its body messages,
 trailers, debug messages, the early start) is carried as on a loop of the pool
 (``_carry``, ``Request.carry_from``): running on the server's loop carries none of it
