@@ -26,6 +26,15 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
   WSGI middleware wraps it: a *direct* round trip), the app's start goes out when the
   app sends it and then waits for something, not only with the first body bytes.
 
+* **A bare round trip.** When WSGIToASGI calls the ASGIToWSGI itself (no WSGI middleware
+  at all; the app runs on the server's loop), what WSGI cannot carry in order reaches
+  the server's ``send()`` from the app's own ``send()``, which waits for it and raises
+  what it raised: trailers, empty body messages, a message that breaks the response
+  cycle (the server judges it; bridgeway's ``ProtocolError`` only if it took it), and
+  an app that sent nothing makes WSGIToASGI send nothing (``silent``). The mechanics
+  are ``_a2w.nested``'s (``NestedRequest._pass_on``) and ``_w2a.cycle``'s
+  (``HTTPCycle.send_nested``).
+
 All of this holds whether the app runs on the server's loop (``_a2w.nested``: a direct
 round trip, or ``lifespan="off"``) or on a loop of ASGIToWSGI's pool (behind WSGI
 middleware, with a lifespan of its own); both call ``Request.carry_from``.
@@ -67,12 +76,15 @@ class Carried:
     __slots__ = (
         "after_body",
         "after_start",
+        "bare",
         "before_start",
         "debug",
         "direct",
         "early_start",
         "final",
         "finished",
+        "last",
+        "silent",
         "trailers",
         "trailers_done",
         "trailers_ok",
@@ -90,6 +102,14 @@ class Carried:
         self.trailers_done = False  # its last trailers message (more_trailers=False) came
         self.after_body: list[Message] = []  # its trailers messages, in order
         self.finished: threading.Event | None = None  # made when trailers are announced
+        # The app runs on the server's loop and WSGIToASGI calls its ASGIToWSGI with
+        # no WSGI middleware in between (_a2w.nested): what WSGI cannot carry in order
+        # (an empty body message, trailers, a message that breaks the response cycle)
+        # goes to the server's send() as the app sent it, and the app's send() waits
+        # for it and raises what it raised ("A bare round trip" above).
+        self.bare = False
+        self.last = False  # the chunk ASGIToWSGI yields now is its app's final body
+        self.silent = False  # the app returned without sending anything: WSGIToASGI neither
 
     def announce_trailers(self) -> None:
         self.trailers = True

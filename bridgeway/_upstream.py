@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._types import Scope
+from ._types import Message, Scope
 
 if TYPE_CHECKING:
     import contextvars
@@ -53,6 +53,7 @@ class Host(Protocol):
     _nested: list[Any] | None  # the Guests spawned in it (``_w2a.nested``)
 
     def post_nested(self, callback: Callable[[], object]) -> bool: ...
+    async def send_nested(self, message: Message, after_response: bool) -> None: ...
     def spawn_nested(self, request: Guest) -> None: ...
 
 

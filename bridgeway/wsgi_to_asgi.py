@@ -122,6 +122,12 @@ class WSGIToASGI:
         self._pool: WorkerPool | None = None
         self._pool_lock = threading.Lock()
 
+    @property
+    def asgi_inside(self) -> bool:
+        """The WSGI app is a bridgeway ``ASGIToWSGI`` (a direct round trip): the ASGI
+        app behind it gets the server's lifespan, websockets and requests itself."""
+        return isinstance(self.app, ASGIToWSGI)
+
     def pool(self) -> WorkerPool:
         """The worker pool of this process (created on first use, again after fork)."""
         pool = self._pool
@@ -141,7 +147,7 @@ class WSGIToASGI:
             if isinstance(inner, ASGIToWSGI) and inner.lifespan != "off":
                 # The in-process round trip: the ASGI app behind the WSGI one gets the
                 # server's lifespan itself (WSGI cannot carry it; docs/wsgi-to-asgi.md).
-                await self._forward_lifespan(inner, scope, receive, send)
+                await self._forward_lifespan(inner, scope, receive, send)  # (asgi_inside)
             else:
                 await self._lifespan(receive, send)
         elif kind == "websocket" and isinstance(self.app, ASGIToWSGI):

@@ -90,6 +90,7 @@ class AppChannel:
         "read_lock",
         "reader",
         "ready",
+        "relay",
         "status",
         "trailers",
         "trip",
@@ -129,6 +130,9 @@ class AppChannel:
         # messages go instead of being dropped (_carry).
         self.carried: Carried | None = None
         self.by_message = False  # read wsgi.input message by message (_carry.carry_body)
+        # Set by send() for a message that goes to the server's send() as the app sent
+        # it, in a bare round trip (_carry.Carried.bare; _a2w.nested passes it on).
+        self.relay = False
 
     def _wake(self) -> None:
         ready = self.ready
@@ -146,6 +150,10 @@ class AppChannel:
         is still there, waiting for them after the body, as natively (ASGI extensions
         §HTTP Trailers: they follow the final body whenever the app sends them)."""
         carried = self.carried
+        if self.final and carried is not None and carried.bare:
+            # A bare round trip: whatever comes after the final body is passed on to the
+            # server, which judges it as natively (_a2w.nested).
+            return True
         return (
             self.final
             and carried is not None
@@ -220,6 +228,12 @@ class AppChannel:
                 self._wake()
                 return
             if not body:
+                carried = self.carried
+                if carried is not None and carried.bare:
+                    # A bare round trip: the message reaches the server's send() and
+                    # waits for it, as natively (the app does not run ahead of its
+                    # client); A2W-SEND-12 is for a WSGI server.
+                    self.relay = True
                 return  # an empty chunk never reaches the wire (A2W-SEND-12)
             self.chunk = chunk
             pulled = self.pulled = self.loop.create_future()
@@ -242,6 +256,12 @@ class AppChannel:
             carried = self.carried
             if carried is None or not carried.trailers or carried.trailers_done:
                 return  # WSGI cannot send trailers: dropped (EXT-08)
+            if carried.bare:
+                # Sent by the app's send() itself, once WSGIToASGI sent the body (_a2w.nested).
+                if not message.get("more_trailers", False):
+                    carried.trailers_done = True
+                self.relay = True
+                return
             # A live round trip whose server takes trailers: WSGIToASGI sends them after
             # its final body, as the app sent them (ASGI extensions §HTTP Trailers).
             carried.after_body.append(message)
@@ -265,6 +285,8 @@ class AppChannel:
                 carried.before_start.append(message)
             else:
                 carried.after_start.append(message)
+        elif kind == "http.response.debug" and self.carried is not None and self.carried.bare:
+            self.relay = self.carried.debug  # later in a bare round trip: in order
         elif kind in ("http.response.early_hint", "http.response.debug", "http.response.push"):
             # Not advertised, and WSGI cannot carry them: dropped (EXT-08). For push the
             # spec says so itself: a server incapable of Server Push "must drop them"

@@ -26,6 +26,15 @@ delivers; while it is WSGIToASGI's own, message by message, ``_carry.carry_body`
 Lifespan state comes from the server's scope when WSGIToASGI wraps this adapter
 directly (it forwards the server's lifespan to the app).
 
+A bare round trip (``_carry.Carried.bare``: WSGIToASGI calls this adapter itself)
+hands the server's ``send()`` what WSGI cannot carry in order, from the app's own
+``send()`` (``NestedRequest._pass_on``), so that the server judges it and the app's
+``send()`` raises what the server raised, as natively: trailers and whatever follows
+the final body are sent once WSGIToASGI's response is out; an empty body message or a
+message that breaks the cycle before the final body waits until the WSGI thread has
+passed the app's previous message (``Relay.run`` posts the release behind what that
+thread posted for it), then goes out.
+
 What WSGI loses on the way (the server's headers and target, its body messages,
 trailers, debug messages, the early start) is carried as on a loop of the pool
 (``_carry``, ``Request.carry_from``): running on the server's loop carries none of it
@@ -48,7 +57,7 @@ import anyio.to_thread
 from .._protocol import read_size
 from .._types import Message
 from .._upstream import Upstream
-from ..errors import BadRequest, ClientDisconnected
+from ..errors import BadRequest, ClientDisconnected, ProtocolError
 from .channel import DISCONNECT, read_or_none
 from .request import Request, _caused_by_disconnect, bad_request, scope_of
 
@@ -128,6 +137,18 @@ class Relay:
         return Future()
 
     def run(self, step: Callable[[], Future], *, nudged: bool = False) -> None:
+        self._run(step)
+        request = self.request
+        # Messages the app passes on to the server in a bare round trip (_pass_on): what
+        # the WSGI side sent for the app's earlier messages is posted by now (after its
+        # start, once that went out), so they go after it: released by a step of the
+        # request's mailbox, then the next event of the app is waited for.
+        while request.forwarding and (request.yielded or not request.status):
+            if not request.host.post_nested(request.release_forwarding):
+                raise ClientDisconnected("the WSGIToASGI request this app runs under is over")
+            self._run(request._wait_step)
+
+    def _run(self, step: Callable[[], Future]) -> None:
         woken = self.woken
         ran = False
 
@@ -192,7 +213,7 @@ def _cancelled_from_outside(exc: BaseException) -> bool:
 
 
 class NestedRequest(Request):
-    __slots__ = ("grace", "host", "lock", "pending", "raised", "told_gone")
+    __slots__ = ("forwarding", "grace", "host", "lock", "pending", "raised", "told_gone")
 
     def respond_in(self, trip: Upstream) -> Any:
         environ, adapter = self.environ, self.adapter
@@ -206,6 +227,7 @@ class NestedRequest(Request):
         self.lock: anyio.Lock | None = None
         self.told_gone = False
         self.raised: BaseException | None = None  # the app's own error, before its end
+        self.forwarding: list[Future] = []  # messages waiting to be passed on (_pass_on)
         relay = Relay(self)
         self.ploop = cast(Any, relay)
         self.loop = cast(Any, relay)
@@ -221,11 +243,43 @@ class NestedRequest(Request):
         # extensions its server offers and an early start (_carry), here as on a loop
         # of the pool: running on the server's loop carries none of them by itself.
         self.carry_from(trip, scope, extensions)
+        if trip.app is adapter and self.carried is not None and self.carried.direct:
+            self.carried.bare = True  # (carry_response made one: the round trip is direct)
         self.scope = scope
         relay.run(self._start_step)
         return self._first_response()
 
     # ------------------------------------------------------------- WSGI thread side
+
+    def _first_response(self) -> Any:
+        carried = self.carried
+        if (
+            carried is not None
+            and carried.bare
+            and self.task_done
+            and not self.status
+            and self.chunk is None
+            and self.error is None
+        ):
+            # The app returned without sending anything: in a bare round trip its
+            # server answers as natively (uvicorn its own 500 and log, a test client
+            # "no response"), not ASGIToWSGI: WSGIToASGI sends nothing (_carry).
+            carried.silent = True
+            self.exhausted = True
+            self._release()
+            return []
+        return super()._first_response()
+
+    def __next__(self) -> bytes:
+        data = super().__next__()
+        carried = self.carried
+        if carried is not None and carried.bare and self.final and self.chunk is None:
+            # The app's final body: WSGIToASGI sends it as one final message, as the
+            # app did, rather than more_body=True and an empty end after the next pull
+            # (a server may wait for its client between the two, and the app's
+            # trailers wait for both).
+            carried.last = self.file is None
+        return data
 
     def _settle(self) -> bool:
         return False  # an error after the final body leaves through the server's call
@@ -251,6 +305,7 @@ class NestedRequest(Request):
 
     def wsgi_gone(self) -> None:
         """The WSGI side is done with this response before its end."""
+        self.release_forwarding(ClientDisconnected("the WSGI side closed the response"))
         if self.told_gone or self.final or self.task_done:
             return
         self.told_gone = True
@@ -259,6 +314,85 @@ class NestedRequest(Request):
         if self.grace is not None:
             # As outside a round trip: the app may run on for the grace period.
             self.grace.deadline = anyio.current_time() + self.adapter.disconnect_grace
+
+    # A bare round trip (_carry.Carried.bare): what WSGI cannot carry in order reaches the
+    # server's send() from the app's send(), after what the WSGI side sent before it.
+
+    async def send(self, message: Message) -> None:
+        carried = self.carried
+        if carried is None or not carried.bare:
+            await Request.send(self, message)
+            return
+        if message.get("type") == "http.response.trailers" and carried.trailers_done:
+            broken = ProtocolError(
+                "the ASGI app sent http.response.trailers after its last trailers"
+                " (more_trailers=False) (ASGI extensions §HTTP Trailers)"
+            )
+        else:
+            self.relay = False
+            try:
+                await Request.send(self, message)
+            except ProtocolError as exc:
+                # The message breaks the response cycle (_a2w.states): natively the
+                # server's send() judges it (the TestClient's assertions, uvicorn's
+                # RuntimeError), so it does here too; bridgeway's own error only when the
+                # server took it (bridgeway's check is the floor).
+                broken = exc
+            else:
+                if self.relay:
+                    await self._pass_on(message)
+                return
+        await self._pass_on(message)
+        raise broken
+
+    async def _pass_on(self, message: Message) -> None:
+        """Hand ``message`` to the server's send() in order, and wait for it: after the
+        final body once WSGIToASGI sent its whole response; before it once the WSGI
+        side (the WSGIToASGI thread) passed the point of the app's previous message
+        (``Relay.run`` releases it)."""
+        if not self.final:
+            ready = Future()
+            self.forwarding.append(ready)
+            self._wake()
+            await ready
+        await self.host.send_nested(message, self.final)
+
+    def release_forwarding(self, error: BaseException | None = None) -> None:
+        waiting, self.forwarding = self.forwarding, []
+        for ready in waiting:
+            if error is None:
+                ready.set_result(None)
+            else:
+                ready.set_exception(error)
+
+    def _wait_step(self) -> Any:
+        """After messages were passed on: the app's next event (as ``_early_step``)."""
+        ready = self.ready = cast(Any, Future())
+        if (
+            self.chunk is not None
+            or self.final
+            or self.error is not None
+            or self.task_done
+            or self.forwarding
+        ):
+            ready.set_result(None)
+        elif self.status and not self.yielded:
+            # Its start came meanwhile (the WSGI side is still in the app call): out
+            # early once the app awaits something, as after any start (_start_early).
+            self.loop.call_soon(self._start_early, ready)
+        return ready
+
+    def _next_step(self) -> Any:
+        ready = super()._next_step()
+        if self.forwarding and not ready.done():
+            ready.set_result(None)
+        return ready
+
+    def _early_step(self) -> Any:
+        ready = super()._early_step()
+        if self.forwarding and not ready.done():
+            ready.set_result(None)
+        return ready
 
     def abandon(self) -> None:
         """The server's request was cancelled before the app's task could start."""

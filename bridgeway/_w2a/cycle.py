@@ -137,6 +137,7 @@ class HTTPCycle(WSGIResponse):
         "_trip",
         "_unacked",
         "_want_receiver",
+        "_wsgi_over",
         "carried",
         "disconnected",
         "paused",
@@ -177,6 +178,7 @@ class HTTPCycle(WSGIResponse):
         # cycle, not on the ``Upstream`` (taken off the cycle, see _thread_main); it
         # refers to neither, so it makes no reference cycle.
         self.carried: Carried | None = None
+        self._wsgi_over: anyio.Event | None = None  # set once the WSGI side is done
 
     # ------------------------------------------------------------------ loop side
 
@@ -190,10 +192,13 @@ class HTTPCycle(WSGIResponse):
                 max_header_repeats=adapter.max_header_repeats,
             )
         except BadRequest as exc:
-            logger.info("bridgeway: bad request refused before the WSGI app ran: %s", exc)
-            for message in plain_response(400, f"Bad Request: {exc}".encode()):
-                await self._send(message)
-            return
+            lenient = self._environ_for_asgi_inside()
+            if lenient is None:
+                logger.info("bridgeway: bad request refused before the WSGI app ran: %s", exc)
+                for message in plain_response(400, f"Bad Request: {exc}".encode()):
+                    await self._send(message)
+                return
+            environ = lenient
         environ["wsgi.input"] = WSGIInput(self._pull)
         environ["wsgi.errors"] = adapter.errors
         environ["wsgi.file_wrapper"] = adapter.file_wrapper
@@ -243,6 +248,26 @@ class HTTPCycle(WSGIResponse):
             raise error
         if self._send_error is not None:
             raise self._send_error
+
+    def _environ_for_asgi_inside(self) -> dict[str, Any] | None:
+        """The environ of a request WSGIToASGI would refuse for its Content-Length, when
+        its WSGI app is a bridgeway ASGIToWSGI (a direct round trip): the ASGI app behind
+        it gets the server's scope and body messages (``_carry``), so judging the request
+        is the server's, as natively (a test client passes anything on). The length is
+        left out of the environ: the body is read to its end. None otherwise (400)."""
+        adapter = self._adapter
+        if not adapter.asgi_inside:
+            return None
+        try:
+            return build_environ(
+                self._scope,
+                multiprocess=adapter.multiprocess,
+                keep_underscore_headers=adapter.keep_underscore_headers,
+                max_header_repeats=adapter.max_header_repeats,
+                check_length=False,
+            )
+        except BadRequest:
+            return None  # (too many repeats of a header: refused as always)
 
     async def _serve_in_group(self) -> BaseException | None:
         receiver = anyio.CancelScope()
@@ -316,6 +341,8 @@ class HTTPCycle(WSGIResponse):
                         item[1]()
                     else:
                         mailbox.close()
+                        if self._wsgi_over is not None:
+                            self._wsgi_over.set()  # (send_nested)
                         error: BaseException | None = item[1]
                         return error
         except anyio.get_cancelled_exc_class():
@@ -474,6 +501,29 @@ class HTTPCycle(WSGIResponse):
         in this request's task: ``_w2a.nested.spawn``)."""
         spawn(self, request)
 
+    async def send_nested(self, message: Message, after_response: bool) -> None:
+        """An ASGI app further in, on this loop, sends ``message`` to the server itself
+        (a bare round trip, ``_carry.Carried.bare``): once this request's WSGI side is
+        done (``after_response``: after the app's final body), else at once (its caller
+        made sure that what the WSGI side posted before was sent: ``_a2w.nested``).
+        Raises what the server's send() raised, as natively."""
+        if after_response and not self._mailbox.closed:
+            over = self._wsgi_over
+            if over is None:
+                over = self._wsgi_over = anyio.Event()
+            await over.wait()
+        if self.disconnected:
+            raise ClientDisconnected("the client is gone")
+        await self._send(message)
+
+    def _emit(self, chunk: bytes) -> bool:
+        carried = self.carried
+        if carried is not None and carried.last and self._remaining is None:
+            # A bare round trip's final body (_a2w.nested): one final message, as the
+            # ASGI app sent it (the exact-length path of _emit does that).
+            self._remaining, self._inferred_length = len(chunk), True
+        return super()._emit(chunk)
+
     def _post(self, item: tuple[Any, ...]) -> None:
         if not self._mailbox.post(item):
             self.halt = True
@@ -554,7 +604,9 @@ class HTTPCycle(WSGIResponse):
                 # body yet: its start goes out now, as its server would send it (_carry).
                 self._progress = advance(STARTED, HEADERS)
                 self._post_send(self._start_messages())
-            self._iterate(iterable)
+            if carried is None or not carried.silent:
+                self._iterate(iterable)
+            # else: the ASGI app further in sent nothing; nor does this request (_carry)
         except BaseException as exc:
             error = self._fail(exc)
         finally:
@@ -572,7 +624,12 @@ class HTTPCycle(WSGIResponse):
                     error = self._close_failed(exc, error)
             trip.thread = None  # the environ outlives the call: no longer a live trip
         carried = self.carried
-        if carried is not None and carried.trailers and self._progress >= STREAMING:
+        if (
+            carried is not None
+            and carried.trailers
+            and not carried.bare  # (the app sends them itself: send_nested)
+            and self._progress >= STREAMING
+        ):
             # After close(): the app further in runs on to its trailers (a task of
             # this request on the server's loop, _a2w.nested; or on a loop of
             # ASGIToWSGI's pool behind WSGI middleware, finished off its thread).

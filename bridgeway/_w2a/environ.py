@@ -133,9 +133,13 @@ def build_environ(
     multiprocess: bool = False,
     keep_underscore_headers: bool = False,
     max_header_repeats: int | None = 100,
+    check_length: bool = True,
 ) -> dict[str, Any]:
     """Everything of the environ that comes from the scope (``wsgi.input``,
-    ``wsgi.errors`` and ``wsgi.file_wrapper`` are added by the adapter)."""
+    ``wsgi.errors`` and ``wsgi.file_wrapper`` are added by the adapter).
+    ``check_length=False``: an invalid or conflicting Content-Length leaves
+    ``CONTENT_LENGTH`` out (the body is read to its end: ``wsgi.input_terminated``)
+    instead of raising ``BadRequest``."""
     script_name, path_info = split_path(scope)
     query = scope.get("query_string", b"")
     scheme = scope.get("scheme") or "http"
@@ -163,7 +167,7 @@ def build_environ(
 
     # Headers, in one linear pass (W2A-ENV-22): a dict of lists only for repeats.
     repeats: dict[str, list[str]] | None = None
-    chunked = False
+    chunked = bad_length = False
     keys = _ENV_KEYS
     for raw_name, raw_value in scope["headers"]:
         key = keys.get(raw_name)
@@ -177,9 +181,13 @@ def build_environ(
         elif key == "CONTENT_LENGTH":
             old = environ.get("CONTENT_LENGTH")
             if old is not None and old != value:
-                raise BadRequest("conflicting Content-Length headers")
+                if check_length:
+                    raise BadRequest("conflicting Content-Length headers")
+                bad_length = True
             if parse_content_length(value) is None:
-                raise BadRequest(f"invalid Content-Length {value!r}")
+                if check_length:
+                    raise BadRequest(f"invalid Content-Length {value!r}")
+                bad_length = True
             environ["CONTENT_LENGTH"] = value
             continue
         elif key[0] == "_":
@@ -206,9 +214,10 @@ def build_environ(
             # RFC 9110 §5.3 allows joining repeats with commas; cookies use "; "
             # (RFC 9113 §8.2.3). The comma without a space matches gunicorn and wsgiref.
             environ[key] = ("; " if key == "HTTP_COOKIE" else ",").join(values)
-    if chunked:
+    if chunked or bad_length:
         # Transfer-Encoding overrides Content-Length (RFC 9112 §6.3): the body is
-        # whatever the server de-chunked, so no length is announced (HTTP-06).
+        # whatever the server de-chunked, so no length is announced (HTTP-06). An
+        # invalid one is left out when the server judges it (check_length).
         environ.pop("CONTENT_LENGTH", None)
 
     server = scope.get("server")

@@ -54,3 +54,25 @@ app = Starlette(
     routes=[Route("/state", _state), WebSocketRoute("/echo", _echo)], lifespan=_lifespan
 )
 bridged = WSGIToASGI(ASGIToWSGI(app))
+
+
+async def _judged(scope: Any, receive: Any, send: Any) -> None:
+    """A raw app whose responses only the server can judge (a bare round trip passes
+    them on, ``_a2w.nested``): ``/silent`` sends nothing, ``/early-trailers`` sends
+    trailers before its start; ``/`` answers ``ok``. Its lifespan does nothing."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    if scope["path"] == "/silent":
+        return
+    if scope["path"] == "/early-trailers":
+        await send({"type": "http.response.trailers", "headers": []})
+        return
+    await Response(b"ok")(scope, receive, send)
+
+
+judged = _judged
+judged_bridged = WSGIToASGI(ASGIToWSGI(_judged))

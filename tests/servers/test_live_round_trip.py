@@ -9,6 +9,7 @@ of its own (never at server start, never at stop) and every websocket was refuse
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -40,3 +41,26 @@ def test_lifespan_state_and_websocket(way: str, server_name: str, tmp_path: Path
             assert ws.recv(timeout=10) == "echo again"
         assert not (tmp_path / "shutdown").exists()
     assert (tmp_path / "shutdown").exists()
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.parametrize("way", ["judged", "judged_bridged"])
+def test_uvicorn_judges_a_broken_response_itself(way: str) -> None:
+    """An app that sent nothing, or trailers before its start: natively uvicorn answers
+    its own 500 and logs why (its send() raises RuntimeError for the trailers, which
+    leaves the app); a bare round trip passes both on, so uvicorn does the same. Before,
+    ASGIToWSGI answered the 500 itself and raised its ProtocolError in the app."""
+    with running_server("uvicorn-h11", f"tests.live.round_trip_apps:{way}") as server:
+        assert _get(server.url("/silent")) == (500, b"Internal Server Error")
+        assert _get(server.url("/early-trailers")) == (500, b"Internal Server Error")
+        log = server.log()
+    assert "ASGI callable returned without starting response." in log
+    assert "RuntimeError: Expected ASGI message 'http.response.start'" in log
+    assert "ProtocolError" not in log
