@@ -516,13 +516,13 @@ class HTTPCycle(WSGIResponse):
             raise ClientDisconnected("the client is gone")
         await self._send(message)
 
-    def _emit(self, chunk: bytes) -> bool:
+    def _emit(self, chunk: bytes, odd: tuple[Any, BaseException] | None = None) -> bool:
         carried = self.carried
         if carried is not None and carried.last and self._remaining is None:
             # A bare round trip's final body (_a2w.nested): one final message, as the
             # ASGI app sent it (the exact-length path of _emit does that).
             self._remaining, self._inferred_length = len(chunk), True
-        return super()._emit(chunk)
+        return super()._emit(chunk, odd)
 
     def _post(self, item: tuple[Any, ...]) -> None:
         if not self._mailbox.post(item):
