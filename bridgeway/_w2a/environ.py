@@ -10,6 +10,11 @@ sections and from PEP 3333 §environ Variables / §Unicode Issues:
   removed **only on a segment boundary** (W2A-ENV-04);
 * header values are decoded as latin-1; duplicates are joined with ``,`` (``Cookie``
   with ``; ``); header names containing ``_`` are dropped by default (W2A-ENV-12).
+
+Per request, so kept cheap: one dict literal, one pass over the headers with a cache of
+their environ keys (``_add_headers``), a helper call only for what is rare (a repeated
+header, a name not seen before). What a request served inside a bridgeway ASGIToWSGI of
+this process takes from that request's environ is ``_w2a.inherit``'s.
 """
 
 from __future__ import annotations
