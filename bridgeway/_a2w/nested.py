@@ -111,7 +111,7 @@ class NestedRequest(Forwarding):
         self.grace: anyio.CancelScope | None = None
         self.told_gone = False
         self.raised: BaseException | None = None  # the app's own error, before its end
-        self.forwarding: list[Future] = []  # messages waiting to be passed on (_pass_on)
+        self.forwarding = []  # messages waiting to be passed on (_a2w.forward)
         relay = Relay(self)
         self.ploop = cast(Any, relay)
         self.loop = cast(Any, relay)
