@@ -32,7 +32,7 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
   what it raised: trailers, empty body messages, a message that breaks the response
   cycle (the server judges it; bridgeway's ``ProtocolError`` only if it took it), and
   an app that sent nothing makes WSGIToASGI send nothing (``silent``). The mechanics
-  are ``_a2w.nested``'s (``NestedRequest._pass_on``) and ``_w2a.trip``'s
+  are ``_a2w.forward``'s (``Forwarding._pass_on``) and ``_w2a.trip``'s
   (``TripResponse.send_nested``).
 
 All of this holds whether the app runs on the server's loop (``_a2w.nested``: a direct

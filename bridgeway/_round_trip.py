@@ -28,7 +28,7 @@ app and the outer WSGI server see each other as they would with no bridge at all
   (``_w2a.trip.TripResponse._hand_over_preserved``), only for the same request;
 * the server's ``close()`` of a response it closed early returns once the app's own
   ``close()`` ran, when the app's thread was parked between chunks (``parked``,
-  ``_a2w.request.Request._await_inner_close``).
+  ``_a2w.iteration.Iteration._await_inner_close``).
 
 Pure bookkeeping, no I/O. The WSGIToASGI side writes (in the app's thread, before it
 posts the message concerned to the loop), the ASGIToWSGI side reads (on the loop or in

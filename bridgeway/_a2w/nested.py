@@ -28,12 +28,8 @@ directly (it forwards the server's lifespan to the app).
 
 A bare round trip (``_carry.Carried.bare``: WSGIToASGI calls this adapter itself)
 hands the server's ``send()`` what WSGI cannot carry in order, from the app's own
-``send()`` (``NestedRequest._pass_on``), so that the server judges it and the app's
-``send()`` raises what the server raised, as natively: trailers and whatever follows
-the final body are sent once WSGIToASGI's response is out; an empty body message or a
-message that breaks the cycle before the final body waits until the WSGI thread has
-passed the app's previous message (``Relay.run`` posts the release behind what that
-thread posted for it), then goes out.
+``send()``, so that the server judges it (``_a2w.forward``). The steps reach the
+server's loop through ``_a2w.relay``.
 
 What WSGI loses on the way (the server's headers and target, its body messages,
 trailers, debug messages, the early start) is carried as on a loop of the pool
@@ -47,8 +43,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import queue
-from collections.abc import Callable, Generator
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -57,12 +52,14 @@ import anyio.to_thread
 from .._protocol import read_size
 from .._types import Message
 from .._upstream import Upstream
-from ..errors import BadRequest, ClientDisconnected, ProtocolError
-from .channel import DISCONNECT, read_or_none
-from .request import Request, _caused_by_disconnect, bad_request, scope_of
+from ..errors import BadRequest, ClientDisconnected
+from .forward import Forwarding
+from .receive import read_or_none
+from .relay import Future, Relay
+from .request import bad_request, scope_of
+from .task import _caused_by_disconnect
 
 if TYPE_CHECKING:
-    from .._upstream import Host
     from .adapter import Adapter
 
 logger = logging.getLogger("bridgeway")
@@ -75,118 +72,6 @@ def live_trip(adapter: Adapter, trip: object) -> Upstream | None:
     if type(trip) is not Upstream or not trip.is_caller():
         return None
     return trip if trip.app is adapter or adapter.lifespan == "off" else None
-
-
-class Future:
-    """The part of ``asyncio.Future`` ``Request`` uses, on either anyio backend;
-    resolved on the loop, awaited by tasks (any number), watched by callbacks."""
-
-    __slots__ = ("_callbacks", "_done", "_event", "_exception")
-
-    def __init__(self) -> None:
-        self._done = False
-        self._exception: BaseException | None = None
-        self._event: anyio.Event | None = None
-        self._callbacks: list[Callable[[Future], object]] = []
-
-    def done(self) -> bool:
-        return self._done
-
-    def set_result(self, _result: None) -> None:
-        self._finish(None)
-
-    def set_exception(self, exception: BaseException) -> None:
-        self._finish(exception)
-
-    def _finish(self, exception: BaseException | None) -> None:
-        if self._done:
-            raise asyncio.InvalidStateError("the future is already done")
-        self._done = True
-        self._exception = exception
-        if self._event is not None:
-            self._event.set()
-        for callback in self._callbacks:
-            callback(self)
-
-    def add_done_callback(self, callback: Callable[[Future], object]) -> None:
-        if self._done:
-            callback(self)
-        else:
-            self._callbacks.append(callback)
-
-    def __await__(self) -> Generator[Any, None, None]:
-        if not self._done:
-            if self._event is None:
-                self._event = anyio.Event()
-            yield from self._event.wait().__await__()
-        if self._exception is not None:
-            raise self._exception
-
-
-class Relay:
-    """Stands in for ``Request``'s pooled loop (and its loop's ``create_future``): runs
-    steps on the server's loop and blocks the WSGI thread until each one is done."""
-
-    __slots__ = ("request", "woken")
-
-    def __init__(self, request: NestedRequest) -> None:
-        self.request = request
-        self.woken: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-
-    def create_future(self) -> Future:
-        return Future()
-
-    def run(self, step: Callable[[], Future], *, nudged: bool = False) -> None:
-        self._run(step)
-        request = self.request
-        # Messages the app passes on to the server in a bare round trip (_pass_on): what
-        # the WSGI side sent for the app's earlier messages is posted by now (after its
-        # start, once that went out), so they go after it: released by a step of the
-        # request's mailbox, then the next event of the app is waited for.
-        while request.forwarding and (request.yielded or not request.status):
-            if not request.host.post_nested(request.release_forwarding):
-                raise ClientDisconnected("the WSGIToASGI request this app runs under is over")
-            self._run(request._wait_step)
-
-    def _run(self, step: Callable[[], Future]) -> None:
-        woken = self.woken
-        ran = False
-
-        def on_loop() -> None:
-            # Once only: a cancelled request runs what it had taken again (_w2a.cycle).
-            nonlocal ran
-            if ran:
-                return
-            ran = True
-            try:
-                step().add_done_callback(lambda _: woken.put(None))
-            except BaseException as exc:  # a bug of ours: never leave the thread waiting
-                woken.put(exc)
-
-        if not self.request.host.post_nested(on_loop):
-            raise ClientDisconnected("the WSGIToASGI request this app runs under is over")
-        error = woken.get()
-        if error is not None:
-            raise error
-
-    def nudge(self, ready: object) -> None:
-        pass  # the step's future wakes the thread itself (run above)
-
-    def call(self, fn: Callable[[], object]) -> None:
-        self.request.host.post_nested(fn)  # refused once that request is over: see end_nested
-
-    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
-        """On the loop (the app's ``send()``): run ``fn`` once the running task's
-        current step is over, as ``asyncio``'s ``call_soon`` on a loop of the pool. A
-        task of the request's group (open: the app runs in it) starts only then, on
-        either backend."""
-        group = self.request.host._group
-        assert group is not None  # the app's own task runs in it
-
-        async def soon() -> None:
-            fn(*args)
-
-        group.start_soon(soon)
 
 
 def _read_message(stream: Any, size: int) -> tuple[bytes, bool] | None:
@@ -212,8 +97,8 @@ def _cancelled_from_outside(exc: BaseException) -> bool:
     return True  # trio: only trio raises Cancelled
 
 
-class NestedRequest(Request):
-    __slots__ = ("forwarding", "grace", "host", "lock", "pending", "raised", "told_gone")
+class NestedRequest(Forwarding):
+    __slots__ = ("grace", "pending", "raised", "told_gone")
 
     def respond_in(self, trip: Upstream) -> Any:
         environ, adapter = self.environ, self.adapter
@@ -221,13 +106,12 @@ class NestedRequest(Request):
             scope = scope_of(self, environ)
         except BadRequest as exc:
             return bad_request(self.start_response, exc)
-        self.host: Host = trip.cycle  # the WSGIToASGI request this one runs in
+        self.host = trip.cycle  # the WSGIToASGI request this one runs in
         self.pending: Any = None  # the app's coroutine until its task starts
         self.grace: anyio.CancelScope | None = None
-        self.lock: anyio.Lock | None = None
         self.told_gone = False
         self.raised: BaseException | None = None  # the app's own error, before its end
-        self.forwarding: list[Future] = []  # messages waiting to be passed on (_pass_on)
+        self.forwarding = []  # messages waiting to be passed on (_a2w.forward)
         relay = Relay(self)
         self.ploop = cast(Any, relay)
         self.loop = cast(Any, relay)
@@ -315,85 +199,6 @@ class NestedRequest(Request):
             # As outside a round trip: the app may run on for the grace period.
             self.grace.deadline = anyio.current_time() + self.adapter.disconnect_grace
 
-    # A bare round trip (_carry.Carried.bare): what WSGI cannot carry in order reaches the
-    # server's send() from the app's send(), after what the WSGI side sent before it.
-
-    async def send(self, message: Message) -> None:
-        carried = self.carried
-        if carried is None or not carried.bare:
-            await Request.send(self, message)
-            return
-        if message.get("type") == "http.response.trailers" and carried.trailers_done:
-            broken = ProtocolError(
-                "the ASGI app sent http.response.trailers after its last trailers"
-                " (more_trailers=False) (ASGI extensions §HTTP Trailers)"
-            )
-        else:
-            self.relay = False
-            try:
-                await Request.send(self, message)
-            except ProtocolError as exc:
-                # The message breaks the response cycle (_a2w.states): natively the
-                # server's send() judges it (the TestClient's assertions, uvicorn's
-                # RuntimeError), so it does here too; bridgeway's own error only when the
-                # server took it (bridgeway's check is the floor).
-                broken = exc
-            else:
-                if self.relay:
-                    await self._pass_on(message)
-                return
-        await self._pass_on(message)
-        raise broken
-
-    async def _pass_on(self, message: Message) -> None:
-        """Hand ``message`` to the server's send() in order, and wait for it: after the
-        final body once WSGIToASGI sent its whole response; before it once the WSGI
-        side (the WSGIToASGI thread) passed the point of the app's previous message
-        (``Relay.run`` releases it)."""
-        if not self.final:
-            ready = Future()
-            self.forwarding.append(ready)
-            self._wake()
-            await ready
-        await self.host.send_nested(message, self.final)
-
-    def release_forwarding(self, error: BaseException | None = None) -> None:
-        waiting, self.forwarding = self.forwarding, []
-        for ready in waiting:
-            if error is None:
-                ready.set_result(None)
-            else:
-                ready.set_exception(error)
-
-    def _wait_step(self) -> Any:
-        """After messages were passed on: the app's next event (as ``_early_step``)."""
-        ready = self.ready = cast(Any, Future())
-        if (
-            self.chunk is not None
-            or self.final
-            or self.error is not None
-            or self.task_done
-            or self.forwarding
-        ):
-            ready.set_result(None)
-        elif self.status and not self.yielded:
-            # Its start came meanwhile (the WSGI side is still in the app call): out
-            # early once the app awaits something, as after any start (_start_early).
-            self.loop.call_soon(self._start_early, ready)
-        return ready
-
-    def _next_step(self) -> Any:
-        ready = super()._next_step()
-        if self.forwarding and not ready.done():
-            ready.set_result(None)
-        return ready
-
-    def _early_step(self) -> Any:
-        ready = super()._early_step()
-        if self.forwarding and not ready.done():
-            ready.set_result(None)
-        return ready
-
     def abandon(self) -> None:
         """The server's request was cancelled before the app's task could start."""
         coro, self.pending = self.pending, None
@@ -437,27 +242,18 @@ class NestedRequest(Request):
             self.pulled = None
             self._wake()
 
-    async def receive(self) -> Message:
-        if self.body_done:
-            if not (self.final or self.closed):
-                gone = self.gone
-                if gone is None:
-                    gone = self.gone = cast(Any, Future())
-                await gone
-            return DISCONNECT
-        lock = self.lock
-        if lock is None:
-            lock = self.lock = anyio.Lock()
-        async with lock:  # several tasks may call receive() (A2W-RECV-09)
-            if self.body_done:
-                return await self.receive()
-            return await self._read()
+    # receive() is _a2w.receive's, with anyio's lock and wait, and reads in a thread.
 
-    async def _read(self) -> Message:
-        left = self.body_left
-        if left == 0:
-            self.body_done = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+    def _new_lock(self) -> AbstractAsyncContextManager[Any]:
+        return anyio.Lock()
+
+    async def _wait_gone(self) -> None:
+        gone = self.gone
+        if gone is None:
+            gone = self.gone = cast(Any, Future())
+        await gone
+
+    async def _read(self, left: int | None) -> Message:
         stream = self.environ["wsgi.input"]
         size = read_size(left, self.adapter.chunk_size)
         if self.by_message:
@@ -466,12 +262,7 @@ class NestedRequest(Request):
             item = await anyio.to_thread.run_sync(
                 _read_message, stream, size, abandon_on_cancel=True
             )
-            if item is None:
-                self.body_done = True
-                return DISCONNECT
-            body, more = item
-            self.body_done = not more
-            return {"type": "http.request", "body": body, "more_body": more}
+            return self._item_message(item)
         if isinstance(stream, (io.BytesIO, io.BufferedRandom)):
             data = read_or_none(stream, size)
         else:

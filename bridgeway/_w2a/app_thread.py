@@ -130,7 +130,7 @@ class AppThread(WSGIResponse):
             if live is None:
                 acked = self._replies.get()
             else:
-                live.parked = True  # (see Request._await_inner_close)
+                live.parked = True  # (see _a2w.iteration.Iteration._await_inner_close)
                 acked = self._replies.get()
                 live.parked = False
             if not acked:
