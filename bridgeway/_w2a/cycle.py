@@ -9,17 +9,14 @@ Two parties cooperate per request:
   submits the WSGI app to a pool thread (``_w2a.workers``), then *serves the thread*:
   it takes what the thread posted to a ``Mailbox`` (``_w2a.threads``: body chunks to
   send, requests for body bytes) and does the awaiting on its behalf (``_pump``);
-* the **worker thread** (``_w2a.app_thread``) calls the app, ``start_response``,
-  ``write()``, iterates the response (``_w2a.response``, ``_w2a.emit``) and finally
-  calls ``close()`` on it, always, in that same thread (PEP 3333 §Specification
-  Details).
+* the **worker thread** (``_w2a.app_thread``) calls the app, iterates its response
+  (``_w2a.response``, ``_w2a.emit``) and closes it, always in that same thread.
 
 One request is one ``HTTPCycle`` object, its layers each a module: ``Emitter`` (the
 response's state and chunks), ``WSGIResponse`` (what the app calls), ``AppThread`` (the
-thread's posts, acknowledgements and close), ``TripResponse`` (the in-process round
-trip, ``_w2a.trip``), ``Receiver`` (the request body and disconnect, ``_w2a.receiver``)
-and ``HTTPCycle`` (the request task). ``__init__`` here sets every layer's state, in one
-call per request.
+thread's posts and close), ``TripResponse`` (the in-process round trip, ``_w2a.trip``),
+``Receiver`` (the request body and disconnect, ``_w2a.receiver``) and ``HTTPCycle``
+(the request task). ``__init__`` here sets every layer's state: one call per request.
 
 A response that streams is watched for a disconnect (W2A-RESP-14): the request task
 starts the receiver once a send() with more_body succeeded. ``send()`` raising
