@@ -175,55 +175,42 @@ def _add_headers(
             pass
         elif key == "CONTENT_LENGTH":
             old = environ.get("CONTENT_LENGTH")
-            if old is not None and old != value:
+            if (old is not None and old != value) or parse_content_length(value) is None:
                 if check_length:
-                    raise BadRequest("conflicting Content-Length headers")
-                bad_length = True
-            if parse_content_length(value) is None:
-                if check_length:
-                    raise BadRequest(f"invalid Content-Length {value!r}")
+                    raise BadRequest(_length_problem(old, value))
                 bad_length = True
             environ["CONTENT_LENGTH"] = value
             continue
         elif key[0] == "_":
-            # A name with "_": nginx, Apache and gunicorn drop these too, so that
-            # "X_Forwarded_For" cannot spoof or merge into X-Forwarded-For (W2A-ENV-12).
+            # nginx, Apache, gunicorn drop it too: no "X_Forwarded_For" spoofing (W2A-ENV-12)
             if not keep_underscore:
                 continue
             key = key[1:]
         elif key == "HTTP_TRANSFER_ENCODING":
             chunked = True
         if key in environ:
-            repeats = _repeat(environ, repeats, key, value, max_repeats)
+            if repeats is None:
+                repeats = {}
+            values = repeats.get(key)
+            if values is None:
+                values = repeats[key] = [environ[key]]
+            values.append(value)
+            if max_repeats is not None and len(values) > max_repeats:
+                raise BadRequest(f"more than {max_repeats} {key!r} header lines")
         else:
             environ[key] = value
     if repeats:
         for key, values in repeats.items():
-            # RFC 9110 §5.3 allows joining repeats with commas; cookies use "; "
-            # (RFC 9113 §8.2.3). The comma without a space matches gunicorn and wsgiref.
+            # RFC 9110 §5.3 allows joining repeats with commas (without a space, as gunicorn
+            # and wsgiref); cookies use "; " (RFC 9113 §8.2.3).
             environ[key] = ("; " if key == "HTTP_COOKIE" else ",").join(values)
     if chunked or bad_length:
-        # Transfer-Encoding overrides Content-Length (RFC 9112 §6.3): the body is
-        # whatever the server de-chunked, so no length is announced (HTTP-06). An
-        # invalid one is left out when the server judges it (check_length).
+        # Transfer-Encoding overrides Content-Length (RFC 9112 §6.3, HTTP-06): no length;
+        # an invalid one is left out when the server judges it (check_length).
         environ.pop("CONTENT_LENGTH", None)
 
 
-def _repeat(
-    environ: dict[str, Any],
-    repeats: dict[str, list[str]] | None,
-    key: str,
-    value: str,
-    max_repeats: int | None,
-) -> dict[str, list[str]]:
-    """Note another line of header ``key`` (joined at the end of ``_add_headers``);
-    ``BadRequest`` past ``max_repeats`` lines of it."""
-    if repeats is None:
-        repeats = {}
-    values = repeats.get(key)
-    if values is None:
-        values = repeats[key] = [environ[key]]
-    values.append(value)
-    if max_repeats is not None and len(values) > max_repeats:
-        raise BadRequest(f"more than {max_repeats} {key!r} header lines")
-    return repeats
+def _length_problem(old: str | None, value: str) -> str:
+    if old is not None and old != value:
+        return "conflicting Content-Length headers"
+    return f"invalid Content-Length {value!r}"

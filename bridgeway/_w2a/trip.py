@@ -31,6 +31,7 @@ import anyio
 from .._round_trip import PRESERVE_CONTEXT
 from ..errors import BadRequest, ClientDisconnected
 from .app_thread import POST_NESTED, POST_SEND, AppThread
+from .emit import Emitter
 from .environ import build_environ
 from .inherit import inherit_upstream, take_request_target, take_server_keys
 from .nested import spawn
@@ -129,7 +130,7 @@ class TripResponse(AppThread):
             # A bare round trip's final body (_a2w.nested): one final message, as the
             # ASGI app sent it (the exact-length path of _emit does that).
             self._remaining, self._inferred_length = len(chunk), True
-        return super()._emit(chunk, odd)
+        return Emitter._emit(self, chunk, odd)  # (per chunk: no super object)
 
     def _start_messages(self) -> list[Message]:
         messages = super()._start_messages()
