@@ -32,8 +32,8 @@ in the thread WSGIToASGI runs its WSGI app in) none of that has to be lost:
   what it raised: trailers, empty body messages, a message that breaks the response
   cycle (the server judges it; bridgeway's ``ProtocolError`` only if it took it), and
   an app that sent nothing makes WSGIToASGI send nothing (``silent``). The mechanics
-  are ``_a2w.forward``'s (``Forwarding._pass_on``) and ``_w2a.cycle``'s
-  (``HTTPCycle.send_nested``).
+  are ``_a2w.forward``'s (``Forwarding._pass_on``) and ``_w2a.trip``'s
+  (``TripResponse.send_nested``).
 
 All of this holds whether the app runs on the server's loop (``_a2w.nested``: a direct
 round trip, or ``lifespan="off"``) or on a loop of ASGIToWSGI's pool (behind WSGI

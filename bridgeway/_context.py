@@ -44,7 +44,7 @@ def crossing_context(context: contextvars.Context | None = None) -> contextvars.
 # as a ``_round_trip.RoundTrip``; None everywhere else. A WSGIToASGI called from inside
 # that app, in the same process (a WSGI app mounted in an ASGI app that a WSGI server
 # serves through ASGIToWSGI), gives its own WSGI app the keys of the server's environ no
-# ASGI scope can carry (``_w2a.environ.inherit_upstream``) and hands back what an ASGI
+# ASGI scope can carry (``_w2a.inherit.inherit_upstream``) and hands back what an ASGI
 # response cannot carry. A context variable rather than a scope key: scopes hold only
 # ASGI-legal types (A2W-SCOPE-14), and the value follows the request's task into every
 # task and thread that serves it, and nowhere else.

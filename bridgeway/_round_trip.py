@@ -25,7 +25,7 @@ app and the outer WSGI server see each other as they would with no bridge at all
   02, 11, 12) if an ASGI middleware in between changed or replaced it;
 * the context objects the app hands to werkzeug's ``preserve_context`` callback (Flask's
   ``with client:``), handed on by WSGIToASGI once the app's thread is done with them
-  (``_w2a.cycle.HTTPCycle._end``), only for the same request;
+  (``_w2a.trip.TripResponse._hand_over_preserved``), only for the same request;
 * the server's ``close()`` of a response it closed early returns once the app's own
   ``close()`` ran, when the app's thread was parked between chunks (``parked``,
   ``_a2w.iteration.Iteration._await_inner_close``).

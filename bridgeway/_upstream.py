@@ -70,7 +70,7 @@ class Upstream:
         self.environ = environ
         self.thread: int | None = None  # ident of the thread that calls the WSGI app
         # The request's responder: an ASGIToWSGI further in runs its app as a task of
-        # this request, on the server's event loop (``HTTPCycle.post_nested``).
+        # this request, on the server's event loop (``_w2a.trip.TripResponse.post_nested``).
         self.cycle = cycle
         # The WSGI app WSGIToASGI calls: when it is the ASGIToWSGI itself (no WSGI
         # middleware in between), the server's lifespan reached that ASGI app directly

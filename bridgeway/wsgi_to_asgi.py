@@ -114,7 +114,7 @@ class WSGIToASGI:
         self.shutdown_timeout = shutdown_timeout
         self.errors = errors if errors is not None else ErrorStream()
         # Without an explicit stream, a request served inside an ASGIToWSGI request of
-        # this process writes to that WSGI server's wsgi.errors (_w2a.environ.inherit_upstream).
+        # this process writes to that WSGI server's wsgi.errors (_w2a.inherit.inherit_upstream).
         self.errors_from_server = errors is None
         self.file_wrapper = FileWrapper
         # Nothing that involves threads is made here: the pool is per process, made on

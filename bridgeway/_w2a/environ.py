@@ -10,6 +10,11 @@ sections and from PEP 3333 §environ Variables / §Unicode Issues:
   removed **only on a segment boundary** (W2A-ENV-04);
 * header values are decoded as latin-1; duplicates are joined with ``,`` (``Cookie``
   with ``; ``); header names containing ``_`` are dropped by default (W2A-ENV-12).
+
+Per request, so kept cheap: one dict literal, one pass over the headers with a cache of
+their environ keys (``_add_headers``), a helper call only for what is rare (a repeated
+header, a name not seen before). What a request served inside a bridgeway ASGIToWSGI of
+this process takes from that request's environ is ``_w2a.inherit``'s.
 """
 
 from __future__ import annotations
@@ -67,51 +72,24 @@ def split_path(scope: Scope) -> tuple[str, str]:
     return root, full
 
 
-# The environ keys that describe the HTTP request itself: WSGIToASGI takes them from the
-# scope alone (an ASGI middleware may have changed the request), never from an upstream
-# environ (``inherit_upstream``). HTTP_* keys are left out by prefix.
-_REQUEST_KEYS = frozenset(
-    {
-        "REQUEST_METHOD",
-        "SCRIPT_NAME",
-        "PATH_INFO",
-        "QUERY_STRING",
-        "CONTENT_TYPE",
-        "CONTENT_LENGTH",
-        "SERVER_NAME",
-        "SERVER_PORT",
-        "SERVER_PROTOCOL",
-        "REMOTE_ADDR",
-        "REMOTE_PORT",
-        "REMOTE_HOST",
-        "REQUEST_URI",
-        "RAW_URI",
-        "HTTPS",
-    }
-)
-
-# Upstream keys whose contract ties them to the thread that called the app, which under
-# WSGIToASGI is not the thread that runs it. werkzeug's test client (and Flask's
-# ``with client:``) collects the app's context objects through this callback and enters
-# them again in the caller's thread: passed as it is, the same Flask context objects
-# would be pushed in two contexts at once, and a streamed response that pops them in
-# the app's thread raises ValueError ("created in a different Context") and leaks the
-# caller's request context. WSGIToASGI gives the app a callback of its own instead and
-# hands the objects on only when that cannot happen (``_w2a.cycle.HTTPCycle._end``).
-_THREAD_BOUND = frozenset({"werkzeug.debug.preserve_context"})
-
 _ENV_KEYS: dict[bytes, str] = {}
 
 
 def _env_key(raw_name: bytes) -> str:
-    """The environ key of a header name; prefixed with "_" when the name has one."""
+    """The environ key of a header name; prefixed with "_" when the name has one.
+    Kept in a bounded cache: header names repeat."""
     name = raw_name.decode("latin-1").lower()
     if name == "content-type":
-        return "CONTENT_TYPE"
-    if name == "content-length":
-        return "CONTENT_LENGTH"
-    key = "HTTP_" + name.upper().replace("-", "_")
-    return "_" + key if "_" in name else key
+        key = "CONTENT_TYPE"
+    elif name == "content-length":
+        key = "CONTENT_LENGTH"
+    else:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if "_" in name:
+            key = "_" + key
+    if len(_ENV_KEYS) < 512:
+        _ENV_KEYS[raw_name] = key
+    return key
 
 
 def _server_from_host(host: str | None, scheme: str) -> tuple[str, str]:
@@ -135,11 +113,10 @@ def build_environ(
     max_header_repeats: int | None = 100,
     check_length: bool = True,
 ) -> dict[str, Any]:
-    """Everything of the environ that comes from the scope (``wsgi.input``,
-    ``wsgi.errors`` and ``wsgi.file_wrapper`` are added by the adapter).
-    ``check_length=False``: an invalid or conflicting Content-Length leaves
-    ``CONTENT_LENGTH`` out (the body is read to its end: ``wsgi.input_terminated``)
-    instead of raising ``BadRequest``."""
+    """Everything of the environ that comes from the scope (the adapter adds ``wsgi.input``,
+    ``wsgi.errors``, ``wsgi.file_wrapper``). ``check_length=False``: an invalid or conflicting
+    Content-Length leaves ``CONTENT_LENGTH`` out (the body is read to its end:
+    ``wsgi.input_terminated``) instead of raising ``BadRequest``."""
     script_name, path_info = split_path(scope)
     query = scope.get("query_string", b"")
     scheme = scope.get("scheme") or "http"
@@ -156,44 +133,57 @@ def build_environ(
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
     }
-    raw_path = scope.get("raw_path")
-    if raw_path:
+    if raw_path := scope.get("raw_path"):
         uri = raw_path.decode("latin-1")
         if query and "?" not in uri:
             uri = uri + "?" + environ["QUERY_STRING"]
         environ["REQUEST_URI"] = environ["RAW_URI"] = uri
     if scheme in ("https", "wss"):
         environ["HTTPS"] = "on"
+    _add_headers(environ, scope, keep_underscore_headers, max_header_repeats, check_length)
+    server = scope.get("server")
+    if server and server[1] is not None:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = str(server[0]), str(server[1])
+    else:
+        host = environ.get("HTTP_HOST")
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_from_host(host, scheme)
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = str(client[0])
+        if client[1] is not None:
+            environ["REMOTE_PORT"] = str(client[1])
+    if (state := scope.get("state")) is not None:
+        environ["asgi.state"] = state
+    return environ
 
-    # Headers, in one linear pass (W2A-ENV-22): a dict of lists only for repeats.
+
+def _add_headers(
+    environ: dict[str, Any],
+    scope: Scope,
+    keep_underscore: bool,
+    max_repeats: int | None,
+    check_length: bool,
+) -> None:
+    """The headers into ``environ`` in one linear pass (W2A-ENV-22; see build_environ)."""
     repeats: dict[str, list[str]] | None = None
     chunked = bad_length = False
     keys = _ENV_KEYS
     for raw_name, raw_value in scope["headers"]:
-        key = keys.get(raw_name)
-        if key is None:
-            key = _env_key(raw_name)
-            if len(keys) < 512:  # a bounded cache: header names repeat
-                keys[raw_name] = key
+        key = keys.get(raw_name) or _env_key(raw_name)
         value = raw_value.decode("latin-1").strip(" \t")
         if key == "CONTENT_TYPE":
             pass
         elif key == "CONTENT_LENGTH":
             old = environ.get("CONTENT_LENGTH")
-            if old is not None and old != value:
+            if (old is not None and old != value) or parse_content_length(value) is None:
                 if check_length:
-                    raise BadRequest("conflicting Content-Length headers")
-                bad_length = True
-            if parse_content_length(value) is None:
-                if check_length:
-                    raise BadRequest(f"invalid Content-Length {value!r}")
+                    raise BadRequest(_length_problem(old, value))
                 bad_length = True
             environ["CONTENT_LENGTH"] = value
             continue
         elif key[0] == "_":
-            # A name with "_": nginx, Apache and gunicorn drop these too, so that
-            # "X_Forwarded_For" cannot spoof or merge into X-Forwarded-For (W2A-ENV-12).
-            if not keep_underscore_headers:
+            # nginx, Apache, gunicorn drop it too: no "X_Forwarded_For" spoofing (W2A-ENV-12)
+            if not keep_underscore:
                 continue
             key = key[1:]
         elif key == "HTTP_TRANSFER_ENCODING":
@@ -205,99 +195,22 @@ def build_environ(
             if values is None:
                 values = repeats[key] = [environ[key]]
             values.append(value)
-            if max_header_repeats is not None and len(values) > max_header_repeats:
-                raise BadRequest(f"more than {max_header_repeats} {key!r} header lines")
+            if max_repeats is not None and len(values) > max_repeats:
+                raise BadRequest(f"more than {max_repeats} {key!r} header lines")
         else:
             environ[key] = value
     if repeats:
         for key, values in repeats.items():
-            # RFC 9110 §5.3 allows joining repeats with commas; cookies use "; "
-            # (RFC 9113 §8.2.3). The comma without a space matches gunicorn and wsgiref.
+            # RFC 9110 §5.3 allows joining repeats with commas (without a space, as gunicorn
+            # and wsgiref); cookies use "; " (RFC 9113 §8.2.3).
             environ[key] = ("; " if key == "HTTP_COOKIE" else ",").join(values)
     if chunked or bad_length:
-        # Transfer-Encoding overrides Content-Length (RFC 9112 §6.3): the body is
-        # whatever the server de-chunked, so no length is announced (HTTP-06). An
-        # invalid one is left out when the server judges it (check_length).
+        # Transfer-Encoding overrides Content-Length (RFC 9112 §6.3, HTTP-06): no length;
+        # an invalid one is left out when the server judges it (check_length).
         environ.pop("CONTENT_LENGTH", None)
 
-    server = scope.get("server")
-    if server and server[1] is not None:
-        environ["SERVER_NAME"] = str(server[0])
-        environ["SERVER_PORT"] = str(server[1])
-    else:
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_from_host(
-            environ.get("HTTP_HOST"), scheme
-        )
-    client = scope.get("client")
-    if client:
-        environ["REMOTE_ADDR"] = str(client[0])
-        if client[1] is not None:
-            environ["REMOTE_PORT"] = str(client[1])
-    state = scope.get("state")
-    if state is not None:
-        environ["asgi.state"] = state
-    return environ
 
-
-def inherit_upstream(environ: dict[str, Any], upstream: dict[str, Any], *, errors: bool) -> None:
-    """Give ``environ`` what the WSGI server and middleware above an ASGIToWSGI in this
-    process put in their environ and no ASGI scope can carry (see
-    ``_context.upstream_environ``), as a WSGI app behind plain WSGI middleware would see
-    it: extension keys (``gunicorn.socket``, ``beaker.session``, what werkzeug's test
-    client puts in through ``environ_overrides``; PEP 3333 §environ Variables: "server
-    or gateway-defined" variables) and non-request CGI variables (``REMOTE_USER``, ``AUTH_TYPE``,
-    ``SSL_*``). Not the request itself (``_REQUEST_KEYS``, ``HTTP_*``: the scope is the
-    truth, and drops what it dropped), not the ``wsgi.*`` keys (WSGIToASGI is this app's
-    server), except, when ``errors``, the server's ``wsgi.errors``, so the app logs
-    where the server's other apps do; not the keys bound to the calling thread
-    (``_THREAD_BOUND``). Keys already set are kept."""
-    for key, value in upstream.items():
-        if key in environ:
-            if errors and key == "wsgi.errors":
-                environ[key] = value
-            continue
-        if key in _REQUEST_KEYS or key in _THREAD_BOUND or key.startswith(("HTTP_", "wsgi.")):
-            continue
-        environ[key] = value
-
-
-# The request target as a WSGI server writes it, which the scope cannot always say again:
-# ``PATH_INFO`` need not start with "/" under a ``SCRIPT_NAME`` (werkzeug's test client
-# passes "foo" under "/app"; the scope's ``path`` is then "/appfoo", outside its
-# ``root_path``), and ``REQUEST_URI`` keeps a "?" with nothing after it (ASGI's
-# ``query_string`` is b"" either way).
-_TARGET_KEYS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI")
-
-
-def take_request_target(environ: dict[str, Any], upstream: dict[str, Any]) -> None:
-    """Give ``environ`` the request target of ``upstream``, the environ an ASGIToWSGI
-    of this process built this very scope from (its target unchanged on the way:
-    ``_round_trip.RoundTrip.same_request``), as a WSGI app behind plain WSGI middleware
-    would see it. Only ``str`` values are taken (PEP 3333 §environ Variables)."""
-    for key in _TARGET_KEYS:
-        value = upstream.get(key)
-        if type(value) is str:
-            environ[key] = value
-        elif key in ("REQUEST_URI", "RAW_URI"):
-            environ.pop(key, None)  # the server did not set it
-
-
-# What WSGIToASGI owns even in a live round trip of the same request: the stream the
-# app reads (and whether it ends at EOF), the file wrapper that streams through this
-# adapter, and the request's scheme (from the scope, as the other request keys).
-# ``wsgi.errors`` is left to ``inherit_upstream`` (the server's, unless ``errors=``).
-_OWN_WSGI_KEYS = frozenset(
-    {"wsgi.input", "wsgi.input_terminated", "wsgi.file_wrapper", "wsgi.errors", "wsgi.url_scheme"}
-)
-
-
-def take_server_keys(environ: dict[str, Any], upstream: dict[str, Any]) -> None:
-    """Give ``environ`` the other ``wsgi.*`` keys of ``upstream``, the environ of the
-    very request this scope was built from (``_round_trip.RoundTrip.same_request``):
-    ``wsgi.version``, ``wsgi.multithread``, ``wsgi.multiprocess``, ``wsgi.run_once``
-    and the server's own, as a WSGI app behind plain WSGI middleware sees its server's
-    (werkzeug's LintMiddleware inside checks them). Its extension keys were taken by
-    ``inherit_upstream``; WSGIToASGI keeps what it owns (``_OWN_WSGI_KEYS``)."""
-    for key, value in upstream.items():
-        if key.startswith("wsgi.") and key not in _OWN_WSGI_KEYS:
-            environ[key] = value
+def _length_problem(old: str | None, value: str) -> str:
+    if old is not None and old != value:
+        return "conflicting Content-Length headers"
+    return f"invalid Content-Length {value!r}"

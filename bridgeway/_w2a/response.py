@@ -2,41 +2,30 @@
 iteration of the response, run in the worker thread (PEP 3333 §The start_response()
 Callable, §The write() Callable, §Buffering and Streaming).
 
-``WSGIResponse`` turns what the app does into ASGI messages and hands them to
-``post_send`` (implemented by ``HTTPCycle``, which carries them to the event loop). Its
-progress is one state of ``_w2a.states`` (start_response called, headers sent, complete
-and how), changed only through that module's transition table; ``halt`` is apart from
-it: set when the client is gone or the request was cancelled (the iteration stops at
-the next chunk).
+``WSGIResponse`` turns what the app does into ASGI messages through ``_w2a.emit``'s
+``Emitter``, which hands them to ``_post_send`` (``_w2a.app_thread`` carries them to the
+event loop). Its progress is one state of ``_w2a.states`` (start_response called,
+headers sent, complete and how), changed only through that module's transition table;
+``halt`` is apart from it: set when the client is gone or the request was cancelled
+(the iteration stops at the next chunk). ``start_response``'s checks are pure
+translation (``_w2a.start``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
 
-from .._headers import (
-    WSGI_LENGTH_NAMES,
-    WSGI_PAIRS,
-    check_wsgi_header,
-    is_hop_by_hop,
-    parse_wsgi_status,
-    remember_wsgi_length_name,
-    remember_wsgi_pair,
-)
-from .._protocol import NO_BODY_STATUSES, parse_content_length, plain_response, status_has_body
-from .._types import Message, OptExcInfo
+from .._protocol import NO_BODY_STATUSES, plain_response, status_has_body
+from .._types import OptExcInfo
 from ..errors import ClientDisconnected, ProtocolError
+from .emit import Emitter
+from .start import check_start
 from .states import (
-    CHUNK,
     DONE,
     END,
     ERROR_PAGE,
-    EXACT,
-    EXCESS,
     FULL,
-    IDLE,
     NEXT,
     RESTART,
     START,
@@ -47,66 +36,17 @@ from .states import (
     illegal,
 )
 
-if TYPE_CHECKING:
-    from .._round_trip import RoundTrip
-
 logger = logging.getLogger("bridgeway")
 
 _ERROR_BODY = b"Internal Server Error"
 
 
-class WSGIResponse:
-    """The response state of one request, driven from the worker thread."""
+class WSGIResponse(Emitter):
+    """The response of one request as the WSGI app drives it, from the worker thread."""
 
-    __slots__ = (
-        "_cl",
-        "_defer",
-        "_early",
-        "_headers",
-        "_inferred_length",
-        "_method",
-        "_no_body",
-        "_plain_body",
-        "_progress",
-        "_propagate",
-        "_remaining",
-        "_round",
-        "_start_error",
-        "_status",
-        "_strict_headers",
-        "_wsgi_start",
-        "halt",
-    )
+    __slots__ = ()
 
-    def __init__(self, method: str, strict_headers: bool, propagate: bool = True) -> None:
-        self._method = method
-        self._propagate = propagate
-        self._strict_headers = strict_headers
-        self._status: int | None = None
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._cl: int | None = None
-        self._remaining: int | None = None
-        self._progress = IDLE  # changed only through _w2a_states' table
-        self._inferred_length = False
-        self._no_body = False
-        self._plain_body = False  # the body is a list or tuple: iterating it runs no app code
-        self._round: RoundTrip | None = None  # a live in-process round trip (_round_trip)
-        self._wsgi_start: tuple[str, list[tuple[str, str]]] | None = None
-        # A live round trip serving the very request its WSGI caller made (set by
-        # HTTPCycle): what that caller judges itself natively is deferred to it
-        # (_round_trip: a malformed start, a str chunk, a chunk before the start).
-        self._defer = False
-        self._start_error: BaseException | None = None  # the start's check, deferred
-        self._early: list[tuple[bytes, tuple[Any, BaseException]]] | None = None
-        self.halt = False
-
-    # Implemented by HTTPCycle: how messages reach send(), and the wait for them.
-    def _post_send(self, messages: list[Message]) -> None:
-        raise NotImplementedError
-
-    def _wait_acks(self, keep: int = 0) -> None:
-        raise NotImplementedError
-
+    # Implemented by AppThread (``_w2a.app_thread``).
     def _fold_end_into_last_post(self) -> bool:
         raise NotImplementedError
 
@@ -142,19 +82,7 @@ class WSGIResponse:
                     self._log_excess()
                 break
             if type(chunk) is not bytes and not isinstance(chunk, bytes):
-                error = TypeError(
-                    f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
-                    " must be bytes (PEP 3333 §Unicode Issues)"
-                )
-                stand_in = _stand_in(chunk) if self._defer else None
-                if stand_in is None:
-                    raise error
-                # A live round trip of the same request: its WSGI caller gets the very
-                # object, and judges it itself (werkzeug's run_wsgi_app passes a str,
-                # gunicorn raises); ASGI gets its bytes (_round_trip.RoundTrip.chunk).
-                if stand_in and self._emit(stand_in, (chunk, error)):
-                    break
-                if self.halt:
+                if self._odd_chunk(chunk):
                     break
                 continue
             # A body that ended exactly at its Content-Length is pulled once more, as a
@@ -168,13 +96,25 @@ class WSGIResponse:
                 break
         self._finish()
 
+    def _odd_chunk(self, chunk: object) -> bool:
+        """The app yielded something that is not bytes: TypeError, except in a live
+        round trip of the same request; True if the iteration stops there."""
+        error = TypeError(
+            f"the WSGI app yielded {type(chunk).__name__!r}; response body chunks"
+            " must be bytes (PEP 3333 §Unicode Issues)"
+        )
+        stand_in = _stand_in(chunk) if self._defer else None
+        if stand_in is None:
+            raise error
+        # A live round trip of the same request: its WSGI caller gets the very
+        # object, and judges it itself (werkzeug's run_wsgi_app passes a str,
+        # gunicorn raises); ASGI gets its bytes (_round_trip.RoundTrip.chunk).
+        if stand_in and self._emit(stand_in, (chunk, error)):
+            return True
+        return self.halt
+
     def _no_body_status(self) -> bool:
         return self._status in NO_BODY_STATUSES
-
-    def _set_length(self, length: int) -> None:
-        self._headers.append((b"content-length", str(length).encode()))
-        self._cl = self._remaining = length
-        self._inferred_length = True
 
     def _start_response(
         self,
@@ -196,7 +136,7 @@ class WSGIResponse:
             progress = NEXT[progress][START] or illegal(progress, START)
         start_error: BaseException | None = None
         try:
-            code, asgi_headers, length = self._check_start(status, headers)
+            code, asgi_headers, length = check_start(status, headers, self._strict_headers)
         except (TypeError, ValueError) as exc:
             if not self._defer:
                 raise
@@ -217,77 +157,6 @@ class WSGIResponse:
             self._headers.append((b"content-length", length.encode()))
             self._cl = self._remaining = int(length)
         return self._write
-
-    def _check_start(
-        self, status: object, headers: object
-    ) -> tuple[int, list[tuple[bytes, bytes]], str | None]:
-        """``start_response``'s checks: the status code, the ASGI headers and the
-        Content-Length value (added last); TypeError or ValueError in the app."""
-        code = parse_wsgi_status(status)
-        # PEP 3333 asks for a list of tuples, but gunicorn, waitress, uWSGI, mod_wsgi
-        # and the peer adapters take any sequence of (name, value) pairs, and apps
-        # rely on that (lists as pairs, a tuple of headers): only the name and value
-        # themselves are checked (issue 13, point 4).
-        if not isinstance(headers, (list, tuple)):
-            raise TypeError(
-                f"start_response(): headers must be a list of (name, value) pairs, got"
-                f" {type(headers).__name__} (PEP 3333 §The start_response() Callable)"
-            )
-        asgi_headers: list[tuple[bytes, bytes]] = []
-        length: str | None = None
-        pairs, length_names = WSGI_PAIRS, WSGI_LENGTH_NAMES
-        for header in headers:
-            try:
-                pair = pairs.get(header)
-            except TypeError:  # unhashable (a list as a pair): checked below
-                pair = None
-            if pair is not None:  # a plain header seen before, checked then
-                asgi_headers.append(pair)
-                continue
-            if not isinstance(header, (tuple, list)) or len(header) != 2:
-                raise TypeError(
-                    f"start_response(): header {header!r} is not a (name, value) pair"
-                    " (PEP 3333 §The start_response() Callable)"
-                )
-            name, value = header[0], header[1]
-            if (
-                type(value) is str
-                and value.isdigit()
-                and value.isascii()
-                and type(name) is str
-                and name in length_names
-            ):
-                pass  # a length in plain ASCII digits under a name checked before
-            else:
-                name, value = check_wsgi_header(name, value)
-                lower = name.lower()
-                if lower == "content-length":
-                    remember_wsgi_length_name(name)
-                    if parse_content_length(value) is None:
-                        raise ValueError(f"start_response(): invalid Content-Length {value!r}")
-                    value = value.strip(" \t")
-                elif is_hop_by_hop(lower.encode("latin-1")):
-                    if self._strict_headers:
-                        raise ValueError(
-                            f"start_response(): hop-by-hop header {name!r} belongs to the"
-                            " server (PEP 3333 §Other HTTP Features)"
-                        )
-                    logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
-                    continue
-                else:
-                    # A field value has no leading or trailing whitespace (RFC 9110
-                    # §5.5); Django's Set-Cookie values start with a space, which h11
-                    # refuses.
-                    pair = (lower.encode("latin-1"), value.strip(" \t").encode("latin-1"))
-                    remember_wsgi_pair(header, pair)
-                    asgi_headers.append(pair)
-                    continue
-            if length is not None:
-                if value != length:  # the same field value (RFC 9110 §8.6), not "05" and "5"
-                    raise ValueError("start_response(): conflicting Content-Length headers")
-                continue  # an identical duplicate is dropped (HTTP-10)
-            length = value  # appended once, after the other headers
-        return code, asgi_headers, length
 
     def _write(self, data: bytes) -> None:
         """The PEP 3333 write() callable: blocks until send() has taken the bytes."""
@@ -311,109 +180,6 @@ class WSGIResponse:
         if data:
             self._emit(data)
             self._wait_acks()
-
-    def _start_messages(self) -> list[Message]:
-        """The start message (in a list: a round trip may add what goes around it)."""
-        message: Message = {
-            "type": "http.response.start",
-            "status": self._status,
-            "headers": self._headers,
-        }
-        if self._wsgi_start is not None and self._round is not None:
-            # An ASGIToWSGI of this process serves this response to a WSGI server: it
-            # gives that server the app's own status line and headers if this message
-            # reaches it unchanged (ASGI has no reason phrase and lower-cases names).
-            self._round.sent(message, *self._wsgi_start, self._start_error)
-        return [message]
-
-    def _emit(self, chunk: bytes, odd: tuple[Any, BaseException] | None = None) -> bool:
-        """Post ``chunk``; True if that completed the response with nothing more to
-        pull (DONE, CUT), as the iteration's stop signal (cheaper than re-reading the
-        state per chunk). ``odd``: ``chunk`` stands in for what the app gave, and the
-        error that is outside a verbatim round trip (``_round_trip``)."""
-        progress = self._progress
-        messages: list[Message] = []
-        if progress is not STREAMING:  # per chunk, only this identity check
-            if self._defer and (progress is IDLE or self._early is not None):
-                return self._early_chunk(chunk, odd)
-            # The headers go out with these bytes; raises before start_response().
-            progress = self._progress = NEXT[progress][CHUNK] or illegal(progress, CHUNK)
-            messages = self._start_messages()
-        if self._no_body:
-            if self._status in NO_BODY_STATUSES:
-                logger.warning(
-                    "bridgeway: dropped body bytes of a %d response (RFC 9110)", self._status
-                )
-            # HEAD: the headers are out; the body is never sent (HTTP-03).
-            messages.append({"type": "http.response.body", "body": b"", "more_body": False})
-            self._progress = NEXT[progress][END] or illegal(progress, END)
-            self._post_send(messages)
-            return True
-        remaining = self._remaining
-        if remaining is not None and len(chunk) >= remaining:
-            if len(chunk) > remaining:
-                self._log_excess()
-                chunk = chunk[:remaining]
-                event = EXCESS
-            else:
-                # Met exactly: the iterable is pulled once more (FULL). A length we
-                # inferred from a one-item list has nothing more to pull (DONE).
-                event = END if self._inferred_length else EXACT
-            self._remaining = 0
-            # Reaching the app's own length ends the response; later write()s are
-            # excess and dropped. (A length we inferred from a one-item list cannot be
-            # exceeded: the list is all there is.)
-            self._progress = NEXT[progress][event] or illegal(progress, event)
-            message: Message = {"type": "http.response.body", "body": chunk, "more_body": False}
-            if odd is not None and event is not EXCESS:
-                self._round.deferred(message, *odd)  # type: ignore[union-attr]
-            messages.append(message)
-            self._wait_acks()
-            self._post_send(messages)
-            return event is not EXACT
-        if remaining is not None:
-            self._remaining = remaining - len(chunk)
-        message = {"type": "http.response.body", "body": chunk, "more_body": True}
-        if odd is not None:
-            self._round.deferred(message, *odd)  # type: ignore[union-attr]
-        messages.append(message)
-        # Backpressure with a window of two: this chunk may be posted while the one
-        # before is still being sent, never further ahead (W2A-RESP-10). The window
-        # lets the loop take two chunks per wake-up when the app is fast.
-        self._wait_acks(1)
-        self._post_send(messages)
-        return False
-
-    def _early_chunk(self, chunk: bytes, odd: tuple[Any, BaseException] | None) -> bool:
-        """A live round trip of the same request (``_defer``): a chunk before
-        ``start_response`` is held, not refused, and goes out first once the app
-        started its response, each as a stand-in for what the app yielded (its WSGI
-        caller, werkzeug's run_wsgi_app, takes such chunks natively). The caller gets
-        the app's status and headers before them: ASGI has no body before its start."""
-        if self._progress is IDLE:
-            if odd is None:
-                try:
-                    illegal(IDLE, CHUNK)
-                except ProtocolError as exc:
-                    odd = (chunk, exc)
-            if self._early is None:
-                self._early = []
-            self._early.append((chunk, odd))
-            return False
-        return self._flush_early() or self._emit(chunk, odd)
-
-    def _flush_early(self) -> bool:
-        """Post the chunks held before ``start_response``; True if that completed the
-        response (as ``_emit``)."""
-        early, self._early = self._early, None
-        return any(self._emit(held, odd) for held, odd in early or ())  # stops at True
-
-    def _log_excess(self) -> None:
-        logger.error(
-            "bridgeway: the WSGI app sent more bytes than its Content-Length (%d);"
-            " the excess was cut (PEP 3333 §Handling the Content-Length Header)",
-            self._cl,
-        )
 
     def _finish(self) -> None:
         progress = self._progress

@@ -105,7 +105,7 @@ def test_a_double_bridge_passes_the_servers_context_keys_as_wsgi_middleware_does
 def test_the_request_comes_from_the_scope_and_thread_bound_keys_stay_behind() -> None:
     """An ASGI middleware between the two adapters that rewrites the request wins over
     the upstream environ; werkzeug's ``preserve_context`` callback is not passed (the app
-    runs in another thread than its caller, see _w2a.environ._THREAD_BOUND; bridgeway hands
+    runs in another thread than its caller, see _w2a.inherit._THREAD_BOUND; bridgeway hands
     its objects over only for the very request the server made, which this middleware
     changed: tests/mix/test_round_trip_wsgi.py); an explicit ``errors=`` stream is kept."""
 
