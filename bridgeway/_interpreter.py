@@ -74,7 +74,7 @@ def warn_if_subinterpreter(modwsgi: ModuleType | None = None) -> bool:
         return False
     where, fix = found
     logger.warning(
-        "bridgeway: running in %s, a Python sub-interpreter. ASGI apps built on PyO3"
+        "ASGIToWSGI: running in %s, a Python sub-interpreter. ASGI apps built on PyO3"
         " extensions fail to import there (FastAPI's pydantic-core: 'ImportError: PyO3"
         " modules do not yet support subinterpreters', in every sub-interpreter but the"
         " first), and some C extensions deadlock; %s.",

@@ -130,7 +130,7 @@ def build_scope(environ: dict[str, Any]) -> dict[str, Any]:
     protocol = get("SERVER_PROTOCOL", "HTTP/1.1")
     http_version = _HTTP_VERSIONS.get(protocol)
     if http_version is None:
-        logger.warning("bridgeway: unknown SERVER_PROTOCOL %r; using HTTP/1.1", protocol)
+        logger.warning("ASGIToWSGI: unknown SERVER_PROTOCOL %r; using HTTP/1.1", protocol)
         http_version = "1.1"
 
     remote_addr = get("REMOTE_ADDR")

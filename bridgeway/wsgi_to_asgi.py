@@ -171,7 +171,7 @@ class WSGIToASGI:
                 try:
                     await _run_hooks(self.on_startup)
                 except Exception as exc:
-                    logger.exception("bridgeway: a WSGIToASGI startup hook raised")
+                    logger.exception("WSGIToASGI: a startup hook (on_startup) raised")
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -219,7 +219,7 @@ class WSGIToASGI:
         try:
             await _run_hooks(self.on_shutdown)
         except Exception as exc:
-            logger.exception("bridgeway: a WSGIToASGI shutdown hook raised")
+            logger.exception("WSGIToASGI: a shutdown hook (on_shutdown) raised")
             failure = repr(exc)
         if pool is not None and pool.pid == os.getpid():
             await anyio.to_thread.run_sync(pool.shutdown, 1.0)

@@ -85,7 +85,7 @@ class BodyReader:
                 except Exception as exc:  # the server's stream broke (werkzeug's
                     # ClientDisconnected is an HTTPException, cheroot's MaxSizeExceeded...):
                     # for the app, the client is gone; never leave it waiting.
-                    logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+                    logger.debug("ASGIToWSGI: reading wsgi.input failed: %r", exc)
                     self._push(GONE)
                     return
                 if self._by_message is not None:
@@ -102,7 +102,7 @@ class BodyReader:
                 if not more:
                     return
         except BaseException:
-            logger.exception("bridgeway: internal error in the wsgi.input reader")
+            logger.exception("ASGIToWSGI: internal error in the wsgi.input reader")
             raise
         finally:
             if not self._ended:
@@ -151,7 +151,7 @@ class BodyReader:
             self._cond.notify_all()
         if not self._finished.wait(timeout):
             logger.warning(
-                "bridgeway: a wsgi.input read was still blocked %gs after the response ended",
+                "ASGIToWSGI: a wsgi.input read was still blocked %gs after the response ended",
                 timeout,
             )
 

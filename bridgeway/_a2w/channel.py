@@ -146,7 +146,7 @@ class AppChannel(Receiving):
 
     def _cut(self, body: bytes, left: int) -> tuple[bytes, bool]:
         logger.error(
-            "bridgeway: the ASGI app sent more than its Content-Length (%d); the excess was cut",
+            "ASGIToWSGI: the ASGI app sent more than its Content-Length (%d); the excess was cut",
             self.length,
         )
         self.cycle.advance(EXCESS)
@@ -256,7 +256,9 @@ class AppChannel(Receiving):
         # spec says so itself: a server incapable of Server Push "must drop them"
         # (ASGI-www §HTTP). An app may still send one when it believes the server
         # can (Starlette's send_push_promise once the extension is in its scope).
-        logger.debug("bridgeway: ignored %s (not advertised; WSGI cannot send it)", message["type"])
+        logger.debug(
+            "ASGIToWSGI: ignored %s (not advertised; WSGI cannot send it)", message["type"]
+        )
 
 
 # Every type but http.response.body (send() tests for it first): the handler, called

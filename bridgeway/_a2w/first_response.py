@@ -185,7 +185,7 @@ class FirstResponse(Iteration):
             raise
 
     def _error_response(self, error: BaseException, why: str) -> list[bytes]:
-        logger.error("bridgeway: the ASGI app %s; answered 500", why, exc_info=error)
+        logger.error("ASGIToWSGI: the ASGI app %s; answered 500", why, exc_info=error)
         errors = self.environ.get("wsgi.errors")
         if errors is not None:
             # A broken error stream must not mask the 500.

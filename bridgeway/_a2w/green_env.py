@@ -115,7 +115,7 @@ def make_loop(
         loop = asyncio.SelectorEventLoop()
         if _cooperative(loop, library):
             logger.error(
-                "bridgeway: under %s, a %s would block every greenlet of the worker while"
+                "ASGIToWSGI: under %s, a %s would block every greenlet of the worker while"
                 " it waits; ASGIToWSGI runs asyncio's SelectorEventLoop instead (drop"
                 " loop_factory, or uvloop.install(), to silence this)",
                 library,
@@ -123,7 +123,7 @@ def make_loop(
             )
             return loop, None
     logger.error(
-        "bridgeway: under %s, the selector of a %s (%s) would block every greenlet of the"
+        "ASGIToWSGI: under %s, the selector of a %s (%s) would block every greenlet of the"
         " worker: %s did not patch select. ASGIToWSGI polls it instead, sleeping the loop's"
         " greenlet between polls (up to 10 ms of latency, a little CPU while idle);"
         " monkeypatch select too to silence this",

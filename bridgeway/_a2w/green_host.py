@@ -148,7 +148,7 @@ class LoopHost:
             self.thread.start()
         self.ready.wait()
         if self.error is not None:
-            raise RuntimeError("bridgeway: the event loop's green thread failed") from self.error
+            raise RuntimeError("ASGIToWSGI: the event loop's green thread failed") from self.error
 
     async def collect(self) -> None:
         """``gc.collect()`` now, or with the next caller within ``_GC_INTERVAL``: every

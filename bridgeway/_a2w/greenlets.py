@@ -112,7 +112,7 @@ class GreenletLoop(PooledLoop):
                     t.cancel()
                 if still:
                     logger.warning(
-                        "bridgeway: %d request(s) were still running at shutdown; cancelled",
+                        "ASGIToWSGI: %d request(s) were still running at shutdown; cancelled",
                         len(still),
                     )
                     await asyncio.wait(still, timeout=1.0)
@@ -123,7 +123,7 @@ class GreenletLoop(PooledLoop):
             asyncio.run_coroutine_threadsafe(retire(), self.loop).result(timeout + 10)
             self.host.release(timeout)
         except BaseException:
-            logger.exception("bridgeway: error while shutting an event loop down")
+            logger.exception("ASGIToWSGI: error while shutting an event loop down")
 
 
 class TurnLoop(PooledLoop):

@@ -95,7 +95,7 @@ class Iteration(Task):
         assert error is not None
         if not (isinstance(error, ClientDisconnected) or self.adapter.propagate_exceptions):
             logger.error(
-                "bridgeway: the ASGI app raised mid-response; the response is aborted",
+                "ASGIToWSGI: the ASGI app raised mid-response; the response is aborted",
                 exc_info=error,
             )
         self.close()  # the task is over; a caller that sees the error may not close()
@@ -140,7 +140,7 @@ class Iteration(Task):
             # Raised after the final body but the server stopped iterating before it
             # could see it: never silence (A2W-SEND-05).
             self.error = None
-            logger.error("bridgeway: the ASGI app raised after its response", exc_info=error)
+            logger.error("ASGIToWSGI: the ASGI app raised after its response", exc_info=error)
         self._release()
         late, self.late = self.late, None
         if late is not None:

@@ -83,12 +83,12 @@ class Lifespan:
             self._stopped.set_result(None)
         elif kind == "lifespan.shutdown.failed" and not self._stopped.done():
             if self._stop_requested.done():
-                logger.error("bridgeway: lifespan shutdown failed: %s", message.get("message", ""))
+                logger.error("ASGIToWSGI: lifespan shutdown failed: %s", message.get("message", ""))
             else:
                 # Never asked to shut down: the coroutine is being closed because its
                 # loop was abandoned (already reported by the pool's shutdown warning),
                 # and Starlette reports the GeneratorExit as a failed shutdown.
-                logger.debug("bridgeway: lifespan closed with its abandoned loop")
+                logger.debug("ASGIToWSGI: lifespan closed with its abandoned loop")
             self._stopped.set_result(None)
         else:
             if not self._started.done():
@@ -103,7 +103,7 @@ class Lifespan:
             return
         self.status = UNSUPPORTED
         logger.warning(
-            "bridgeway: the ASGI app does not speak lifespan (%s; rule: a second receive()"
+            "ASGIToWSGI: the ASGI app does not speak lifespan (%s; rule: a second receive()"
             " before startup was answered, or any non-lifespan message, means"
             " unsupported); serving without it",
             why,
@@ -113,7 +113,7 @@ class Lifespan:
     def _fail(self, why: str) -> None:
         self.status = FAILED
         self.failure = why
-        logger.error("bridgeway: lifespan startup failed on this event loop: %s", why)
+        logger.error("ASGIToWSGI: lifespan startup failed on this event loop: %s", why)
         if not self._started.done():
             self._started.set_result(None)
 
@@ -130,18 +130,18 @@ class Lifespan:
         except BaseException as exc:
             if not self._started.done():
                 if self.mode == "on":
-                    logger.error("bridgeway: lifespan startup raised", exc_info=exc)
+                    logger.error("ASGIToWSGI: lifespan startup raised", exc_info=exc)
                     self._fail(repr(exc))
                 else:
                     self._unsupported(f"it raised {exc!r}")
             elif self._stop_requested.done() and not self._stopped.done():
-                logger.error("bridgeway: lifespan shutdown raised", exc_info=exc)
+                logger.error("ASGIToWSGI: lifespan shutdown raised", exc_info=exc)
             elif self.status is FAILED:
                 # Starlette re-raises after sending startup.failed, whose message (the
                 # traceback) was already logged: log the failure once (A2W-LIFE-05).
-                logger.debug("bridgeway: the lifespan task raised after startup failed")
+                logger.debug("ASGIToWSGI: the lifespan task raised after startup failed")
             else:
-                logger.error("bridgeway: the lifespan task raised", exc_info=exc)
+                logger.error("ASGIToWSGI: the lifespan task raised", exc_info=exc)
         else:
             if not self._started.done():
                 if self.mode == "on":
@@ -155,7 +155,7 @@ class Lifespan:
 
     def _unsupported(self, why: str) -> None:
         self.status = UNSUPPORTED
-        logger.info("bridgeway: the ASGI app does not support lifespan (%s); serving without", why)
+        logger.info("ASGIToWSGI: the ASGI app does not support lifespan (%s); serving without", why)
 
     # ------------------------------------------------------ driven from the loop
 
@@ -185,7 +185,7 @@ class Lifespan:
             await asyncio.wait_for(asyncio.shield(self._stopped), self.shutdown_timeout)
         except asyncio.TimeoutError:
             logger.error(
-                "bridgeway: lifespan shutdown did not complete within %gs",
+                "ASGIToWSGI: lifespan shutdown did not complete within %gs",
                 self.shutdown_timeout,
             )
         if not task.done():

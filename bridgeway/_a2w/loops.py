@@ -181,7 +181,7 @@ class PooledLoop:
             try:
                 run_until(self.loop, wait())
             except BaseException:
-                logger.exception("bridgeway: internal error while finishing background work")
+                logger.exception("ASGIToWSGI: internal error while finishing background work")
             finally:
                 self.driver = None
                 self.pool.checkin(self)
@@ -200,7 +200,7 @@ class PooledLoop:
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
             logger.warning(
-                "bridgeway: work after the response did not finish within %gs; cancelled",
+                "ASGIToWSGI: work after the response did not finish within %gs; cancelled",
                 timeout,
             )
             task.cancel()
@@ -244,7 +244,7 @@ class PooledLoop:
             _, still = await asyncio.wait(left, timeout=max(0.0, deadline - self.loop.time()))
             if still:
                 logger.warning(
-                    "bridgeway: %d task(s) left by a request whose client went away were"
+                    "ASGIToWSGI: %d task(s) left by a request whose client went away were"
                     " still running at the end of disconnect_grace",
                     len(still),
                 )
@@ -295,4 +295,4 @@ class PooledLoop:
                     run_until(self.loop, self.loop.shutdown_default_executor())
                     self.loop.close()
         except BaseException:
-            logger.exception("bridgeway: error while shutting an event loop down")
+            logger.exception("ASGIToWSGI: error while shutting an event loop down")

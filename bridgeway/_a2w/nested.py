@@ -78,7 +78,7 @@ def _read_message(stream: Any, size: int) -> tuple[bytes, bool] | None:
     try:
         return stream.read_message(size)  # type: ignore[no-any-return]
     except Exception as exc:  # the server's stream broke: for the app, the client left
-        logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+        logger.debug("ASGIToWSGI: reading wsgi.input failed: %r", exc)
         return None
 
 
@@ -224,14 +224,14 @@ class NestedRequest(Forwarding):
             if not (self.final or self.closed or self.released):
                 self.error = self.raised = exc  # the WSGI side raises it or answers 500
             elif self.closed and _caused_by_disconnect(exc):
-                logger.debug("bridgeway: the ASGI app ended after the client left: %r", exc)
+                logger.debug("ASGIToWSGI: the ASGI app ended after the client left: %r", exc)
             elif self.adapter.propagate_exceptions:
                 late = self.host._late
                 if late is None:
                     late = self.host._late = []
                 late.append(exc)  # raised by the server's call (_w2a.nested.pick_error)
             else:
-                logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
+                logger.error("ASGIToWSGI: the ASGI app raised after its response", exc_info=exc)
         finally:
             self.task_done = True
             if self.carried is not None:

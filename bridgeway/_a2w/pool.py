@@ -151,7 +151,7 @@ class LoopPool(PoolBase):
 
             self._serial = True
             log_once(
-                "bridgeway: requests come in on greenlets, but threading is not"
+                "ASGIToWSGI: requests come in on greenlets, but threading is not"
                 " monkeypatched: ASGIToWSGI runs one request's event loop at a time in this"
                 " process (no overlap) and finishes work after the response before the"
                 " response ends. Monkeypatch threading (gevent.monkey.patch_all(),"
@@ -197,7 +197,7 @@ class LoopPool(PoolBase):
             self.loops_created += 1
         if again:
             logger.error(
-                "bridgeway: the lifespan startup failed on a new event loop after it had"
+                "ASGIToWSGI: the lifespan startup failed on a new event loop after it had"
                 " succeeded on another one; an app whose lifespan can run only once per"
                 " process (the MCP SDK's streamable-HTTP app) or that keeps per-process"
                 " state on its loop needs ASGIToWSGI(app, loop_mode='shared')"

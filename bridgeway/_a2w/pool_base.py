@@ -159,7 +159,7 @@ class PoolBase:
         if not waited:
             left = [p for p in busy if p in self._all]
             logger.warning(
-                "bridgeway: %d event loop(s) were still serving a request at shutdown;"
+                "ASGIToWSGI: %d event loop(s) were still serving a request at shutdown;"
                 " their lifespan shutdown did not run (serving: %s)",
                 len(left),
                 ", ".join(
@@ -188,7 +188,7 @@ class PoolBase:
             running = self._users
         if not waited:
             logger.warning(
-                "bridgeway: %d request(s) were still running on the shared event loop at"
+                "ASGIToWSGI: %d request(s) were still running on the shared event loop at"
                 " shutdown; the lifespan shutdown runs now",
                 running,
             )

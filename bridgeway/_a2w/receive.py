@@ -37,7 +37,7 @@ def read_or_none(stream: Any, size: int) -> bytes | None:
     try:
         return stream.read(size)  # type: ignore[no-any-return]
     except Exception as exc:  # any failure of the server's stream: the client is gone
-        logger.debug("bridgeway: reading wsgi.input failed: %r", exc)
+        logger.debug("ASGIToWSGI: reading wsgi.input failed: %r", exc)
         return None
 
 

@@ -59,7 +59,7 @@ def scope_of(request: Request, environ: Environ) -> dict[str, Any]:
 
 
 def bad_request(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
-    logger.info("bridgeway: bad request refused before the ASGI app ran: %s", exc)
+    logger.info("ASGIToWSGI: bad request refused before the ASGI app ran: %s", exc)
     return plain_wsgi_response(start_response, "400 Bad Request", f"Bad Request: {exc}".encode())
 
 

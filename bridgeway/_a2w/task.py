@@ -120,7 +120,7 @@ class Task(AppChannel):
             await self.adapter.app(self.scope, self.receive, self.send)
         except asyncio.CancelledError as exc:
             if self.final or self.closed or self.released:
-                logger.debug("bridgeway: the ASGI app was cancelled after the client left")
+                logger.debug("ASGIToWSGI: the ASGI app was cancelled after the client left")
             else:
                 # bridgeway cancels the task only once the response is over or the client
                 # has gone: before that, CancelledError is the app's own exception (one it
@@ -132,11 +132,11 @@ class Task(AppChannel):
                 # Our own ClientDisconnected, raised after the client left, or the app's
                 # translation of it (Starlette raises ClientDisconnect from it): not an
                 # application error (A2W-SEND-08).
-                logger.debug("bridgeway: the ASGI app ended after the client left: %r", exc)
+                logger.debug("ASGIToWSGI: the ASGI app ended after the client left: %r", exc)
             elif self.final and not self.released and self.adapter.propagate_exceptions:
                 self.error = exc  # raised from the iterator once the body is out
             elif self.final or self.closed:
-                logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
+                logger.error("ASGIToWSGI: the ASGI app raised after its response", exc_info=exc)
             else:
                 self.error = exc
         finally:

@@ -88,7 +88,7 @@ async def serve_with_fallback(
     if holding.held is None:
         return
     logger.debug(
-        "bridgeway: %s %s answered %d by the first app, falling back",
+        "ASGIDispatcher: %s %s answered %d by the first app, falling back",
         first_scope.get("method"),
         first_scope.get("path"),
         holding.held,

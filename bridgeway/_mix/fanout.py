@@ -86,14 +86,14 @@ class _Mount:
         except Exception as exc:
             if self.startup is None:
                 logger.info(
-                    "bridgeway: the app mounted at %s does not support lifespan (%r)",
+                    "ASGIDispatcher: the app mounted at %s does not support lifespan (%r)",
                     self.label,
                     exc,
                 )
             elif self.shutdown is None and self.go_shutdown.is_set():
                 self.shutdown, self.message = FAILED, repr(exc)
             elif self.startup is not FAILED:
-                logger.error("bridgeway: lifespan of %s raised", self.label, exc_info=exc)
+                logger.error("ASGIDispatcher: lifespan of %s raised", self.label, exc_info=exc)
         finally:
             if self.startup is None:
                 self.startup = UNSUPPORTED
@@ -161,7 +161,7 @@ async def _serve(
     if failures:
         await _stop(mounts, shutdown_timeout)
         text = "; ".join(failures)
-        logger.error("bridgeway: lifespan startup failed: %s", text)
+        logger.error("ASGIDispatcher: lifespan startup failed: %s", text)
         await send({"type": "lifespan.startup.failed", "message": f"startup failed: {text}"})
         return
     await send({"type": "lifespan.startup.complete"})

@@ -150,7 +150,7 @@ class HTTPCycle(Receiver):
             raise self._send_error
 
     async def _refuse(self, exc: BadRequest) -> None:
-        logger.info("bridgeway: bad request refused before the WSGI app ran: %s", exc)
+        logger.info("WSGIToASGI: bad request refused before the WSGI app ran: %s", exc)
         for message in plain_response(400, f"Bad Request: {exc}".encode()):
             await self._send(message)
 
@@ -295,7 +295,7 @@ class HTTPCycle(Receiver):
             self._replies.put(False)
             self._input_replies.put(DISCONNECT)
             logger.warning(
-                "bridgeway: the WSGI app did not return within %.1fs of the request being"
+                "WSGIToASGI: the WSGI app did not return within %.1fs of the request being"
                 " cancelled; its thread is left to finish on its own",
                 self._adapter.cancel_timeout,
             )

@@ -160,7 +160,7 @@ class Emitter:
         ``messages``, if not yet sent), the body never."""
         if self._status in NO_BODY_STATUSES:
             logger.warning(
-                "bridgeway: dropped body bytes of a %d response (RFC 9110)", self._status
+                "WSGIToASGI: dropped body bytes of a %d response (RFC 9110)", self._status
             )
         # HEAD: the headers are out; the body is never sent (HTTP-03).
         messages.append({"type": "http.response.body", "body": b"", "more_body": False})
@@ -194,7 +194,7 @@ class Emitter:
 
     def _log_excess(self) -> None:
         logger.error(
-            "bridgeway: the WSGI app sent more bytes than its Content-Length (%d);"
+            "WSGIToASGI: the WSGI app sent more bytes than its Content-Length (%d);"
             " the excess was cut (PEP 3333 §Handling the Content-Length Header)",
             self._cl,
         )

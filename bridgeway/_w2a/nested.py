@@ -85,5 +85,5 @@ def pick_error(
         if error is None and adapter.propagate_exceptions:
             error = exc
         else:
-            logger.error("bridgeway: the ASGI app raised after its response", exc_info=exc)
+            logger.error("ASGIToWSGI: the ASGI app raised after its response", exc_info=exc)
     return error

@@ -32,7 +32,7 @@ logger = logging.getLogger("bridgeway")
 def _server_broke_receive(kind: object, body_done: bool) -> None:
     what = "after the request body ended" if body_done else "while the body was being read"
     logger.error(
-        "bridgeway: the ASGI server broke the receive() contract: it returned %r %s;"
+        "WSGIToASGI: the ASGI server broke the receive() contract: it returned %r %s;"
         " only http.request (until more_body=False) and http.disconnect are allowed"
         " (ASGI-www §Request, §Disconnect). bridgeway stops listening for a disconnect"
         " on this request.",

@@ -170,7 +170,7 @@ class WSGIResponse(Emitter):
             # the app's own Content-Length (FULL, CUT) the bytes are excess:
             advance(progress, WRITE)
             logger.error(
-                "bridgeway: the WSGI app wrote past its Content-Length (%d); the excess"
+                "WSGIToASGI: the WSGI app wrote past its Content-Length (%d); the excess"
                 " was dropped (PEP 3333 §Handling the Content-Length Header)",
                 self._cl,
             )
@@ -208,7 +208,7 @@ class WSGIResponse(Emitter):
         if self.halt:
             # The client is gone or the request was cancelled; errors from here on are
             # its consequence, not the app's failure (ASGI-www §Disconnect).
-            logger.debug("bridgeway: WSGI app stopped after the client left: %r", exc)
+            logger.debug("WSGIToASGI: WSGI app stopped after the client left: %r", exc)
             return None
         started = self._progress >= STREAMING  # headers sent, or complete
         if self._propagate:
@@ -221,14 +221,14 @@ class WSGIResponse(Emitter):
             return exc
         if not started:
             logger.error(
-                "bridgeway: the WSGI app raised before sending headers; answered 500",
+                "WSGIToASGI: the WSGI app raised before sending headers; answered 500",
                 exc_info=exc,
             )
             self._progress = advance(self._progress, ERROR_PAGE)
             self._post_send(plain_response(500, _ERROR_BODY))
             return None
         logger.error(
-            "bridgeway: the WSGI app raised after the response headers were sent;"
+            "WSGIToASGI: the WSGI app raised after the response headers were sent;"
             " the response is aborted",
             exc_info=exc,
         )
@@ -246,7 +246,7 @@ class WSGIResponse(Emitter):
         is already posted whole, so it cannot change it."""
         if error is None and self._propagate and not self.halt:
             return exc
-        logger.error("bridgeway: close() of the WSGI response iterable raised", exc_info=exc)
+        logger.error("WSGIToASGI: close() of the WSGI response iterable raised", exc_info=exc)
         return error
 
 

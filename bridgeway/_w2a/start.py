@@ -98,7 +98,7 @@ def _check_header(
                 f"start_response(): hop-by-hop header {name!r} belongs to the"
                 " server (PEP 3333 §Other HTTP Features)"
             )
-        logger.warning("bridgeway: dropped hop-by-hop response header %r", name)
+        logger.warning("WSGIToASGI: dropped hop-by-hop response header %r", name)
         return None
     # A field value has no leading or trailing whitespace (RFC 9110 §5.5); Django's
     # Set-Cookie values start with a space, which h11 refuses.

@@ -88,7 +88,7 @@ class _WakeBatch:
             try:
                 callback()
             except Exception:  # one request's failure must not lose the others' wake-ups
-                logger.exception("bridgeway: internal error in a wake-up of the event loop")
+                logger.exception("WSGIToASGI: internal error in a wake-up of the event loop")
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

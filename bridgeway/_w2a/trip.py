@@ -120,7 +120,7 @@ class TripResponse(AppThread):
             try:
                 self._hand_over(item)
             except Exception:
-                logger.exception("bridgeway: the server's preserve_context callback raised")
+                logger.exception("WSGIToASGI: the server's preserve_context callback raised")
 
     # ------------------------------------------------------- a carried response
 

@@ -114,7 +114,7 @@ class WorkerPool:
                 try:
                     after = job()
                 except BaseException:  # jobs handle their own errors; never lose a thread
-                    logger.exception("bridgeway: internal error in a WSGI worker thread")
+                    logger.exception("WSGIToASGI: internal error in a WSGI worker thread")
                 with self._lock:
                     self._active -= 1
                     self._idle += 1

@@ -259,7 +259,7 @@ async def test_exception_after_a_body_at_its_content_length_propagates(
     cut = await get(WSGIToASGI(app), "/excess")
     assert (cut.content, pulled) == (b"hello", [b"hello", b"more"])
     assert [r.getMessage() for r in bridgeway_errors(caplog)] == [
-        "bridgeway: the WSGI app sent more bytes than its Content-Length (5); the excess"
+        "WSGIToASGI: the WSGI app sent more bytes than its Content-Length (5); the excess"
         " was cut (PEP 3333 §Handling the Content-Length Header)"
     ]
 

@@ -238,7 +238,7 @@ def test_a_second_subinterpreter_fails_clearly_and_global_serves_both(database: 
     assert waited < 10.0
     assert "PyO3 modules do not yet support subinterpreters" in log
     # bridgeway said why, in each sub-interpreter, naming the fix.
-    assert re.search(r"bridgeway: running in the mod_wsgi application group '[^']*\|/second'", log)
+    assert re.search(r"ASGIToWSGI: running in the mod_wsgi application group '[^']*\|/second'", log)
     assert "WSGIApplicationGroup %{GLOBAL}" in log
 
     answers, log = _serve_twice("WSGIApplicationGroup %{GLOBAL}", database)
@@ -247,4 +247,4 @@ def test_a_second_subinterpreter_fails_clearly_and_global_serves_both(database: 
         assert status == 200, (mount, body, log[-3000:])
         assert json.loads(body)["app"] == "FastAPI"
     assert (upload_status, json.loads(upload)["title"]) == (201, "chunked"), log[-3000:]
-    assert "bridgeway: running in" not in log  # the main interpreter: nothing to say
+    assert "ASGIToWSGI: running in" not in log  # the main interpreter: nothing to say

@@ -321,7 +321,7 @@ def test_app_exception_is_logged_once_by_the_server(server_name: str) -> None:
         assert log.count("Traceback") == 2, log  # one per failed request
         assert log.count("LiveBoom: raised before the first byte") == 1, log
         assert log.count("LiveBoom: raised mid-body") == 1, log
-        assert "bridgeway: " not in log, log  # bridgeway did not log them as well
+        assert "WSGIToASGI: " not in log, log  # bridgeway did not log them as well
 
 
 def get_ok(server: ServerProcess) -> bool:
