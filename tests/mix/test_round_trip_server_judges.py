@@ -22,6 +22,7 @@ from bridgeway import ASGIToWSGI, WSGIToASGI
 from bridgeway._types import Message, Receive, Scope, Send
 from bridgeway.errors import ProtocolError
 from tests.support.testclient import STREAMING_TEST_CLIENT
+from tests.support.w2a_driver import make_scope
 
 Wrap = Callable[[Any], Any]
 START = "http.response.start"
@@ -81,21 +82,12 @@ class Server:
         self.judge = judge
         self.log: list[str] = []
         self.raised: list[BaseException] = []  # what send() raised
-        self.scope: Scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/",
-            "raw_path": b"/",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-            "extensions": {"http.response.trailers": {}, "http.response.debug": {}},
-        }
+        self.scope: Scope = make_scope(
+            headers=[(b"host", b"testserver")],
+            client=("127.0.0.1", 50000),
+            server=("testserver", 80),
+            extensions={"http.response.trailers": {}, "http.response.debug": {}},
+        )
         self.asked = False
 
     async def receive(self) -> Message:

@@ -14,32 +14,19 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client, create_environ, run_wsgi_app
 
-from bridgeway import WSGIToASGI
 from bridgeway._types import Environ, Receive, Scope, Send, StartResponse
 from bridgeway.errors import ProtocolError
-from tests.support.a2w_driver import serving
+from tests.support.round_trip import double, header_adder
 
 HELLO = "Hello "  # one object each, to see that the caller gets that very one
 WORLD = "World!"
 HELLO_WORLD = "Hello World!"
-
-
-@contextmanager
-def double(
-    app: Any, middleware: Callable[[Any], Any] | None = None, loop_mode: str = "inline"
-) -> Iterator[Any]:
-    """``ASGIToWSGI(WSGIToASGI(app))``, optionally with an ASGI middleware in between."""
-    inner: Any = WSGIToASGI(app)
-    asgi_app = inner if middleware is None else middleware(inner)
-    with serving(asgi_app, lifespan="off", loop_mode=loop_mode) as outer:
-        yield outer
 
 
 def called(app: Any, environ: Environ, buffered: bool) -> tuple[list[Any], str, list[Any]]:
@@ -147,20 +134,6 @@ def body_rewriter(inner: Any) -> Any:
             await send(message)
 
         await inner(scope, receive, copy_body)
-
-    return app
-
-
-def header_adder(inner: Any) -> Any:
-    """An ASGI middleware that adds a header to the start message, in place."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_header(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], (b"x-added", b"yes")]
-            await send(message)
-
-        await inner(scope, receive, send_with_header)
 
     return app
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import flask
@@ -23,20 +22,8 @@ from werkzeug.wrappers import Response
 from bridgeway import WSGIToASGI
 from bridgeway._types import Environ, Receive, Scope, Send, StartResponse
 from tests.support.a2w_driver import serving
+from tests.support.round_trip import double, header_adder
 from tests.support.waiting import wait_until
-
-
-@contextmanager
-def double(
-    app: Any, middleware: Callable[[Any], Any] | None = None, **settings: Any
-) -> Iterator[Any]:
-    """``ASGIToWSGI(WSGIToASGI(app))``, optionally with an ASGI middleware between the
-    two, shut down when the block ends."""
-    inner: Any = WSGIToASGI(app)
-    asgi_app = inner if middleware is None else middleware(inner)
-    with serving(asgi_app, lifespan="off", **settings) as outer:
-        yield outer
-
 
 # ------------------------------------------------------------- the response's form
 
@@ -80,20 +67,6 @@ def test_flask_abort_keeps_werkzeugs_reason_phrase() -> None:
         shut_down(app)
     assert (bridged.status, bridged.data) == (native.status, native.data)
     assert native.status == "404 NOT FOUND"
-
-
-def header_adder(inner: Any) -> Any:
-    """An ASGI middleware that adds a header to the start message, in place."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_header(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], (b"x-added", b"yes")]
-            await send(message)
-
-        await inner(scope, receive, send_with_header)
-
-    return app
 
 
 def test_a_middleware_that_changes_the_response_wins() -> None:
