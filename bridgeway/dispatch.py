@@ -50,7 +50,8 @@ Mounts = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
 
 class _Config:
-    """The arguments shared by both dispatchers (kept to build the other kind)."""
+    """The arguments shared by both dispatchers (kept to build the other kind). The one
+    signature both take: ``help()`` and the API page show it for each."""
 
     def __init__(
         self,
@@ -77,6 +78,11 @@ class _Config:
         self.asgi_options = dict(asgi_options or {})
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
+        self._connect()
+
+    def _connect(self) -> None:
+        """Wrap the mounts for this dispatcher's protocol (each dispatcher's own)."""
+        raise NotImplementedError
 
     def _kwargs(self) -> dict[str, Any]:
         return {
@@ -112,30 +118,7 @@ class ASGIDispatcher(_Config):
     # How detect.app_kind / as_wsgi recognise it (detect.DISPATCHER_KIND).
     _bridgeway_dispatcher_kind: ClassVar[AppKind] = "asgi3"
 
-    def __init__(
-        self,
-        mounts: Mounts = (),
-        default: Any = None,
-        *,
-        fallback: Any = None,
-        fallback_on: Collection[int] = DEFAULT_FALLBACK_STATUSES,
-        replay_limit: int = DEFAULT_REPLAY_LIMIT,
-        wsgi_options: Mapping[str, Any] | None = None,
-        asgi_options: Mapping[str, Any] | None = None,
-        startup_timeout: float = 60.0,
-        shutdown_timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            mounts,
-            default,
-            fallback=fallback,
-            fallback_on=fallback_on,
-            replay_limit=replay_limit,
-            wsgi_options=wsgi_options,
-            asgi_options=asgi_options,
-            startup_timeout=startup_timeout,
-            shutdown_timeout=shutdown_timeout,
-        )
+    def _connect(self) -> None:
         cache: dict[int, ASGIApp] = {}
 
         def convert(app: Any) -> ASGIApp:
@@ -145,7 +128,7 @@ class ASGIDispatcher(_Config):
 
         self._routes = Routes(
             [(p, convert(a)) for p, a in self.mounts],
-            None if default is None else convert(default),
+            None if self.default is None else convert(self.default),
         )
         self._fallback = None if self.fallback is None else convert(self.fallback)
         self._labels = {id(a): p for p, a in self._routes.mounts}
@@ -220,30 +203,7 @@ class WSGIDispatcher(_Config):
     # How detect.app_kind / as_asgi recognise it (detect.DISPATCHER_KIND).
     _bridgeway_dispatcher_kind: ClassVar[AppKind] = "wsgi"
 
-    def __init__(
-        self,
-        mounts: Mounts = (),
-        default: Any = None,
-        *,
-        fallback: Any = None,
-        fallback_on: Collection[int] = DEFAULT_FALLBACK_STATUSES,
-        replay_limit: int = DEFAULT_REPLAY_LIMIT,
-        wsgi_options: Mapping[str, Any] | None = None,
-        asgi_options: Mapping[str, Any] | None = None,
-        startup_timeout: float = 60.0,
-        shutdown_timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            mounts,
-            default,
-            fallback=fallback,
-            fallback_on=fallback_on,
-            replay_limit=replay_limit,
-            wsgi_options=wsgi_options,
-            asgi_options=asgi_options,
-            startup_timeout=startup_timeout,
-            shutdown_timeout=shutdown_timeout,
-        )
+    def _connect(self) -> None:
         cache: dict[int, WSGIApp] = {}
         self._adapters: list[ASGIToWSGI] = []
 
@@ -257,7 +217,7 @@ class WSGIDispatcher(_Config):
         # WSGI paths are latin-1 spellings of UTF-8 bytes (PEP 3333): match in that form.
         self._routes = Routes(
             [(wsgi_prefix(p), convert(a)) for p, a in self.mounts],
-            None if default is None else convert(default),
+            None if self.default is None else convert(self.default),
         )
         self._fallback = None if self.fallback is None else convert(self.fallback)
 
